@@ -1,0 +1,141 @@
+"""Named conversations, per kernel: each chat holds its system prompt and its turns."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import UsageError
+
+FORMAT = "mistral-magic/chats"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class Turn:
+    """One exchange: what the user asked and what came back."""
+
+    user: str
+    assistant: str
+    model: str | None = None
+    finish_reason: str | None = None
+    usage: dict | None = None
+    interrupted: bool = False
+
+
+@dataclass
+class Chat:
+    """A named conversation; its messages are rebuilt from the turns for each request."""
+
+    name: str
+    system: str | None = None
+    turns: list[Turn] = field(default_factory=list)
+
+    def append_turn(self, turn: Turn) -> None:
+        self.turns.append(turn)
+
+    def undo(self) -> Turn | None:
+        """Drop the last turn and return it (``None`` if there was none)."""
+        return self.turns.pop() if self.turns else None
+
+    def reset(self, system: str | None = None) -> None:
+        """Forget every turn; the system prompt becomes ``system``."""
+        self.turns.clear()
+        self.system = system
+
+
+def build_messages(system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0) -> list[dict]:
+    """The messages of a request: system prompt, past turns (the last ``max_turns`` when that is
+    > 0), then ``prompt``. The system prompt is never dropped."""
+    messages: list[dict] = [{"role": "system", "content": system}] if system else []
+    for turn in turns[-max_turns:] if max_turns > 0 else turns:
+        messages.append({"role": "user", "content": turn.user})
+        messages.append({"role": "assistant", "content": turn.assistant})
+    messages.append({"role": "user", "content": prompt})
+    return messages
+
+
+@dataclass
+class Usage:
+    """Tokens billed to one chat. Undo and reset do not refund them."""
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add(self, usage: dict | None) -> None:
+        self.requests += 1
+        if usage:
+            self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
+            self.completion_tokens += int(usage.get("completion_tokens") or 0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class ChatStore:
+    """Every chat of this kernel, by name, and the token usage of each."""
+
+    def __init__(self) -> None:
+        self.chats: dict[str, Chat] = {}
+        self.usage: dict[str, Usage] = {}
+
+    def get(self, name: str) -> Chat:
+        """The chat called ``name``, created empty on first use."""
+        chat = self.chats.get(name)
+        if chat is None:
+            chat = self.chats[name] = Chat(name)
+        return chat
+
+    def record_usage(self, name: str, usage: dict | None) -> None:
+        self.usage.setdefault(name, Usage()).add(usage)
+
+    def reset_all(self) -> None:
+        self.chats.clear()
+
+    def save(self, path: str | os.PathLike, names: list[str] | None = None) -> Path:
+        """Write chats as JSON, atomically (a temporary file renamed into place)."""
+        chosen = [self.chats[n] for n in (names or list(self.chats)) if n in self.chats]
+        document = {"format": FORMAT, "version": FORMAT_VERSION, "chats": [asdict(c) for c in chosen]}
+        target = Path(path).expanduser()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, ensure_ascii=False, indent=1)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def load(self, path: str | os.PathLike) -> list[str]:
+        """Read chats saved by :meth:`save`, replacing chats of the same names; returns the names."""
+        source = Path(path).expanduser()
+        try:
+            document = json.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"No such file: {source}.") from None
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"Cannot read {source}: {exc}.") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise UsageError(f"{source} is not a chat file saved by %mistral save.")
+        loaded = [_chat_from_dict(item) for item in document.get("chats", [])]
+        for chat in loaded:
+            self.chats[chat.name] = chat
+        return [chat.name for chat in loaded]
+
+
+def _chat_from_dict(item: Any) -> Chat:
+    try:
+        turns = [Turn(**turn) for turn in item.get("turns", [])]
+        return Chat(name=str(item["name"]), system=item.get("system"), turns=turns)
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"A chat in the file is malformed ({exc}).") from None

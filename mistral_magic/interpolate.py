@@ -1,0 +1,64 @@
+"""``{name}`` interpolation of notebook variables into a prompt, done once and conservatively.
+
+``{name}``, ``{name.attr}`` and ``{name[key]}`` are replaced by ``str()`` of the value when
+``name`` is a variable and every step resolves. Anything else in braces (code, JSON, LaTeX,
+unknown names) stays exactly as written. ``{{text}}`` gives a literal ``{text}``. Inserted
+values are never scanned again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+_PATTERN = re.compile(
+    r"\{\{(?P<escaped>[^{}]*)\}\}"
+    r"|\{(?P<expr>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[[^\[\]{}]+\])*)\}"
+)
+_STEP = re.compile(r"\.(?P<attr>[A-Za-z_]\w*)|\[(?P<key>[^\[\]]+)\]")
+_MISSING = object()
+
+
+def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
+    """``text`` with resolvable ``{...}`` references replaced by the values' ``str()``."""
+
+    def replace(match: re.Match) -> str:
+        escaped = match.group("escaped")
+        if escaped is not None:
+            return "{" + escaped + "}"
+        value = resolve(match.group("expr"), namespace)
+        return match.group(0) if value is _MISSING else str(value)
+
+    return _PATTERN.sub(replace, text)
+
+
+def resolve(expr: str, namespace: Mapping[str, Any]) -> Any:
+    """The value ``expr`` names, or ``_MISSING`` when any step fails."""
+    head = re.match(r"[A-Za-z_]\w*", expr)
+    assert head is not None
+    name = head.group(0)
+    if name not in namespace:
+        return _MISSING
+    value = namespace[name]
+    for step in _STEP.finditer(expr, head.end()):
+        try:
+            if step.group("attr") is not None:
+                if step.group("attr").startswith("_"):
+                    return _MISSING
+                value = getattr(value, step.group("attr"))
+            else:
+                value = value[_key(step.group("key"))]
+        except Exception:
+            return _MISSING
+    return value
+
+
+def _key(text: str) -> Any:
+    """A subscript as ``str.format`` reads it, plus quoted strings: ``0`` -> 0, ``'a'`` -> "a"."""
+    text = text.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text

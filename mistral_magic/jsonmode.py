@@ -1,0 +1,27 @@
+"""Reading a ``--json`` reply: the JSON text itself, or JSON inside a fenced code block."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .errors import JsonReplyError
+
+_FENCE = re.compile(r"^\s*```[\w-]*\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
+
+
+def parse_json_reply(text: str) -> Any:
+    """The object in ``text``; raises :class:`JsonReplyError` with the parser's complaint."""
+    candidate = text.strip()
+    fenced = _FENCE.match(candidate)
+    if fenced:
+        candidate = fenced.group("body")
+    try:
+        return json.loads(candidate)
+    except ValueError as exc:
+        preview = text.strip().replace("\n", " ")[:60]
+        raise JsonReplyError(
+            f"The reply is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}): "
+            f"{preview!r}. The text is kept in the history; ask again, or drop --json."
+        ) from None

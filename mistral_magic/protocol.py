@@ -1,0 +1,178 @@
+"""Wire-format facts of the chat-completions API: URLs, request bodies, reply pieces, error bodies."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from . import errors
+from .secret import Secret
+
+# Fields the public Mistral API accepts; it rejects anything else with 422, so only these are sent.
+SAMPLING_FIELDS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "random_seed",
+    "stop",
+    "presence_penalty",
+    "frequency_penalty",
+    "safe_prompt",
+    "response_format",
+)
+
+RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+
+def endpoint(base_url: str, path: str) -> str:
+    """``{base}/{path}``: the base URL is used as given, with or without ``/v1`` or a trailing slash."""
+    return f"{base_url.rstrip('/')}/{path}"
+
+
+def build_body(model: str, messages: list[dict], *, stream: bool, **options: Any) -> dict:
+    """A request body carrying only the fields that were set (``None`` means unset)."""
+    body: dict[str, Any] = {"model": model, "messages": messages}
+    for name in SAMPLING_FIELDS:
+        value = options.get(name)
+        if value is not None and value is not False:
+            body[name] = value
+    unknown = set(options) - set(SAMPLING_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown request options: {sorted(unknown)}")
+    body["stream"] = stream
+    return body
+
+
+def content_text(content: Any) -> str:
+    """The text of a ``content`` value: a string, ``None``, or a list of typed parts.
+
+    Reasoning models send ``[{"type": "thinking", ...}, {"type": "text", "text": ...}]``;
+    only the text parts belong to the answer.
+    """
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text") or ""
+            for part in content
+            if isinstance(part, dict) and part.get("type", "text") == "text"
+        )
+    return ""
+
+
+def error_message(body: Any) -> str:
+    """The human message in an error body: ``message`` (string or object), else ``detail``, else
+    ``error.message``; an HTML page from a proxy becomes a short note."""
+    if isinstance(body, dict):
+        for key in ("message", "detail"):
+            value = body.get(key)
+            if value:
+                return value if isinstance(value, str) else _describe_detail(value)
+        error = body.get("error")
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        if isinstance(error, str):
+            return error
+        return json.dumps(body)[:200]
+    if isinstance(body, str):
+        text = body.strip()
+        if text.startswith("<"):
+            return "the server answered with an HTML error page"
+        return text.splitlines()[0][:200] if text else "no message"
+    return "no message"
+
+
+def _describe_detail(detail: Any) -> str:
+    """Validation details (FastAPI style) as ``field: message; ...``."""
+    if isinstance(detail, dict) and "detail" in detail:
+        detail = detail["detail"]
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = [str(p) for p in item.get("loc", []) if p != "body"]
+                field = ".".join(loc) or "request"
+                parts.append(f"field '{field}': {item.get('msg', 'invalid')}")
+            else:
+                parts.append(str(item))
+        return "; ".join(parts)
+    if isinstance(detail, dict):
+        return detail.get("msg") or json.dumps(detail)[:200]
+    return str(detail)
+
+
+def parse_body(raw: bytes) -> Any:
+    """A response body as JSON when it is JSON, else as text."""
+    text = raw.decode("utf-8", errors="replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def api_error(status: int, body: Any, *, url: str, base_url: str, attempts: int) -> errors.ApiError:
+    """The exception, with its one actionable line, for an HTTP error status."""
+    message = error_message(body)
+    tried = f" (after {attempts} attempts)" if attempts > 1 else ""
+    if status == 400:
+        return errors.BadRequestError(f"Bad request: {message}", status=status, body=body)
+    if status == 401:
+        return errors.AuthenticationError(
+            f"Unauthorized ({message}): the API key was rejected. Check MISTRAL_API_KEY, "
+            "or run %mistral key to enter it again.",
+            status=status,
+            body=body,
+        )
+    if status == 403:
+        return errors.PermissionDeniedError(f"Forbidden: {message}", status=status, body=body)
+    if status == 404:
+        return errors.NotFoundError(
+            f"Not found: {url}. The base URL is probably wrong ({base_url}); fix it with "
+            "MISTRAL_BASE_URL or %mistral config base_url=...",
+            status=status,
+            body=body,
+        )
+    if status == 422:
+        return errors.UnprocessableError(f"Rejected request: {message}", status=status, body=body)
+    if status == 429:
+        return errors.RateLimitError(
+            f"Rate limited{tried}: {message}. Wait a little and run the cell again.",
+            status=status,
+            body=body,
+        )
+    if status >= 500:
+        return errors.ServerError(
+            f"Server error{tried} from {base_url}: {message}. Try again later.",
+            status=status,
+            body=body,
+        )
+    return errors.ApiError(f"HTTP {status}: {message}", status=status, body=body)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to send requests: base URL, key, timeouts and the retry policy."""
+
+    base_url: str
+    api_key: Secret
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_retries: int = 2
+    retry_base_delay: float = 0.5
+    retry_max_wait: float = 20.0
+
+    def __repr__(self) -> str:
+        return f"Endpoint(base_url={self.base_url!r}, api_key={self.api_key!r})"
+
+
+@dataclass
+class Completion:
+    """A finished reply."""
+
+    text: str
+    finish_reason: str | None = None
+    usage: dict | None = None
+    model: str | None = None

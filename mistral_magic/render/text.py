@@ -1,0 +1,71 @@
+"""The plain-text renderer: streams to stdout (terminal IPython, nbconvert, plain shells)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from .base import ReplyInfo
+from .static import final_bundle, reply_notice
+
+DisplayFunction = Callable[[dict], None]
+
+
+class TextRenderer:
+    """Streams reply text to a text stream as it arrives, then publishes the static display.
+
+    ``display`` publishes the final MIME bundle (``None`` in a terminal, where the streamed text
+    already is the record). ``replace_stream`` clears the streamed text first, so a notebook keeps
+    the answer once, as rendered markdown.
+    """
+
+    def __init__(
+        self,
+        display: DisplayFunction | None = None,
+        *,
+        stream: TextIO | None = None,
+        clear: Callable[[], None] | None = None,
+    ):
+        self._display = display
+        self._stream = stream
+        self._clear = clear
+        self._wrote = False
+
+    @property
+    def out(self) -> TextIO:
+        return self._stream or sys.stdout
+
+    def start(self, info: ReplyInfo) -> None:
+        self._wrote = False
+
+    def notice(self, message: str) -> None:
+        self.out.write(f"[{message}]\n")
+        self.out.flush()
+
+    def feed(self, text: str) -> None:
+        self.out.write(text)
+        self.out.flush()
+        self._wrote = True
+
+    def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
+        self._end(text, reply_notice(finish_reason))
+
+    def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
+        if text or interrupted:
+            self._end(text, reply_notice(None, interrupted=interrupted, error=error))
+        elif self._wrote:
+            self.out.write("\n")
+
+    def _end(self, text: str, notice: str | None) -> None:
+        if self._display is None:
+            tail = f"\n[{notice}]\n" if notice else "\n"
+            self.out.write(tail)
+            self.out.flush()
+            return
+        if self._wrote:
+            self.out.write("\n")
+            self.out.flush()
+            if self._clear is not None:
+                self._clear()
+        self._display(final_bundle(text, notice))

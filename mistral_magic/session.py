@@ -1,0 +1,166 @@
+"""One kernel's state and the turn loop: settings, chats and the HTTP client, without IPython."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from . import protocol
+from .protocol import Completion, Endpoint
+from .conversation import ChatStore, Turn, build_messages
+from .errors import MistralMagicError, ReplyInterrupted
+from .render.base import Renderer, ReplyInfo
+from .secret import Secret
+from .settings import MistralConfig, Settings
+
+if TYPE_CHECKING:
+    from .client import ChatClient, ChatStream
+
+
+@dataclass(frozen=True)
+class TurnOptions:
+    """How one prompt is asked: which chat, and what the cell's flags changed."""
+
+    chat: str = "default"
+    system: str | None = None
+    new: bool = False
+    once: bool = False
+    json: bool = False
+    stop: tuple[str, ...] = ()
+
+
+class Session:
+    """Everything one kernel keeps: configuration, named chats and one pooled HTTP client."""
+
+    def __init__(self, config: MistralConfig):
+        self.config = config
+        self.store = ChatStore()
+        self._client: ChatClient | None = None
+
+    @property
+    def client(self) -> ChatClient:
+        """The pooled client, created on first use so that loading the extension stays cheap."""
+        if self._client is None:
+            from .client import ChatClient  # httpx is imported on first use, not on load
+
+            self._client = ChatClient()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def endpoint(self, settings: Settings) -> Endpoint:
+        """Where to send: a key is required, except for a server on this machine."""
+        key = self.config.api_key()
+        if key is None:
+            key = Secret("") if is_loopback(settings.base_url) else self.config.require_api_key()
+        return Endpoint(
+            base_url=settings.base_url,
+            api_key=key,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            max_retries=settings.max_retries,
+            retry_base_delay=settings.retry_base_delay,
+            retry_max_wait=settings.retry_max_wait,
+        )
+
+    def build_request(self, prompt: str, settings: Settings, options: TurnOptions) -> dict:
+        """The request body for ``prompt`` in its chat, as it stands (nothing is changed yet)."""
+        chat = self.store.get(options.chat)
+        system = options.system
+        if system is None and not options.new:
+            system = chat.system
+        if system is None:
+            system = settings.system
+        history = [] if (options.new or options.once) else chat.turns
+        messages = build_messages(system, history, prompt, settings.max_history_turns)
+        return protocol.build_body(
+            settings.model,
+            messages,
+            stream=settings.stream,
+            temperature=settings.temperature,
+            top_p=settings.top_p,
+            max_tokens=settings.max_tokens,
+            random_seed=settings.random_seed,
+            stop=list(options.stop) if options.stop else None,
+            safe_prompt=settings.safe_prompt,
+            response_format={"type": "json_object"} if options.json else None,
+        )
+
+    def ask(self, prompt: str, settings: Settings, options: TurnOptions, renderer: Renderer) -> Completion:
+        """Send ``prompt``, show the reply through ``renderer`` and record the turn.
+
+        A failed request leaves the chat as it was. An interrupt keeps the partial reply, on
+        screen and in the history (marked ``interrupted``), then raises :class:`ReplyInterrupted`.
+        """
+        endpoint = self.endpoint(settings)
+        body = self.build_request(prompt, settings, options)
+        renderer.start(ReplyInfo(model=settings.model, chat=options.chat))
+
+        def on_retry(attempt: int, attempts: int, delay: float, reason: str) -> None:
+            renderer.notice(f"{reason}; retrying in {delay:.1f} s (attempt {attempt} of {attempts})")
+
+        stream: ChatStream | None = None
+        try:
+            if settings.stream:
+                stream = self.client.stream(endpoint, body, on_retry)
+                for delta in stream:
+                    renderer.feed(delta)
+                completion = stream.completion()
+            else:
+                completion = self.client.complete(endpoint, body, on_retry)
+                if completion.text:
+                    renderer.feed(completion.text)
+        except KeyboardInterrupt:
+            partial = stream.text if stream is not None else ""
+            self.store.record_usage(options.chat, stream.usage if stream is not None else None)
+            kept = ""
+            if partial:
+                self._record(prompt, settings, options, Completion(partial, "interrupted"), interrupted=True)
+                kept = f"; the partial reply ({len(partial)} characters) is kept in chat '{options.chat}', marked as interrupted"
+            error = ReplyInterrupted(f"Stopped by a kernel interrupt{kept}.")
+            renderer.fail(partial, error, interrupted=True)
+            raise error from None
+        except MistralMagicError as error:
+            renderer.fail(getattr(error, "partial", ""), error)
+            raise
+        renderer.finish(completion.text, finish_reason=completion.finish_reason, usage=completion.usage)
+        self.store.record_usage(options.chat, completion.usage)
+        self._record(prompt, settings, options, completion)
+        return completion
+
+    def _record(
+        self, prompt: str, settings: Settings, options: TurnOptions, completion: Completion, interrupted: bool = False
+    ) -> None:
+        if options.once:
+            return
+        chat = self.store.get(options.chat)
+        if options.new:
+            chat.reset(options.system)
+        elif options.system is not None:
+            chat.system = options.system
+        chat.append_turn(
+            Turn(
+                user=prompt,
+                assistant=completion.text,
+                model=completion.model or settings.model,
+                finish_reason=completion.finish_reason,
+                usage=completion.usage,
+                interrupted=interrupted,
+            )
+        )
+
+
+def is_loopback(base_url: str) -> bool:
+    """True for a server on this machine (localhost, 127.0.0.0/8, ::1)."""
+    host = urlsplit(base_url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,70 @@
+"""An incremental server-sent-events decoder that follows the WHATWG parsing rules.
+
+Bytes go in as they arrive from the network; the data of each complete event comes out.
+Handled: LF, CR and CRLF line ends (a CR ending one network chunk whose LF starts the next),
+a UTF-8 BOM at the very start, multibyte characters split across chunks, ``:`` comments,
+multi-line ``data``, and events with no data (not dispatched). Only ``data`` matters to the
+chat-completions protocol; ``event``, ``id`` and ``retry`` fields are read and ignored.
+"""
+
+from __future__ import annotations
+
+import codecs
+
+
+class SSEDecoder:
+    """Feed bytes with :meth:`feed`; it returns the data strings of the events they completed."""
+
+    def __init__(self) -> None:
+        self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._partial_line = ""
+        self._data_lines: list[str] = []
+        self._at_start = True
+        self._skip_leading_lf = False
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """Decode one network chunk and return the events it completed, in order."""
+        text = self._utf8.decode(chunk)
+        if not text:
+            return []
+        if self._at_start:
+            self._at_start = False
+            if text[0] == "\ufeff":
+                text = text[1:]
+        if self._skip_leading_lf:
+            # The previous chunk ended in CR: a LF here completes that CRLF, not a new line.
+            if text[0] == "\n":
+                text = text[1:]
+            self._skip_leading_lf = False
+        if "\r" in text:
+            self._skip_leading_lf = text[-1:] == "\r"
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+        if "\n" not in text:
+            self._partial_line += text
+            return []
+        lines = (self._partial_line + text).split("\n")
+        self._partial_line = lines.pop()
+        return self._parse_lines(lines)
+
+    def _parse_lines(self, lines: list[str]) -> list[str]:
+        events: list[str] = []
+        data = self._data_lines
+        for line in lines:
+            if line.startswith("data: "):
+                data.append(line[6:])
+            elif not line:
+                if data:
+                    events.append(data[0] if len(data) == 1 else "\n".join(data))
+                    data.clear()
+            elif line[0] == ":":
+                continue
+            else:
+                name, _, value = line.partition(":")
+                if name == "data":
+                    data.append(value[1:] if value.startswith(" ") else value)
+        return events
+
+    @property
+    def has_pending_data(self) -> bool:
+        """True when the stream ended inside an event (which the rules say to discard)."""
+        return bool(self._data_lines or self._partial_line)
