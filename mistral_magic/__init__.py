@@ -30,6 +30,8 @@ def unload_ipython_extension(ipython: Any) -> None:
     if magics is None:
         return
     magics.session.close()
+    if magics in getattr(ipython, "configurables", []):
+        ipython.configurables.remove(magics)
     registry = ipython.magics_manager.magics
     for kind in ("line", "cell"):
         if registry[kind].get("mistral") is not None:
