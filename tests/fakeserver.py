@@ -1,0 +1,729 @@
+"""A faithful local fake of the Mistral / OpenAI-compatible chat-completions API.
+
+Real HTTP/1.1 on 127.0.0.1 (threaded, keep-alive, chunked streaming), standard library only, so the
+client can be tested end to end: scripted replies, SSE streams, Mistral-shaped errors, malformed
+bytes, dropped connections and hangs. Use it in-process::
+
+    with FakeChatServer() as server:
+        server.script(Reply(text="Hi there"), ErrorReply(429, headers={"Retry-After": "1"}))
+        ...  # point the client at server.url
+
+or from a shell / notebook kernel::
+
+    python tests/fakeserver.py --port 8765 --script replies.json   # prints FAKE_SERVER_URL=...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field, fields
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
+from typing import Any, Callable
+
+__all__ = [
+    "CapturedRequest",
+    "Reply",
+    "ErrorReply",
+    "RawReply",
+    "Hang",
+    "FakeChatServer",
+    "reply_from_dict",
+    "main",
+]
+
+CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")
+MODELS_PATHS = ("/models", "/v1/models")
+
+# Top-level request fields the public Mistral API accepts; anything else is a 422.
+ALLOWED_FIELDS = frozenset(
+    "model messages temperature top_p max_tokens stream stop random_seed response_format "
+    "presence_penalty frequency_penalty n safe_prompt tools tool_choice prediction "
+    "parallel_tool_calls".split()
+)
+
+_PAD_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 2
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"))
+
+
+@dataclass
+class CapturedRequest:
+    """One HTTP request as the server received it (header names lower-cased)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON (raises ValueError when it is not JSON)."""
+        return json.loads(self.body)
+
+
+@dataclass
+class Reply:
+    """A successful completion. Served as SSE when the request has "stream": true, else as one JSON body.
+
+    When ``chunks`` is given, the content is ``"".join(chunks)`` (``text`` is then ignored).
+    """
+
+    text: str = "Hello!"
+    chunks: list[str] | None = None
+    finish_reason: str = "stop"
+    usage: dict | None = None
+    usage_in_separate_chunk: bool = False
+    model: str | None = None
+    delay: float = 0.0
+    chunk_delay: float = 0.0
+    role_chunk: bool = True
+    padding: bool = True
+    done: bool = True
+    drop_after: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def pieces(self) -> list[str]:
+        """The content deltas: ``chunks``, or ``text`` split into words keeping spaces."""
+        if self.chunks is not None:
+            return list(self.chunks)
+        return split_words(self.text)
+
+
+@dataclass
+class ErrorReply:
+    """An HTTP error with a Mistral-shaped body (a default one per status when ``body`` is None).
+
+    A ``str`` body is sent as text/html (like a proxy's error page); a dict as JSON.
+    """
+
+    status: int
+    body: dict | str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+@dataclass
+class RawReply:
+    """Exact bytes written as the body, piece by piece (use for malformed SSE, CRLF, BOM, comments, one-byte writes, error objects inside a 200 stream).
+
+    Each non-empty piece is sent and flushed as its own chunked-encoding chunk.
+    """
+
+    pieces: list[bytes]
+    status: int = 200
+    content_type: str = "text/event-stream"
+    piece_delay: float = 0.0
+    drop: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Hang:
+    """Accept the request and send nothing for `seconds` (for read-timeout tests), then close."""
+
+    seconds: float = 5.0
+
+
+def split_words(text: str) -> list[str]:
+    """Split text into word deltas that keep their leading spaces: "a b" -> ["a", " b"]."""
+    pieces = re.findall(r"\s*\S+(?:\s+\Z)?", text)
+    if not pieces and text:
+        return [text]
+    return pieces
+
+
+def _content_text(content: Any) -> str:
+    """The text of a message's content, whether a string or a list of typed parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "") for part in content
+            if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
+
+
+def last_user_message(request_json: Any) -> str:
+    """The content of the last user message in a request body ("" when there is none)."""
+    messages = request_json.get("messages") if isinstance(request_json, dict) else None
+    for message in reversed(messages if isinstance(messages, list) else []):
+        if isinstance(message, dict) and message.get("role") == "user":
+            return _content_text(message.get("content"))
+    return ""
+
+
+def _prompt_words(request_json: dict) -> int:
+    messages = request_json.get("messages")
+    return sum(
+        len(_content_text(m.get("content")).split())
+        for m in (messages if isinstance(messages, list) else []) if isinstance(m, dict)
+    )
+
+
+def echo_reply(request_json: Any) -> Reply:
+    """The default reply: "Echo: " + the last user message."""
+    return Reply(text="Echo: " + last_user_message(request_json))
+
+
+def _default_error_body(status: int, request_json: Any) -> dict:
+    model = request_json.get("model") if isinstance(request_json, dict) else None
+    if status == 400:
+        return {"object": "error", "message": f"Invalid model: {model or 'unknown-model'}",
+                "type": "invalid_model", "param": None, "code": "1500"}
+    if status == 401:
+        return {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
+    if status == 403:
+        return {"object": "error",
+                "message": "This model is not available in your subscription tier",
+                "type": "tier_not_allowed", "param": None, "code": None}
+    if status == 404:
+        return {"detail": "Not Found"}
+    if status == 422:
+        return _validation_error([_extra_field_error("foo", "bar")])
+    if status == 429:
+        return {"message": "Requests rate limit exceeded"}
+    if status >= 500:
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Server error"
+        return {"object": "error", "message": phrase, "type": "server_error",
+                "param": None, "code": None}
+    try:
+        return {"detail": HTTPStatus(status).phrase}
+    except ValueError:
+        return {"detail": "Error"}
+
+
+def _validation_error(details: list[dict]) -> dict:
+    return {"object": "error", "message": {"detail": details},
+            "type": "invalid_request_error", "param": None, "code": None}
+
+
+def _extra_field_error(name: str, value: Any) -> dict:
+    return {"type": "extra_forbidden", "loc": ["body", name],
+            "msg": "Extra inputs are not permitted", "input": value}
+
+
+def _validate(body: bytes, strict: bool) -> tuple[Any, dict | None]:
+    """Parse and check a chat request body like Mistral does; return (json, 422-body or None)."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, _validation_error([{"type": "json_invalid", "loc": ["body", 0],
+                                         "msg": "JSON decode error", "input": {}}])
+    if not isinstance(data, dict):
+        return data, _validation_error([{
+            "type": "model_attributes_type", "loc": ["body"], "input": data,
+            "msg": "Input should be a valid dictionary or object to extract fields from"}])
+    details = [{"type": "missing", "loc": ["body", name], "msg": "Field required", "input": data}
+               for name in ("model", "messages") if name not in data]
+    if "messages" in data and not isinstance(data["messages"], list):
+        details.append({"type": "list_type", "loc": ["body", "messages"],
+                        "msg": "Input should be a valid list", "input": data["messages"]})
+    if strict:
+        details += [_extra_field_error(k, v) for k, v in data.items() if k not in ALLOWED_FIELDS]
+    return data, (_validation_error(details) if details else None)
+
+
+def reply_from_dict(item: dict) -> Reply | ErrorReply | RawReply | Hang:
+    """Build a reply from its JSON form (as used by ``--script``).
+
+    ``{"status": 429, ...}`` is an ErrorReply, ``{"pieces": [...]}`` a RawReply (str pieces are
+    UTF-8 encoded), ``{"hang": 2}`` a Hang, anything else the fields of a Reply.
+    """
+    item = dict(item)
+    if "pieces" in item:
+        item["pieces"] = [p.encode() if isinstance(p, str) else bytes(p) for p in item["pieces"]]
+        return RawReply(**item)
+    if "hang" in item:
+        return Hang(seconds=float(item["hang"]))
+    if "status" in item:
+        return ErrorReply(**item)
+    known = {f.name for f in fields(Reply)}
+    unknown = set(item) - known
+    if unknown:
+        raise ValueError(f"unknown Reply fields in script: {sorted(unknown)}")
+    return Reply(**item)
+
+
+class _Aborted(Exception):
+    """Raised inside the handler to abandon a connection without finishing the response."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "FakeChatServer/1.0"
+    server: "_TCPServer"
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    # Every method goes through one dispatcher so unknown paths/methods get Mistral's 404.
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = do_GET
+
+    def _dispatch(self) -> None:
+        fake = self.server.fake
+        body = self._read_body()
+        captured = CapturedRequest(self.command, self.path,
+                                   {k.lower(): v for k, v in self._merged_headers()}, body)
+        fake._capture(captured)
+        route = self.path.split("?", 1)[0]
+        try:
+            if self.command == "POST" and route in CHAT_PATHS:
+                if self._authorized():
+                    self._chat(body)
+            elif self.command == "GET" and route in MODELS_PATHS:
+                if self._authorized():
+                    self._send_json(200, {"object": "list", "data": fake.models})
+            else:
+                self._send_json(404, {"detail": "Not Found"})
+        except _Aborted:
+            self._abort()
+        except (ConnectionError, OSError):
+            self.close_connection = True
+
+    def _merged_headers(self) -> list[tuple[str, str]]:
+        merged: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            merged[key] = f"{merged[key]}, {value}" if key in merged else value
+        return list(merged.items())
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            parts = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _authorized(self) -> bool:
+        key = self.server.fake.required_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return True
+        self._send_json(401, _default_error_body(401, None))
+        return False
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _wait(self, seconds: float) -> None:
+        """Sleep, but wake (and abandon the response) as soon as the server stops."""
+        if seconds > 0 and self.server.fake._stopping.wait(seconds):
+            raise _Aborted
+
+    def _send_head(self, status: int, content_type: str, extra: dict[str, str],
+                   length: int | None) -> None:
+        self.send_response(status)
+        overridden = {k.lower() for k in extra}
+        if "content-type" not in overridden:
+            self.send_header("Content-Type", content_type)
+        if length is None:
+            self.send_header("Transfer-Encoding", "chunked")
+            self.send_header("Cache-Control", "no-cache")
+        else:
+            self.send_header("Content-Length", str(length))
+        if self.close_connection:  # the client asked for "Connection: close"
+            self.send_header("Connection", "close")
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _send_body(self, status: int, content_type: str, payload: bytes,
+                   extra: dict[str, str] | None = None) -> None:
+        self._send_head(status, content_type, extra or {}, len(payload))
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+    def _send_json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
+        self._send_body(status, "application/json", _dumps(obj).encode(), extra)
+
+    def _write_chunk(self, data: bytes) -> None:
+        if data:  # an empty chunk would end the body
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _end_chunks(self) -> None:
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _abort(self) -> None:
+        """Close the connection abruptly: no terminating chunk, the client sees a truncated body."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # -- chat completions ----------------------------------------------------------------------
+
+    def _chat(self, body: bytes) -> None:
+        fake = self.server.fake
+        request_json, error = _validate(body, fake.strict)
+        if error is not None:
+            self._send_json(422, error)
+            return
+        reply = fake._next_reply(request_json)
+        if isinstance(reply, Reply):
+            self._serve_reply(reply, request_json)
+        elif isinstance(reply, ErrorReply):
+            self._wait(reply.delay)
+            if isinstance(reply.body, str):
+                self._send_body(reply.status, "text/html; charset=utf-8",
+                                reply.body.encode(), reply.headers)
+            else:
+                payload = reply.body if reply.body is not None else \
+                    _default_error_body(reply.status, request_json)
+                self._send_json(reply.status, payload, reply.headers)
+        elif isinstance(reply, RawReply):
+            self._serve_raw(reply)
+        elif isinstance(reply, Hang):
+            self._wait(reply.seconds)
+            raise _Aborted
+        else:
+            raise TypeError(f"not a reply: {reply!r}")
+
+    def _serve_raw(self, reply: RawReply) -> None:
+        self._send_head(reply.status, reply.content_type, reply.headers, None)
+        for index, piece in enumerate(reply.pieces):
+            if index:
+                self._wait(reply.piece_delay)
+            self._write_chunk(piece)
+        if reply.drop:
+            raise _Aborted
+        self._end_chunks()
+
+    def _serve_reply(self, reply: Reply, request_json: dict) -> None:
+        pieces = reply.pieces()
+        model = reply.model or request_json.get("model")
+        usage = reply.usage
+        if usage is None:
+            prompt = _prompt_words(request_json)
+            usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces),
+                     "total_tokens": prompt + len(pieces)}
+        ident = "cmpl-" + uuid.uuid4().hex
+        created = int(time.time())
+        self._wait(reply.delay)
+        if request_json.get("stream") is True:
+            self._stream(reply, pieces, ident, created, model, usage)
+            return
+        self._send_json(200, {
+            "id": ident, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0,
+                         "message": {"role": "assistant", "content": "".join(pieces),
+                                     "tool_calls": None},
+                         "finish_reason": reply.finish_reason, "logprobs": None}],
+            "usage": usage,
+        }, reply.headers)
+
+    def _stream(self, reply: Reply, pieces: list[str], ident: str, created: int,
+                model: Any, usage: dict) -> None:
+        head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
+
+        def event(choices: list, **extra: Any) -> bytes:
+            return b"data: %s\n\n" % _dumps({**head, "choices": choices, **extra}).encode()
+
+        def choice(delta: dict, finish: Any = None) -> list:
+            return [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
+
+        # Content chunks are built from a prefix/suffix around the delta: cheap for long streams.
+        template = _dumps({**head, "choices": choice({"content": "\0"}), "p": "\1"})
+        prefix, rest = template.split('"\\u0000"')
+        middle, suffix = rest.split('"\\u0001"')
+        prefix, middle, suffix = "data: " + prefix, middle + '"', '"' + suffix + "\n\n"
+
+        self._send_head(200, "text/event-stream; charset=utf-8",
+                        reply.headers, None)
+        delay = reply.chunk_delay
+        if reply.role_chunk:
+            self._write_chunk(event(choice({"role": "assistant", "content": ""})))
+            self._wait(delay)
+        for count, piece in enumerate(pieces):
+            if reply.drop_after is not None and count >= reply.drop_after:
+                raise _Aborted
+            if count:
+                self._wait(delay)
+            if reply.padding:
+                pad = _PAD_ALPHABET[random.randrange(62):][:random.randint(1, 48)]
+                text = prefix + _dumps(piece) + middle + pad + suffix
+            else:
+                text = f"data: {_dumps({**head, 'choices': choice({'content': piece})})}\n\n"
+            self._write_chunk(text.encode())
+        if reply.drop_after is not None:
+            raise _Aborted
+        if pieces:
+            self._wait(delay)
+        final = choice({"content": ""}, reply.finish_reason)
+        if reply.usage_in_separate_chunk:
+            self._write_chunk(event(final))
+            self._wait(delay)
+            self._write_chunk(event([], usage=usage))
+        else:
+            self._write_chunk(event(final, usage=usage))
+        if reply.done:
+            self._wait(delay)
+            self._write_chunk(b"data: [DONE]\n\n")
+        self._end_chunks()
+
+
+class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    fake: "FakeChatServer"
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if not self.fake._track(request):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: socket.socket) -> None:
+        self.fake._untrack(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
+class FakeChatServer:
+    """A threaded fake chat-completions server on a real socket.
+
+    Replies come from the FIFO ``script`` queue, then from rules (``add_rule``), then from
+    ``default_reply(request_json)``. Every request is recorded in ``requests``.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.host = host
+        self.port = port
+        self.requests: list[CapturedRequest] = []
+        self._queue: deque = deque()
+        self._rules: list[tuple[str, Any]] = []
+        self._lock = threading.Lock()
+        self._set_defaults()
+        self._received = threading.Condition(self._lock)
+        self._connections: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._server: _TCPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL without trailing slash, e.g. "http://127.0.0.1:54321"."""
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> "FakeChatServer":
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is not None:
+            return self
+        self._stopping.clear()
+        server = _TCPServer((self.host, self.port), _Handler, bind_and_activate=False)
+        server.fake = self
+        try:
+            server.server_bind()
+            server.server_activate()
+        except OSError:
+            server.server_close()
+            raise
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(target=self._accept_loop, args=(server,),
+                                        name=f"FakeChatServer:{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection promptly (hung ones included)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        # Wake the blocking accept() with a connection to ourselves, then close the listener.
+        try:
+            host = "127.0.0.1" if self.host in ("", "0.0.0.0") else self.host
+            socket.create_connection((host, self.port), timeout=1).close()
+        except OSError:
+            pass
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+            self._connections.clear()
+        for conn in connections:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def __enter__(self) -> "FakeChatServer":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def script(self, *replies: Any) -> None:
+        """Queue replies; each valid POST to chat/completions pops one (FIFO)."""
+        with self._lock:
+            self._queue.extend(replies)
+
+    def add_rule(self, match: str, reply: Any) -> None:
+        """When the queue is empty, answer with `reply` if `match` occurs in the last user message."""
+        with self._lock:
+            self._rules.append((match, reply))
+
+    def reset(self) -> None:
+        """Back to a fresh server: clear the queue, captured requests and rules; restore
+        default_reply, models, required_key and strict (the socket stays open)."""
+        with self._lock:
+            self._queue.clear()
+            self.requests.clear()
+            self._rules.clear()
+            self._set_defaults()
+
+    def _set_defaults(self) -> None:
+        self.default_reply: Callable[[Any], Any] = echo_reply
+        self.models: list[dict] = [
+            _model_entry("mistral-small-latest", 32768),
+            _model_entry("Mistral-chat", 131072),
+        ]
+        self.required_key: str | None = None
+        self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
+
+    def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
+        """Block until at least `count` requests were captured; False on timeout."""
+        with self._received:
+            return self._received.wait_for(lambda: len(self.requests) >= count, timeout)
+
+    # -- internals used by the handler ---------------------------------------------------------
+
+    def _capture(self, request: CapturedRequest) -> None:
+        with self._received:
+            self.requests.append(request)
+            self._received.notify_all()
+
+    def _next_reply(self, request_json: Any) -> Any:
+        with self._lock:
+            if self._queue:
+                reply = self._queue.popleft()
+            else:
+                text = last_user_message(request_json)
+                reply = next((r for match, r in self._rules if match in text), None)
+        if reply is None:
+            reply = self.default_reply(request_json)
+        if callable(reply):
+            reply = reply(request_json)
+        return reply
+
+    def _accept_loop(self, server: "_TCPServer") -> None:
+        """Accept connections (one daemon thread each) until stop() sets the flag and wakes us."""
+        while not self._stopping.is_set():
+            try:
+                request, address = server.get_request()
+            except OSError:
+                if self._stopping.is_set():
+                    return
+                continue
+            if self._stopping.is_set():
+                request.close()
+                return
+            try:
+                server.process_request(request, address)
+            except Exception:  # noqa: BLE001 - keep serving whatever one connection does
+                server.shutdown_request(request)
+
+    def _track(self, conn: socket.socket) -> bool:
+        with self._lock:
+            if self._stopping.is_set():
+                return False
+            self._connections.add(conn)
+            return True
+
+    def _untrack(self, conn: socket.socket) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+
+def _model_entry(model_id: str, context: int) -> dict:
+    return {
+        "id": model_id, "object": "model", "created": 1741852402, "owned_by": "mistralai",
+        "capabilities": {"completion_chat": True, "completion_fim": False, "function_calling": True,
+                         "fine_tuning": False, "vision": False, "classification": False},
+        "name": model_id, "description": f"Fake {model_id}", "max_context_length": context,
+        "aliases": [], "deprecation": None, "default_model_temperature": 0.3, "type": "base",
+    }
+
+
+def load_script(server: FakeChatServer, data: Any) -> None:
+    """Configure a server from a script: a list of replies, or {"rules": [...], "default": {...}}.
+
+    The object form may also carry "script": [...] (queued first).
+    """
+    if isinstance(data, list):
+        server.script(*(reply_from_dict(item) for item in data))
+        return
+    if not isinstance(data, dict):
+        raise ValueError("script must be a JSON list or an object with 'rules'")
+    server.script(*(reply_from_dict(item) for item in data.get("script", [])))
+    for rule in data.get("rules", []):
+        server.add_rule(rule["match"], reply_from_dict(rule["reply"]))
+    if "default" in data:
+        default = reply_from_dict(data["default"])
+        server.default_reply = lambda request_json: default
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake server in the foreground until killed; print its URL first."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--script", help="JSON file: a list of replies, or {rules, default}")
+    parser.add_argument("--require-key", help="answer 401 unless 'Authorization: Bearer KEY'")
+    args = parser.parse_args(argv)
+    server = FakeChatServer(args.host, args.port)
+    if args.script:
+        with open(args.script, encoding="utf-8") as handle:
+            load_script(server, json.load(handle))
+    server.required_key = args.require_key
+    finished = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: finished.set())
+    server.start()
+    print(f"FAKE_SERVER_URL={server.url}", flush=True)
+    try:
+        while not finished.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
