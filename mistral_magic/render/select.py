@@ -16,6 +16,19 @@ def publish(bundle: dict) -> None:
     display(bundle, raw=True)
 
 
+def show(obj: Any) -> None:
+    """Display an object (a widget) in the output of the running cell."""
+    from IPython.display import display
+
+    display(obj)
+
+
+def clear() -> None:
+    from IPython.display import clear_output
+
+    clear_output(wait=True)
+
+
 def in_kernel(shell: Any) -> bool:
     """True inside a Jupyter kernel (as opposed to terminal IPython or a bare shell)."""
     return getattr(shell, "kernel", None) is not None
@@ -25,13 +38,34 @@ def is_terminal(shell: Any) -> bool:
     return type(shell).__name__ == "TerminalInteractiveShell"
 
 
+def frontend_shows_widgets(shell: Any) -> bool:
+    """Whether the cell runs in an interactive notebook frontend.
+
+    JupyterLab, Notebook 7 and VS Code send the cell's id with each execution request;
+    headless runners (nbconvert, nbval, papermill) do not, and have no one to show a widget to.
+    """
+    if not in_kernel(shell):
+        return False
+    try:
+        parent = shell.kernel.get_parent()
+    except Exception:
+        return False
+    return bool((parent or {}).get("metadata", {}).get("cellId"))
+
+
 def make_renderer(shell: Any, settings: Settings) -> Renderer:
-    """The plain-text renderer; in a terminal the streamed text is the record, elsewhere a static
-    display replaces it when the reply ends."""
+    """The live widget view where widgets can be seen (or ``display=widget``), else plain text.
+
+    With text, a terminal keeps the streamed text as the record; in a notebook the static
+    display replaces it when the reply ends.
+    """
+    mode = settings.display
+    if mode == "widget" or (mode == "auto" and frontend_shows_widgets(shell)):
+        from .widget import WidgetRenderer
+
+        return WidgetRenderer(show, publish, clear)
     if is_terminal(shell):
         return TextRenderer(None)
     if in_kernel(shell):
-        from IPython.display import clear_output
-
-        return TextRenderer(publish, clear=lambda: clear_output(wait=True))
+        return TextRenderer(publish, clear=clear)
     return TextRenderer(publish)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from .html import escape_text, render_markdown
+
 FINISH_NOTICES = {
     "length": "The reply was cut: it reached max_tokens (finish_reason=length). Raise --max-tokens.",
     "model_length": "The reply was cut: the model's context window is full (finish_reason=model_length). "
     "Start afresh with --new or lower max_history_turns.",
     "error": "The server ended the reply with an error (finish_reason=error).",
 }
+
+FOOTER_STYLE = "font-size:0.8em;color:#888"
 
 
 def reply_notice(finish_reason: str | None, *, interrupted: bool = False, error: BaseException | None = None) -> str | None:
@@ -19,11 +23,28 @@ def reply_notice(finish_reason: str | None, *, interrupted: bool = False, error:
     return FINISH_NOTICES.get(finish_reason or "")
 
 
-def final_bundle(text: str, notice: str | None = None) -> dict[str, str]:
-    """The MIME bundle of a finished reply: the reply itself as ``text/markdown`` and ``text/plain``."""
+def reply_footer(model: str | None, finish_reason: str | None, usage: dict | None) -> str:
+    """``model · finish reason · tokens``: what is known for sure once a reply ended."""
+    parts = [model or "", finish_reason or ""]
+    if usage:
+        parts.append(f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens")
+    return " · ".join(p for p in parts if p)
+
+
+def final_bundle(
+    text: str, notice: str | None = None, footer: str | None = None, *, html: str | None = None
+) -> dict[str, str]:
+    """The MIME bundle of a finished reply: sanitized ``text/html``, and the reply itself as
+    ``text/markdown`` and ``text/plain``, so every viewer shows the answer. ``html`` is the
+    reply already rendered (by the live view), if it was."""
+    if html is None:
+        html = render_markdown(text)
     markdown = text
     plain = text
     if notice:
+        html += f"<blockquote><p>⚠ {escape_text(notice)}</p></blockquote>"
         markdown = f"{text}\n\n> ⚠ {notice}" if text else f"> ⚠ {notice}"
         plain = f"{text}\n\n[{notice}]" if text else f"[{notice}]"
-    return {"text/markdown": markdown, "text/plain": plain}
+    if footer:
+        html += f'<div style="{FOOTER_STYLE}">{escape_text(footer)}</div>'
+    return {"text/html": html, "text/markdown": markdown, "text/plain": plain}

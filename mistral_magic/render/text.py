@@ -7,30 +7,31 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .base import ReplyInfo
-from .static import final_bundle, reply_notice
+from .static import final_bundle, reply_footer, reply_notice
 
-DisplayFunction = Callable[[dict], None]
+PublishFunction = Callable[[dict], None]
 
 
 class TextRenderer:
     """Streams reply text to a text stream as it arrives, then publishes the static display.
 
-    ``display`` publishes the final MIME bundle (``None`` in a terminal, where the streamed text
-    already is the record). ``replace_stream`` clears the streamed text first, so a notebook keeps
-    the answer once, as rendered markdown.
+    ``publish`` shows the final MIME bundle (``None`` in a terminal, where the streamed text
+    already is the record); ``clear`` removes the streamed text first, so a notebook keeps the
+    answer once, as rendered markdown.
     """
 
     def __init__(
         self,
-        display: DisplayFunction | None = None,
+        publish: PublishFunction | None = None,
         *,
         stream: TextIO | None = None,
         clear: Callable[[], None] | None = None,
     ):
-        self._display = display
+        self._publish = publish
         self._stream = stream
         self._clear = clear
         self._wrote = False
+        self._model: str | None = None
 
     @property
     def out(self) -> TextIO:
@@ -38,6 +39,7 @@ class TextRenderer:
 
     def start(self, info: ReplyInfo) -> None:
         self._wrote = False
+        self._model = info.model
 
     def notice(self, message: str) -> None:
         self.out.write(f"[{message}]\n")
@@ -49,18 +51,17 @@ class TextRenderer:
         self._wrote = True
 
     def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
-        self._end(text, reply_notice(finish_reason))
+        self._end(text, reply_notice(finish_reason), reply_footer(self._model, finish_reason, usage))
 
     def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
         if text or interrupted:
-            self._end(text, reply_notice(None, interrupted=interrupted, error=error))
+            self._end(text, reply_notice(None, interrupted=interrupted, error=error), None)
         elif self._wrote:
             self.out.write("\n")
 
-    def _end(self, text: str, notice: str | None) -> None:
-        if self._display is None:
-            tail = f"\n[{notice}]\n" if notice else "\n"
-            self.out.write(tail)
+    def _end(self, text: str, notice: str | None, footer: str | None) -> None:
+        if self._publish is None:
+            self.out.write(f"\n[{notice}]\n" if notice else "\n")
             self.out.flush()
             return
         if self._wrote:
@@ -68,4 +69,4 @@ class TextRenderer:
             self.out.flush()
             if self._clear is not None:
                 self._clear()
-        self._display(final_bundle(text, notice))
+        self._publish(final_bundle(text, notice, footer))

@@ -1,0 +1,168 @@
+"""The live widget view: rendered markdown that grows as the reply streams.
+
+Finished markdown blocks are rendered once (sanitized by nh3) and sent once; the block still
+growing is sent as text, only what was added since the last update, and shown as text until it
+is finished. Updates go out at most ``max_rate`` times a second (the first text at once; the last
+update is never lost). When the reply ends, the view is closed and replaced by the static
+display, so the saved notebook never says "Loading widget".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from .base import ReplyInfo
+from .blocks import BlockSplitter, has_link_definitions
+from .html import render_markdown
+from .static import final_bundle, reply_footer, reply_notice
+
+_HERE = Path(__file__).parent
+
+
+@cache
+def live_view_class() -> type:
+    """The anywidget class of the live view (imported on first use: loading stays cheap)."""
+    import anywidget
+
+    class LiveView(anywidget.AnyWidget):
+        """Appends sanitized HTML blocks and text; the front end is ``live.js``."""
+
+        _esm = (_HERE / "live.js").read_text(encoding="utf-8")
+        _css = (_HERE / "live.css").read_text(encoding="utf-8")
+
+    return LiveView
+
+
+class WidgetRenderer:
+    """Streams a reply into the live view; see the module docstring."""
+
+    def __init__(
+        self,
+        show: Callable[[Any], None],
+        publish: Callable[[dict], None],
+        clear: Callable[[], None],
+        *,
+        max_rate: float = 12.0,
+        status_rate: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._show = show
+        self._publish = publish
+        self._clear = clear
+        self._interval = 1.0 / max_rate
+        self._status_interval = 1.0 / status_rate
+        self._clock = clock
+        self._splitter = BlockSplitter()
+        self._pending: list[str] = []
+        self._text_parts: list[str] = []
+        self._block_html: list[str] = []
+        self._sent_tail = ""
+        self._sent_code = False
+        self._deltas = 0
+        self._updates = 0
+        self._last_update = float("-inf")
+        self._last_status = float("-inf")
+        self._started = 0.0
+        self._info: ReplyInfo | None = None
+        self._view: Any = None
+
+    @property
+    def text(self) -> str:
+        """Everything fed so far."""
+        return "".join(self._text_parts) + "".join(self._pending)
+
+    @property
+    def updates(self) -> int:
+        """How many updates were sent to the view (for the benchmark)."""
+        return self._updates
+
+    def start(self, info: ReplyInfo) -> None:
+        self._info = info
+        self._started = self._clock()
+        self._view = live_view_class()()
+        self._show(self._view)
+        self._send({"status": self._status("waiting for the first token…")})
+
+    def notice(self, message: str) -> None:
+        self._send({"status": self._status(message)})
+
+    def feed(self, text: str) -> None:
+        self._pending.append(text)
+        self._deltas += 1
+        if self._clock() - self._last_update >= self._interval:
+            self._flush()
+
+    def _flush(self, final: bool = False) -> None:
+        message: dict[str, Any] = {}
+        if self._pending:
+            chunk = "".join(self._pending)
+            self._pending.clear()
+            self._text_parts.append(chunk)
+            finished = [render_markdown(block) for block in self._splitter.feed(chunk)]
+            if finished:
+                self._block_html.extend(finished)
+                message["blocks"] = finished
+            tail = self._splitter.tail
+            if not finished and tail.startswith(self._sent_tail):
+                if len(tail) > len(self._sent_tail):
+                    message["append"] = tail[len(self._sent_tail) :]
+            elif tail != self._sent_tail or finished:
+                message["tail"] = tail
+            self._sent_tail = tail
+            code = self._splitter.in_fence is not None
+            if code != self._sent_code:
+                message["code"] = self._sent_code = code
+        now = self._clock()
+        self._last_update = now
+        if final or now - self._last_status >= self._status_interval:
+            self._last_status = now
+            message["status"] = self._status(self._progress())
+        if message.keys() - {"status"}:
+            self._updates += 1
+        self._send(message)
+
+    def _send(self, message: dict) -> None:
+        if message and self._view is not None:
+            self._view.send(message)
+
+    def _progress(self) -> str:
+        elapsed = max(self._clock() - self._started, 1e-9)
+        return f"{self._deltas} tokens · {self._deltas / elapsed:.0f} tokens/s · {elapsed:.1f} s"
+
+    def _status(self, detail: str) -> str:
+        info = self._info
+        return f"{info.model} · chat {info.chat} · {detail}" if info else detail
+
+    def final_html(self, text: str) -> str | None:
+        """The one-shot rendering of ``text`` assembled from the blocks already rendered, or
+        ``None`` when that is not certain to be equal (other text, or link definitions)."""
+        if text != self.text or has_link_definitions(text):
+            return None
+        tail = self._splitter.tail
+        parts = [*self._block_html, render_markdown(tail)] if tail.strip() else self._block_html
+        return "\n".join(parts)
+
+    def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
+        self._flush(final=True)
+        model = self._info.model if self._info else None
+        footer = reply_footer(model, finish_reason, usage)
+        self._end(final_bundle(text, reply_notice(finish_reason), footer, html=self.final_html(text)))
+
+    def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
+        self._flush(final=True)
+        notice = reply_notice(None, interrupted=interrupted, error=error)
+        self._end(final_bundle(text, notice, html=self.final_html(text)) if (text or interrupted) else None)
+
+    def _end(self, bundle: dict | None) -> None:
+        """Replace the live view by the static display and close the widget."""
+        self._clear()
+        if bundle is not None:
+            self._publish(bundle)
+        if self._view is not None:
+            self._view.layout.close()
+            self._view.close()
+            self._view = None
