@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["load_ipython_extension", "unload_ipython_extension", "__version__"]
+__all__ = ["load_ipython_extension", "unload_ipython_extension", "side_by_side", "__version__"]
 
 _loaded: dict[int, Any] = {}
 
@@ -37,3 +37,10 @@ def unload_ipython_extension(ipython: Any) -> None:
         if registry[kind].get("mistral") is not None:
             del registry[kind]["mistral"]
     ipython.magics_manager.registry.pop(type(magics).__name__, None)
+
+
+def side_by_side(**answers: str) -> Any:
+    """Display answers next to each other, e.g. ``side_by_side(tutor=a, critic=b)``."""
+    from .render.columns import side_by_side as build
+
+    return build(**answers)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from .cellflags import ArgumentParser
 from .errors import UsageError
+from .render.static import rich_bundle
 from .render.tables import table_bundle
 from .settings import SETTING_NAMES
 
@@ -84,7 +85,7 @@ class Commands:
             md.append(f"**[{number}] assistant** ({turn.model}){mark}:\n\n{turn.assistant}")
             plain.append(f"[{number}] user: {turn.user}")
             plain.append(f"[{number}] assistant ({turn.model}){mark}: {turn.assistant}")
-        self.show({"text/markdown": "\n\n---\n\n".join(md), "text/plain": "\n".join(plain)})
+        self.show(rich_bundle("\n\n---\n\n".join(md), "\n".join(plain)))
 
     def cmd_chats(self, args: list[str]) -> None:
         _parser("chats").parse_args(args)

@@ -16,10 +16,8 @@ class Secret:
         return self._value
 
     def masked(self) -> str:
-        """A hint that tells keys apart without showing them (last 4 characters of long keys)."""
-        if len(self._value) >= 16:
-            return f"****{self._value[-4:]}"
-        return "****"
+        """A mask that shows that a key is set and nothing of it."""
+        return "****" if self._value else ""
 
     def redact(self, text: str) -> str:
         """``text`` with every occurrence of the key replaced by a mask."""

@@ -87,7 +87,7 @@ def test_max_history_turns_keeps_the_system_prompt(shell, fake):
 
 
 def test_save_and_load_round_trip_atomically_and_without_the_key(shell, fake, tmp_path):
-    from conftest import TEST_KEY
+    from support import TEST_KEY
 
     shell.ok('%%mistral -c tutor -s "Sys"\nfirst')
     shell.ok("%%mistral -c other\nsecond")

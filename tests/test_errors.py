@@ -6,7 +6,7 @@ import socket
 
 import httpx
 import pytest
-from conftest import TEST_KEY
+from support import TEST_KEY
 from fakeserver import ErrorReply, Hang, Reply
 
 from mistral_magic.client import connection_error

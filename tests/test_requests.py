@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TEST_KEY
+from support import TEST_KEY
 from fakeserver import Reply
 
 

@@ -7,7 +7,7 @@ import logging
 import pickle
 
 import pytest
-from conftest import TEST_KEY
+from support import TEST_KEY
 from fakeserver import ErrorReply, Reply
 
 from mistral_magic.secret import Secret

@@ -31,6 +31,12 @@ def reply_footer(model: str | None, finish_reason: str | None, usage: dict | Non
     return " · ".join(p for p in parts if p)
 
 
+def rich_bundle(markdown: str, plain: str) -> dict[str, str]:
+    """``text/markdown`` with a sanitized ``text/html`` rendering of it. Frontends prefer the
+    HTML, so markdown that quotes model output is never rendered unsanitized."""
+    return {"text/html": render_markdown(markdown), "text/markdown": markdown, "text/plain": plain}
+
+
 def final_bundle(
     text: str, notice: str | None = None, footer: str | None = None, *, html: str | None = None
 ) -> dict[str, str]:

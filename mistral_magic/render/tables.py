@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .static import rich_bundle
+
 
 def _cell(value: object) -> str:
     text = "" if value is None else str(value)
@@ -11,7 +13,7 @@ def _cell(value: object) -> str:
 
 
 def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[object]], title: str | None = None) -> dict[str, str]:
-    """A table as ``text/markdown`` and an aligned ``text/plain``."""
+    """A table as markdown (with its sanitized HTML) and as aligned ``text/plain``."""
     cells = [[_cell(v) for v in row] for row in rows]
     md = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     md += ["| " + " | ".join(row) + " |" for row in cells]
@@ -22,4 +24,4 @@ def table_bundle(headers: Sequence[str], rows: Sequence[Sequence[object]], title
     if title:
         md.insert(0, f"**{title}**\n")
         plain.insert(0, title)
-    return {"text/markdown": "\n".join(md), "text/plain": "\n".join(plain)}
+    return rich_bundle("\n".join(md), "\n".join(plain))

@@ -1,0 +1,65 @@
+"""Helpers the tests share: the test key and a real IPython shell that records what cells show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+TEST_KEY = "sk-test-0123456789abcdefSECRET"
+
+
+@dataclass
+class CellRun:
+    """What one cell printed and displayed, and the error it raised."""
+
+    stdout: str
+    stderr: str
+    outputs: list[dict] = field(default_factory=list)
+    error: BaseException | None = None
+    result: object = None
+
+    @property
+    def markdown(self) -> list[str]:
+        return [o["text/markdown"] for o in self.outputs if "text/markdown" in o]
+
+    @property
+    def plain(self) -> list[str]:
+        return [o["text/plain"] for o in self.outputs if "text/plain" in o]
+
+    @property
+    def everything(self) -> str:
+        """All text the user could see, for "never shows X" checks."""
+        shown = [self.stdout, self.stderr, repr(self.error), str(self.error)]
+        for output in self.outputs:
+            shown.extend(str(v) for v in output.values())
+        return "\n".join(shown)
+
+
+class Shell:
+    """A real IPython InteractiveShell with the extension loaded, pointed at the fake server."""
+
+    def __init__(self, ip: InteractiveShell):
+        self.ip = ip
+
+    def run(self, cell: str) -> CellRun:
+        with capture_output() as cap:
+            result = self.ip.run_cell(cell, store_history=True)
+        error = result.error_in_exec or result.error_before_exec
+        return CellRun(cap.stdout, cap.stderr, [o.data for o in cap.outputs], error, result.result)
+
+    def ok(self, cell: str) -> CellRun:
+        run = self.run(cell)
+        assert run.error is None, f"cell failed: {run.error!r}\n{run.stdout}"
+        return run
+
+    @property
+    def ns(self) -> dict:
+        return self.ip.user_ns
+
+    @property
+    def magics(self):
+        import mistral_magic
+
+        return mistral_magic._loaded[id(self.ip)]
