@@ -1,0 +1,86 @@
+"""The fake server's scripted answers for the notebooks in ``notebooks/``.
+
+Rules match a phrase of the last user message, so the replies are the same whatever order the
+cells run in; nbval compares the outputs against the ones saved in the notebooks.
+"""
+
+from __future__ import annotations
+
+from fakeserver import FakeChatServer, Reply
+
+SLOW = 0.02  # seconds between streamed chunks: visible streaming, quick test runs
+
+ANSWERS = {
+    "What is a Python generator": (
+        "A **generator** is a function that uses `yield` to produce values one at a time, "
+        "pausing between them instead of building a whole list in memory. "
+        "You iterate over it like a list, but each value is computed only when it is asked for."
+    ),
+    "three-line example": (
+        "```python\n"
+        "def countdown(n):\n"
+        "    while n > 0:\n"
+        "        yield n; n -= 1\n"
+        "```\n\n"
+        "`list(countdown(3))` gives `[3, 2, 1]`."
+    ),
+    "Why is the sky blue": (
+        "Sunlight is made of all colours. When it hits the air, the tiny gas molecules scatter "
+        "blue light much more than red light, so blue light bounces all over the sky and "
+        "reaches your eyes from every direction."
+    ),
+    "clear commit messages": (
+        "Write the subject line as a short command that says **what** the change does "
+        "(\"Fix crash when the cache is empty\"), and use the body to explain **why**."
+    ),
+    "Name three prime numbers": "2, 3 and 5.",
+    "five-word slogan": "Fresh beans, warm hearts daily.",
+    "Eiffel Tower": '{"city": "Paris", "country": "France"}',
+    "What does a hash table do": None,  # depends on the chat's system prompt: see _hash_table
+    "friendly robot": None,  # depends on temperature and seed: see _robot_name
+    "exercise in Python": (
+        "Write a function `count_vowels(text)` that returns how many vowels a string contains, "
+        "then test it on three sentences of your choice."
+    ),
+    "quiz questions": (
+        '{"questions": ['
+        '{"q": "Which keyword defines a function?", "answer": "def"}, '
+        '{"q": "What does len([1, 2, 3]) return?", "answer": "3"}, '
+        '{"q": "Which type is immutable: list or tuple?", "answer": "tuple"}]}'
+    ),
+}
+
+TUTOR = (
+    "A hash table stores **key-value pairs**. Step by step:\n\n"
+    "1. It turns the key into a number with a *hash function*.\n"
+    "2. That number picks a slot in an array.\n"
+    "3. Looking the key up later repeats the same steps, so it takes about the same time however "
+    "many items you store.\n\n"
+    "Python's `dict` is a hash table. Great question!"
+)
+CRITIC = (
+    "It maps keys to values with an average O(1) lookup. A common misconception: lookups are "
+    "*not* guaranteed O(1). Many keys hashing to the same slot (collisions) make them slower, "
+    "and the table must grow, copying every entry, when it fills up."
+)
+ROBOT_NAMES = {(0.0, 7): "Bolt", (1.2, 8): "Professor Sprocket von Whirr"}
+
+
+def _system(request: dict) -> str:
+    return next((m["content"] for m in request["messages"] if m["role"] == "system"), "")
+
+
+def _hash_table(request: dict) -> Reply:
+    return Reply(text=CRITIC if "reviewer" in _system(request) else TUTOR, chunk_delay=SLOW)
+
+
+def _robot_name(request: dict) -> Reply:
+    key = (request.get("temperature"), request.get("random_seed"))
+    return Reply(text=f"How about **{ROBOT_NAMES.get(key, 'Robo')}**?", chunk_delay=SLOW)
+
+
+def install(server: FakeChatServer) -> None:
+    """Add the notebooks' rules to ``server``."""
+    special = {"What does a hash table do": _hash_table, "friendly robot": _robot_name}
+    for phrase, text in ANSWERS.items():
+        server.add_rule(phrase, special.get(phrase) or Reply(text=text, chunk_delay=SLOW))
