@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["load_ipython_extension", "unload_ipython_extension", "side_by_side", "__version__"]
+__all__ = ["annotate", "load_ipython_extension", "unload_ipython_extension", "side_by_side", "__version__"]
 
 _loaded: dict[int, Any] = {}
 
@@ -44,3 +44,11 @@ def side_by_side(**answers: str) -> Any:
     from .render.columns import side_by_side as build
 
     return build(**answers)
+
+
+def annotate(items: Any, template: str, **options: Any) -> Any:
+    """Label many items with one prompt template, concurrently and resumably; see
+    :func:`mistral_magic.batch.annotate`."""
+    from .batch import annotate as run
+
+    return run(items, template, **options)

@@ -85,7 +85,10 @@ class ChatClient:
         """Send until a 2xx response arrives (returned open, headers read) or retries run out."""
         attempts = endpoint.max_retries + 1
         attempt = first_attempt
+        pacer = endpoint.pacer
         while True:
+            if pacer is not None:
+                pacer.before_attempt()
             try:
                 return self._send_once(endpoint, method, url, body, attempt + 1), attempt
             except _Retryable as retry:
@@ -96,7 +99,10 @@ class ChatClient:
                 )
                 if on_retry is not None:
                     on_retry(attempt + 2, attempts, delay, retry.reason)
-                time.sleep(delay)
+                if pacer is not None and retry.reason == "HTTP 429":
+                    pacer.back_off(delay)  # a rate limit pauses every worker, not only this one
+                else:
+                    time.sleep(delay)
                 attempt += 1
 
     def _send_once(

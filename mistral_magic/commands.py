@@ -27,6 +27,8 @@ Line-magic subcommands:
   %mistral load PATH                read chats saved by %mistral save
   %mistral usage                    tokens used, per chat and in total
   %mistral models                   the models the server offers
+  %mistral errors                   the items of the last --each run that have no answer
+  %mistral cache [clear]            where the reply cache is and how many answers it holds, or empty it
   %mistral config [name=value ...]  show settings and where each comes from, or set them
   %mistral key                      type the API key privately (getpass)
   %mistral help                     this help"""
@@ -160,6 +162,28 @@ class Commands:
             if isinstance(m, dict)
         ]
         self.show(table_bundle(["model", "context length", "owned by", ""], rows, title=f"Models at {settings.base_url}"))
+
+    def cmd_errors(self, args: list[str]) -> None:
+        _parser("errors").parse_args(args)
+        run = self.session.last_run
+        if run is None:
+            self._say("No --each run yet.")
+            return
+        if not run.errors:
+            self._say(f"The last run has no errors ({run.summary()})")
+            return
+        rows = [(e.index, _short(str(e.item), 40), e.error) for e in run.errors]
+        self.show(table_bundle(["index", "item", "error"], rows, title=f"{len(run.errors)} of {len(run)} items failed"))
+
+    def cmd_cache(self, args: list[str]) -> None:
+        parser = _parser("cache")
+        parser.add_argument("action", nargs="?", choices=["info", "clear"], default="info")
+        opts = parser.parse_args(args)
+        cache = self.session.cache
+        if opts.action == "clear":
+            self._say(f"Emptied the reply cache ({cache.clear()} answers removed).")
+        else:
+            self._say(f"The reply cache holds {len(cache)} answers in {cache.path}.")
 
     def cmd_config(self, args: list[str]) -> None:
         for assignment in args:

@@ -9,6 +9,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from .cellflags import cell_parser, check_variable_name
 from .commands import SUBCOMMAND_HELP, Commands
 from .errors import UsageError
+from .batch import AnnotationInterrupted, as_items, fill_template, run_batch, store_results
 from .interpolate import interpolate
 from .jsonmode import parse_json_reply
 from .render.select import make_renderer, publish
@@ -43,7 +44,8 @@ class MistralMagics(Magics, MistralConfig):
             raise UsageError("The cell is empty: write your question below the %%mistral line.")
         system = args.system
         if not args.raw:
-            prompt = interpolate(prompt, namespace)
+            if not args.each:  # with --each the template is filled once per item, below
+                prompt = interpolate(prompt, namespace)
             system = interpolate(system, namespace) if system is not None else None
         out = check_variable_name(args.out) if args.out else None
         settings = self.settings().with_overrides(
@@ -55,14 +57,37 @@ class MistralMagics(Magics, MistralConfig):
             safe_prompt=args.safe_prompt,
             stream=args.stream,
         )
+        if args.each:
+            self.each_cell(args, cell.strip(), settings, system, namespace, out)
+            return
         options = TurnOptions(
-            chat=args.chat, system=system, new=args.new, once=args.once, json=args.json, stop=tuple(args.stop)
+            chat=args.chat, system=system, new=args.new, once=args.once, json=args.json, stop=tuple(args.stop),
+            cache=bool(args.cache),
         )
         renderer = make_renderer(self.shell, settings)
         completion = self.session.ask(prompt, settings, options, renderer)
         result: Any = parse_json_reply(completion.text) if args.json else completion.text
         if out is not None:
             namespace[out] = result
+
+    def each_cell(self, args: Any, template: str, settings: Any, system: str | None, namespace: dict, out: str | None) -> None:
+        """``--each NAME``: the cell is a template filled once per item; answers go to ``--out``."""
+        if args.each not in namespace:
+            raise UsageError(f"--each: there is no variable named {args.each!r} in the notebook.")
+        items = as_items(namespace[args.each], f"--each {args.each}")
+        prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace)
+        options = TurnOptions(chat=args.chat, system=system, json=args.json, stop=tuple(args.stop))
+        use_cache = settings.cache if args.cache is None else args.cache
+        try:
+            run = run_batch(self.session, items, prompts, settings, options, workers=args.workers, cache=use_cache,
+                            rpm=args.rpm, usage_label=f"--each {args.each}")
+        except AnnotationInterrupted as stopped:
+            if out is not None:
+                store_results(namespace, out, items, stopped.run)
+            raise
+        if out is not None:
+            store_results(namespace, out, items, run)
+        print(run.summary())
 
     def help_text(self) -> str:
         return f"{_PARSER.format_help()}\n{SUBCOMMAND_HELP}"

@@ -163,6 +163,7 @@ class Endpoint:
     max_retries: int = 2
     retry_base_delay: float = 0.5
     retry_max_wait: float = 20.0
+    pacer: Any = None  # a pacing.Pacer shared by the workers of a batch
 
     def __repr__(self) -> str:
         return f"Endpoint(base_url={self.base_url!r}, api_key={self.api_key!r})"

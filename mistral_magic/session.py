@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from . import protocol
+from .cache import ReplyCache, cache_key
 from .protocol import Completion, Endpoint
 from .conversation import ChatStore, Turn, build_messages
 from .errors import MistralMagicError, ReplyInterrupted
@@ -16,6 +17,7 @@ from .secret import Secret
 from .settings import MistralConfig, Settings
 
 if TYPE_CHECKING:
+    from .batch import AnnotationRun
     from .client import ChatClient, ChatStream
 
 
@@ -29,6 +31,7 @@ class TurnOptions:
     once: bool = False
     json: bool = False
     stop: tuple[str, ...] = ()
+    cache: bool = False
 
 
 class Session:
@@ -37,7 +40,16 @@ class Session:
     def __init__(self, config: MistralConfig):
         self.config = config
         self.store = ChatStore()
+        self.last_run: AnnotationRun | None = None
         self._client: ChatClient | None = None
+        self._cache: ReplyCache | None = None
+
+    @property
+    def cache(self) -> ReplyCache:
+        """The on-disk reply cache (opened on first use)."""
+        if self._cache is None:
+            self._cache = ReplyCache()
+        return self._cache
 
     @property
     def client(self) -> ChatClient:
@@ -52,6 +64,9 @@ class Session:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
 
     def endpoint(self, settings: Settings) -> Endpoint:
         """Where to send: a key is required, except for a server on this machine."""
@@ -99,6 +114,8 @@ class Session:
         """
         endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)
+        key = cache_key(endpoint.base_url, body) if options.cache else None
+        cached = self.cache.get(key) if key else None
         renderer.start(ReplyInfo(model=settings.model, chat=options.chat))
 
         def on_retry(attempt: int, attempts: int, delay: float, reason: str) -> None:
@@ -106,7 +123,10 @@ class Session:
 
         stream: ChatStream | None = None
         try:
-            if settings.stream:
+            if cached is not None:
+                completion = cached
+                renderer.feed(cached.text)
+            elif settings.stream:
                 stream = self.client.stream(endpoint, body, on_retry)
                 for delta in stream:
                     renderer.feed(delta)
@@ -129,7 +149,10 @@ class Session:
             renderer.fail(getattr(error, "partial", ""), error)
             raise
         renderer.finish(completion.text, finish_reason=completion.finish_reason, usage=completion.usage)
-        self.store.record_usage(options.chat, completion.usage)
+        if cached is None:
+            self.store.record_usage(options.chat, completion.usage)
+            if key is not None:
+                self.cache.put(key, completion)
         self._record(prompt, settings, options, completion)
         return completion
 

@@ -42,6 +42,7 @@ class Settings:
     retry_max_wait: float = 20.0
     max_history_turns: int = 0
     display: str = "auto"
+    cache: bool = True
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -102,6 +103,7 @@ class MistralConfig(Configurable):
     retry_max_wait = CFloat(None, allow_none=True, help="Longest wait before a retry, even if the server asks for more (default 20).").tag(config=True)
     max_history_turns = CInt(None, allow_none=True, help="Send at most this many past turns (0: all; the system prompt is always sent).").tag(config=True)
     display = Enum(["auto", "widget", "text"], None, allow_none=True, help="Live view: auto, widget or text (default auto).").tag(config=True)
+    cache = Bool(None, allow_none=True, help="Cache the answers of --each runs on disk (default True).").tag(config=True)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

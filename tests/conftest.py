@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,10 @@ def fake(fake_server):
 
 
 @pytest.fixture
-def shell(fake, monkeypatch):
-    """A fresh extension state in the shell, talking to the fake server with a test key."""
+def shell(fake, monkeypatch, tmp_path):
+    """A fresh extension state in the shell, talking to the fake server with a test key, with a
+    reply cache of its own."""
+    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
     monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
     monkeypatch.delenv("MISTRAL_MODEL", raising=False)
@@ -53,3 +56,5 @@ def shell(fake, monkeypatch):
 
 def pytest_configure(config):
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
+    # Nothing the tests run may write to the user's real cache.
+    os.environ["MISTRAL_MAGIC_CACHE_DIR"] = tempfile.mkdtemp(prefix="mistral-magic-test-cache-")

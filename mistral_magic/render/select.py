@@ -69,3 +69,20 @@ def make_renderer(shell: Any, settings: Settings) -> Renderer:
     if in_kernel(shell):
         return TextRenderer(publish, clear=clear)
     return TextRenderer(publish)
+
+
+def batch_progress() -> Any:
+    """A factory of progress views for this frontend: a widget bar in notebook frontends, a text
+    bar elsewhere (cleared in a kernel, so the saved notebook keeps only the summary)."""
+    from functools import partial
+
+    from IPython import get_ipython
+
+    from ..progress import ProgressView
+
+    shell = get_ipython()
+    if frontend_shows_widgets(shell):
+        return partial(ProgressView, widget=True)
+    if in_kernel(shell):
+        return partial(ProgressView, clear=clear)
+    return ProgressView
