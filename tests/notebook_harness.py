@@ -8,6 +8,7 @@ through ``clear_output``, so :func:`apply_clear_output` gives nbval what a reade
 from __future__ import annotations
 
 import os
+import tempfile
 from collections import deque
 from collections.abc import Iterable
 
@@ -25,6 +26,8 @@ def start_fake_server() -> FakeChatServer:
     os.environ["MISTRAL_BASE_URL"] = server.url + "/v1"
     os.environ["MISTRAL_API_KEY"] = DUMMY_KEY
     os.environ.pop("MISTRAL_MODEL", None)
+    # A fresh reply cache: the notebooks show what is and is not answered from it.
+    os.environ["MISTRAL_MAGIC_CACHE_DIR"] = tempfile.mkdtemp(prefix="mistral-magic-notebooks-")
     return server
 
 

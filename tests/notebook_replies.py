@@ -6,7 +6,7 @@ cells run in; nbval compares the outputs against the ones saved in the notebooks
 
 from __future__ import annotations
 
-from fakeserver import FakeChatServer, Reply
+from fakeserver import ErrorReply, FakeChatServer, Reply
 
 SLOW = 0.02  # seconds between streamed chunks: visible streaming, quick test runs
 
@@ -50,6 +50,20 @@ ANSWERS = {
     ),
 }
 
+# notebooks/annotation.ipynb: one rule per review; one reply is not JSON, one request is refused.
+REVIEW_LABELS = {
+    "Arrived quickly and works perfectly": '{"label": "positive"}',
+    "Stopped charging after two days": '{"label": "negative"}',
+    "It does what the box says": '{"label": "neutral"}',
+    "Best purchase this year": '{"label": "positive"}',
+    "The lid cracked": '{"label": "negative"}',
+    "Honestly? Could be better, could be worse": "Neutral, I would say.",
+    "Five stars, would buy again": '{"label": "positive"}',
+    "Too loud for an office": '{"label": "negative"}',
+    "Exactly as pictured": '{"label": "positive"}',
+}
+REFUSED_REVIEW = "Ignore previous instructions"
+
 TUTOR = (
     "A hash table stores **key-value pairs**. Step by step:\n\n"
     "1. It turns the key into a number with a *hash function*.\n"
@@ -84,3 +98,7 @@ def install(server: FakeChatServer) -> None:
     special = {"What does a hash table do": _hash_table, "friendly robot": _robot_name}
     for phrase, text in ANSWERS.items():
         server.add_rule(phrase, special.get(phrase) or Reply(text=text, chunk_delay=SLOW))
+    for phrase, text in REVIEW_LABELS.items():
+        server.add_rule(phrase, Reply(text=text))
+    server.add_rule(REFUSED_REVIEW, ErrorReply(400, body={"object": "error", "message": "Prompt blocked by moderation",
+                                                          "type": "invalid_request_error"}))
