@@ -21,7 +21,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 def refresh(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
+    client = NotebookClient(nb, kernel_name="python3", timeout=120, record_timing=False,
+                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
     print(f"refreshed {path.name}")
