@@ -47,13 +47,7 @@ class ChatClient:
         self, endpoint: Endpoint, body: dict, on_retry: RetryCallback | None = None
     ) -> Completion:
         """A one-shot completion (``stream: false``)."""
-        body = {**body, "stream": False}
-        url = protocol.endpoint(endpoint.base_url, "chat/completions")
-        response, _ = self.send_with_retries(endpoint, "POST", url, body, on_retry)
-        try:
-            payload = _read_json(response, endpoint, url)
-        finally:
-            response.close()
+        payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         choices = payload.get("choices") or [{}]
         message = choices[0].get("message") or {}
         return Completion(
@@ -65,13 +59,18 @@ class ChatClient:
 
     def models(self, endpoint: Endpoint) -> list[dict]:
         """The server's model list (``GET {base}/models``)."""
-        url = protocol.endpoint(endpoint.base_url, "models")
-        response, _ = self.send_with_retries(endpoint, "GET", url, None, None)
+        payload = self._json_request(endpoint, "GET", "models", None, None)
+        return list(payload.get("data") or [])
+
+    def _json_request(
+        self, endpoint: Endpoint, method: str, path: str, body: dict | None, on_retry: RetryCallback | None
+    ) -> dict:
+        url = protocol.endpoint(endpoint.base_url, path)
+        response, _ = self.send_with_retries(endpoint, method, url, body, on_retry)
         try:
-            payload = _read_json(response, endpoint, url)
+            return _read_json(response, endpoint, url)
         finally:
             response.close()
-        return list(payload.get("data") or []) if isinstance(payload, dict) else []
 
     def send_with_retries(
         self,

@@ -113,43 +113,31 @@ def parse_body(raw: bytes) -> Any:
         return text
 
 
+_STATUS_ERRORS: dict[int, tuple[type[errors.ApiError], str]] = {
+    400: (errors.BadRequestError, "Bad request: {message}"),
+    401: (
+        errors.AuthenticationError,
+        "Unauthorized ({message}): the API key was rejected. Check MISTRAL_API_KEY, or run %mistral key to enter it again.",
+    ),
+    403: (errors.PermissionDeniedError, "Forbidden: {message}"),
+    404: (
+        errors.NotFoundError,
+        "Not found: {url}. The base URL is probably wrong ({base_url}); fix it with MISTRAL_BASE_URL or "
+        "%mistral config base_url=...",
+    ),
+    422: (errors.UnprocessableError, "Rejected request: {message}"),
+    429: (errors.RateLimitError, "Rate limited{tried}: {message}. Wait a little and run the cell again."),
+}
+_SERVER_ERROR = (errors.ServerError, "Server error{tried} from {base_url}: {message}. Try again later.")
+_OTHER_ERROR = (errors.ApiError, "HTTP {status}: {message}")
+
+
 def api_error(status: int, body: Any, *, url: str, base_url: str, attempts: int) -> errors.ApiError:
     """The exception, with its one actionable line, for an HTTP error status."""
-    message = error_message(body)
+    kind, template = _STATUS_ERRORS.get(status) or (_SERVER_ERROR if status >= 500 else _OTHER_ERROR)
     tried = f" (after {attempts} attempts)" if attempts > 1 else ""
-    if status == 400:
-        return errors.BadRequestError(f"Bad request: {message}", status=status, body=body)
-    if status == 401:
-        return errors.AuthenticationError(
-            f"Unauthorized ({message}): the API key was rejected. Check MISTRAL_API_KEY, "
-            "or run %mistral key to enter it again.",
-            status=status,
-            body=body,
-        )
-    if status == 403:
-        return errors.PermissionDeniedError(f"Forbidden: {message}", status=status, body=body)
-    if status == 404:
-        return errors.NotFoundError(
-            f"Not found: {url}. The base URL is probably wrong ({base_url}); fix it with "
-            "MISTRAL_BASE_URL or %mistral config base_url=...",
-            status=status,
-            body=body,
-        )
-    if status == 422:
-        return errors.UnprocessableError(f"Rejected request: {message}", status=status, body=body)
-    if status == 429:
-        return errors.RateLimitError(
-            f"Rate limited{tried}: {message}. Wait a little and run the cell again.",
-            status=status,
-            body=body,
-        )
-    if status >= 500:
-        return errors.ServerError(
-            f"Server error{tried} from {base_url}: {message}. Try again later.",
-            status=status,
-            body=body,
-        )
-    return errors.ApiError(f"HTTP {status}: {message}", status=status, body=body)
+    message = template.format(message=error_message(body), url=url, base_url=base_url, tried=tried, status=status)
+    return kind(message, status=status, body=body)
 
 
 @dataclass(frozen=True)
