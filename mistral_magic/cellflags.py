@@ -71,7 +71,7 @@ def cell_parser() -> ArgumentParser:
     batch = parser.add_argument_group("many items (the cell is a template, one request per item)")
     batch.add_argument("--each", metavar="NAME", help="a list, tuple, pandas Series or DataFrame in the notebook: "
                        "fill {item} (and {column} for a DataFrame) once per item")
-    batch.add_argument("--workers", type=_positive_int, default=8, help="requests at once with --each (default 8)")
+    batch.add_argument("--workers", type=_positive_int, help="requests at once with --each (default 8)")
     batch.add_argument("--rpm", type=_positive_int, help="at most this many requests per minute with --each")
     caching = batch.add_mutually_exclusive_group()
     caching.add_argument("--cache", dest="cache", action="store_true", default=None,

@@ -99,6 +99,12 @@ class ReplyInterrupted(MistralMagicError):
     label = "Interrupted"
 
 
+class LocalServerError(MistralMagicError):
+    """The local model server (``%mistral local``) could not be started, or stopped working."""
+
+    label = "LocalServer"
+
+
 class JsonReplyError(MistralMagicError):
     """``--json`` was asked for but the reply is not valid JSON (the text is still kept)."""
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
+from .batch import AnnotationInterrupted, as_items, fill_template, run_batch, store_results
 from .cellflags import cell_parser, check_variable_name
 from .commands import SUBCOMMAND_HELP, Commands
 from .errors import UsageError
-from .batch import AnnotationInterrupted, as_items, fill_template, run_batch, store_results
 from .interpolate import interpolate
 from .jsonmode import parse_json_reply
 from .render.select import make_renderer, publish
@@ -60,6 +60,8 @@ class MistralMagics(Magics, MistralConfig):
         if args.each:
             self.each_cell(args, cell.strip(), settings, system, namespace, out)
             return
+        if args.workers is not None or args.rpm is not None:
+            raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
         options = TurnOptions(
             chat=args.chat, system=system, new=args.new, once=args.once, json=args.json, stop=tuple(args.stop),
             cache=bool(args.cache),
@@ -79,7 +81,7 @@ class MistralMagics(Magics, MistralConfig):
         options = TurnOptions(chat=args.chat, system=system, json=args.json, stop=tuple(args.stop))
         use_cache = settings.cache if args.cache is None else args.cache
         try:
-            run = run_batch(self.session, items, prompts, settings, options, workers=args.workers, cache=use_cache,
+            run = run_batch(self.session, items, prompts, settings, options, workers=args.workers or 8, cache=use_cache,
                             rpm=args.rpm, usage_label=f"--each {args.each}")
         except AnnotationInterrupted as stopped:
             if out is not None:

@@ -171,6 +171,7 @@ def test_bad_each_values(shell, fake, value, fragment):
     shell.ok(f"t_bad = {value}")
     assert fragment in shell.run("%%mistral --each t_bad\n{item}").stdout
     assert "no variable named 't_missing'" in shell.run("%%mistral --each t_missing\n{item}").stdout
+    assert "go with --each" in shell.run("%%mistral --workers 4\nhi").stdout
     assert fake.requests == []
 
 
