@@ -100,25 +100,29 @@ def test_rpm_caps_the_request_rate(shell, fake):
 
 
 def test_interrupt_keeps_finished_answers_and_a_rerun_sends_only_the_rest(shell, fake):
-    fake.default_reply = lambda request: Reply(text="A:" + last_user_message(request), delay=0.2)
+    counter = {"requests": 0}
+    lock = threading.Lock()
+
+    def reply(request):
+        with lock:
+            counter["requests"] += 1
+            if counter["requests"] == 7:  # mid-run, whatever the machine's speed: interrupt the kernel
+                threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+        return Reply(text="A:" + last_user_message(request), delay=0.2)
+
+    fake.default_reply = reply
     shell.ns["t_items"] = [f"q{i}" for i in range(30)]
-    timer = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    started = time.monotonic()
     run = shell.run("%%mistral --each t_items --workers 3 --out t_out\n{item}")
-    stopped_after = time.monotonic() - started
-    timer.join()
     assert type(run.error).__name__ == "AnnotationInterrupted"
-    assert stopped_after < 1.5  # promptly, not after the whole run (2 s)
     partial = shell.ns["t_out"]
     done = [i for i, answer in enumerate(partial) if answer is not None]
     assert 0 < len(done) < 30 and all(partial[i] == f"A:q{i}" for i in done)
     assert "remaining" in run.stdout and "run it again" in run.stdout
     time.sleep(0.5)  # requests in flight at the interrupt finish in the background, into the cache
-    first_run_requests = len(fake.requests)
+    assert len(fake.requests) <= 7 + 3  # it stopped at once: only requests already in flight went out
     shell.ok("%%mistral --each t_items --workers 3 --out t_out\n{item}")
     assert shell.ns["t_out"] == [f"A:q{i}" for i in range(30)]
-    assert len(fake.requests) - first_run_requests == 30 - first_run_requests  # only the missing ones
+    assert len(fake.requests) == 30  # the re-run sent only the missing items...
     prompts = [last_user_message(r.json()) for r in fake.requests]
     assert sorted(prompts) == sorted(f"q{i}" for i in range(30))  # no item was asked twice
 

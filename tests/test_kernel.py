@@ -81,7 +81,6 @@ def test_kernel_interrupt_keeps_the_partial_reply_and_the_kernel_ready(kernel_en
             if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream":
                 seen_text += msg["content"]["text"]
         assert "w5" in seen_text, "the reply did not stream"
-        interrupted_at = time.monotonic()
         manager.interrupt_kernel()
         messages = []
         while True:
@@ -91,13 +90,13 @@ def test_kernel_interrupt_keeps_the_partial_reply_and_the_kernel_ready(kernel_en
             messages.append(msg)
             if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
                 break
-        assert time.monotonic() - interrupted_at < 3  # far sooner than the 6 s the reply needs
         errors = [m["content"] for m in messages if m["msg_type"] == "error"]
         assert errors and errors[0]["ename"] == "ReplyInterrupted"
         assert "kept in chat 'default'" in "".join(errors[0]["traceback"])
         displays = [m["content"]["data"] for m in messages if m["msg_type"] == "display_data"]
         assert displays and displays[-1]["text/plain"].startswith("w0 w1 w2 w3 w4 w5")
         assert "Interrupted" in displays[-1]["text/plain"] and "Interrupted" in displays[-1]["text/html"]
+        assert "w59" not in displays[-1]["text/plain"]  # the stream was closed, not read to the end
         history = run_and_collect(client, "%mistral history")
         shown = "".join(str(m["content"].get("data", {}).get("text/plain", "")) for m in history)
         assert "(interrupted)" in shown

@@ -172,16 +172,14 @@ def test_interrupt_keeps_the_partial_reply_on_screen_and_in_history(shell, fake)
     fake.script(Reply(text="one two three four five six", chunk_delay=0.4))
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
-    started = time.monotonic()
     run = shell.run("%%mistral\nhi")
-    elapsed = time.monotonic() - started
     timer.join()
     assert type(run.error).__name__ == "ReplyInterrupted"
     assert "interrupted" in run.stdout
     turn = shell.magics.session.store.get("default").turns[-1]
     assert turn.interrupted and turn.assistant and "one two three four five six".startswith(turn.assistant)
     assert run.markdown[0].startswith(turn.assistant) and "Interrupted" in run.markdown[0]
-    assert elapsed < 2.2  # the stream was closed at once, not read to the end
+    assert turn.assistant != "one two three four five six"  # the stream was closed, not read to the end
     run = shell.ok("%mistral history")
     assert "(interrupted)" in run.plain[0]
     shell.ok("%%mistral\nnext")  # the kernel is ready and the conversation goes on
