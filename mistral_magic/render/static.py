@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from .html import escape_text, render_markdown
 
 FINISH_NOTICES = {
     "length": "The reply was cut: it reached max_tokens (finish_reason=length). Raise --max-tokens.",
@@ -34,6 +33,8 @@ def reply_footer(model: str | None, finish_reason: str | None, usage: dict | Non
 def rich_bundle(markdown: str, plain: str) -> dict[str, str]:
     """``text/markdown`` with a sanitized ``text/html`` rendering of it. Frontends prefer the
     HTML, so markdown that quotes model output is never rendered unsanitized."""
+    from .html import render_markdown  # markdown and nh3 load on first use, not with the extension
+
     return {"text/html": render_markdown(markdown), "text/markdown": markdown, "text/plain": plain}
 
 
@@ -43,6 +44,8 @@ def final_bundle(
     """The MIME bundle of a finished reply: sanitized ``text/html``, and the reply itself as
     ``text/markdown`` and ``text/plain``, so every viewer shows the answer. ``html`` is the
     reply already rendered (by the live view), if it was."""
+    from .html import escape_text, render_markdown
+
     if html is None:
         html = render_markdown(text)
     markdown = text
