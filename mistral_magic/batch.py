@@ -259,7 +259,7 @@ def run_batch(
     """Ask every prompt as a one-shot request with the session's settings; see :class:`BatchRunner`."""
     from .render.select import batch_progress
 
-    settings = replace(settings, stream=False)
+    settings = session.resolve_local(replace(settings, stream=False))
     options = replace(options, once=True)
     bodies = [session.build_request(prompt, settings, options) for prompt in prompts]
     runner = BatchRunner(

@@ -1,5 +1,5 @@
 """The ``%mistral`` line-magic subcommands: history, chats, reset, undo, save, load, usage,
-models, config, key and help."""
+models, local, config, key and help."""
 
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ Line-magic subcommands:
   %mistral models                   the models the server offers
   %mistral errors                   the items of the last --each run that have no answer
   %mistral cache [clear]            where the reply cache is and how many answers it holds, or empty it
+  %mistral local [--model PATH.gguf] [--port N] [--ctx N]
+                                    start a small local model (llama.cpp) and ask it
+  %mistral local stop | status      stop it, or show whether it runs
   %mistral config [name=value ...]  show settings and where each comes from, or set them
   %mistral key                      type the API key privately (getpass)
   %mistral help                     this help"""
@@ -184,6 +187,45 @@ class Commands:
             self._say(f"Emptied the reply cache ({cache.clear()} answers removed).")
         else:
             self._say(f"The reply cache holds {len(cache)} answers in {cache.path}.")
+
+    def cmd_local(self, args: list[str]) -> None:
+        parser = _parser("local")
+        parser.add_argument("action", nargs="?", choices=("start", "stop", "status"), default="start")
+        parser.add_argument("--model", metavar="PATH.gguf")
+        parser.add_argument("--port", type=int)
+        parser.add_argument("--ctx", type=int)
+        opts = parser.parse_args(args)
+        server = self.session.local
+        if opts.ctx is not None and opts.ctx <= 0:
+            raise UsageError(f"--ctx {opts.ctx} is invalid: the context size must be a positive number of tokens.")
+        if opts.action != "start" and (opts.model is not None or opts.port is not None or opts.ctx is not None):
+            raise UsageError(f"%mistral local {opts.action} takes no flags; --model, --port and --ctx are for starting.")
+        if opts.action == "stop":
+            server = self.session.stop_local()
+            if server is None:
+                self._say("No local model server runs in this kernel.")
+                return
+            settings = self.magics.settings()
+            if settings.base_url == "local":
+                self._say(f"Stopped the local model server (pid {server.pid}); base_url is still 'local', so the next cell starts it again.")
+            else:
+                self._say(
+                    f"Stopped the local model server (pid {server.pid}); cells go to {settings.base_url} again "
+                    f"(model {settings.model})."
+                )
+        elif opts.action == "status":
+            if server is None:
+                self._say("No local model server runs in this kernel; %mistral local starts one.")
+            elif not server.running():
+                self._say(f"The local model server (pid {server.pid}) has stopped; %mistral local starts it again.")
+            else:
+                self._say(
+                    f"Local model server running: {server.model_path} at {server.base_url} "
+                    f"(pid {server.pid}, context {server.n_ctx} tokens)."
+                )
+        else:
+            server, reused = self.session.start_local(opts.model, opts.port, opts.ctx)
+            self._say(server.banner(reused))
 
     def cmd_config(self, args: list[str]) -> None:
         for assignment in args:

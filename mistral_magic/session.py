@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -11,7 +11,7 @@ from . import protocol
 from .cache import ReplyCache, cache_key
 from .protocol import Completion, Endpoint
 from .conversation import ChatStore, Turn, build_messages
-from .errors import MistralMagicError, ReplyInterrupted
+from .errors import LocalServerError, MistralMagicError, ReplyInterrupted
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
 from .settings import MistralConfig, Settings
@@ -19,6 +19,9 @@ from .settings import MistralConfig, Settings
 if TYPE_CHECKING:
     from .batch import AnnotationRun
     from .client import ChatClient, ChatStream
+    from .local import LocalServer
+
+LOCAL_SOURCE = "%mistral local"  # the source %mistral config shows for what local mode set
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class Session:
         self.last_run: AnnotationRun | None = None
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
+        self.local: LocalServer | None = None  # the llama.cpp server of %mistral local
+        self._local_banner: str | None = None
 
     @property
     def cache(self) -> ReplyCache:
@@ -67,9 +72,11 @@ class Session:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        self.stop_local()
 
     def endpoint(self, settings: Settings) -> Endpoint:
         """Where to send: a key is required, except for a server on this machine."""
+        settings = self.resolve_local(settings)
         key = self.config.api_key()
         if key is None:
             key = Secret("") if is_loopback(settings.base_url) else self.config.require_api_key()
@@ -112,6 +119,7 @@ class Session:
         A failed request leaves the chat as it was. An interrupt keeps the partial reply, on
         screen and in the history (marked ``interrupted``), then raises :class:`ReplyInterrupted`.
         """
+        settings = self.resolve_local(settings)
         endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)
         key = cache_key(endpoint.base_url, body) if options.cache else None
@@ -154,7 +162,66 @@ class Session:
             if key is not None:
                 self.cache.put(key, completion)
         self._record(prompt, settings, options, completion)
+        if self._local_banner is not None:  # base_url=local started the server for this reply
+            print(self._local_banner)
+            self._local_banner = None
         return completion
+
+    def start_local(
+        self, model: str | None = None, port: int | None = None, n_ctx: int | None = None
+    ) -> tuple[LocalServer, bool]:
+        """Start this kernel's local model server (or reuse it when it runs with the same model,
+        port and context size) and point the settings at it. Returns the server and whether it
+        was reused."""
+        from . import local
+
+        server = self.local
+        if server is not None and server.running() and server.matches(model, port, n_ctx):
+            self.config.set_by(LOCAL_SOURCE, base_url=server.base_url, model=server.alias)
+            return server, True
+        if model is not None:
+            local.check_model(model)  # before a running server is stopped for it
+        if port is not None and (server is None or port != server.port):
+            local.check_port(port)
+        self.stop_local()
+        server = local.start(model, port, n_ctx)
+        self.local = server
+        self.config.set_by(LOCAL_SOURCE, base_url=server.base_url, model=server.alias)
+        return server, False
+
+    def stop_local(self) -> LocalServer | None:
+        """Stop the local model server, if any, and put back the settings it replaced."""
+        server, self.local = self.local, None
+        if server is None:
+            return None
+        server.stop()
+        self.config.unset_by(LOCAL_SOURCE)
+        return server
+
+    def resolve_local(self, settings: Settings) -> Settings:
+        """``base_url=local``: start (or reuse) the local model server and point ``settings`` at it.
+
+        Settings that point at a local server that has died since give a clear error.
+        """
+        if settings.base_url == "local":
+            server, reused = self.start_local()
+            if not reused:
+                self._local_banner = server.banner()
+            flagged = settings.sources.get("model") == "cell flag"
+            return replace(
+                settings,
+                base_url=server.base_url,
+                model=settings.model if flagged else server.alias,
+                sources={**settings.sources, "base_url": LOCAL_SOURCE, **({} if flagged else {"model": LOCAL_SOURCE})},
+            )
+        server = self.local
+        if settings.sources.get("base_url") == LOCAL_SOURCE and server is not None and not server.running():
+            tail = server.log_tail()
+            raise LocalServerError(
+                f"The local model server (pid {server.pid}) has stopped (exit code {server.process.returncode}); "
+                "run %mistral local to start it again" + (f". Its last lines: {tail}" if tail else ".")
+            )
+        return settings
 
     def _record(
         self, prompt: str, settings: Settings, options: TurnOptions, completion: Completion, interrupted: bool = False

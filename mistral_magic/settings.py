@@ -109,6 +109,7 @@ class MistralConfig(Configurable):
         super().__init__(**kwargs)
         self._api_key: Secret | None = None
         self._set_by_magic: set[str] = set()
+        self._set_by_code: dict[str, tuple[str, Any, Any]] = {}  # name -> (source, value set, value before)
 
     def settings(self) -> Settings:
         """The effective settings: traits that are set, else environment variables, else defaults."""
@@ -119,6 +120,9 @@ class MistralConfig(Configurable):
             if value is not None:
                 values[name] = value
                 sources[name] = "%mistral config" if name in self._set_by_magic else "%config"
+                by_code = self._set_by_code.get(name)
+                if by_code is not None and by_code[1] == value:
+                    sources[name] = by_code[0]
             elif name in ENV_VARS and os.environ.get(ENV_VARS[name]):
                 values[name] = os.environ[ENV_VARS[name]].strip()
                 sources[name] = f"env {ENV_VARS[name]}"
@@ -133,6 +137,7 @@ class MistralConfig(Configurable):
         if text == "":
             setattr(self, name, None)
             self._set_by_magic.discard(name)
+            self._set_by_code.pop(name, None)
             return
         trait = self.traits()[name]
         try:
@@ -148,6 +153,25 @@ class MistralConfig(Configurable):
         except Exception:
             raise UsageError(f"{name}={text!r} is not a valid value ({_type_name(trait)} expected).") from None
         self._set_by_magic.add(name)
+        self._set_by_code.pop(name, None)
+
+    def set_by(self, source: str, **values: Any) -> None:
+        """Set settings from code (``%mistral local``); ``%mistral config`` shows ``source`` for
+        them, and :meth:`unset_by` puts back what they replaced."""
+        for name, value in values.items():
+            validate(name, value)
+        for name, value in values.items():
+            before = self._set_by_code[name][2] if name in self._set_by_code else getattr(self, name)
+            setattr(self, name, value)
+            self._set_by_code[name] = (source, value, before)
+
+    def unset_by(self, source: str) -> None:
+        """Put back the values that :meth:`set_by` with ``source`` replaced, unless changed since."""
+        for name, (label, value, before) in list(self._set_by_code.items()):
+            if label == source:
+                del self._set_by_code[name]
+                if getattr(self, name) == value:
+                    setattr(self, name, before)
 
     # The key lives here and only here.
     def set_api_key(self, key: str) -> None:
@@ -171,6 +195,11 @@ class MistralConfig(Configurable):
             raise MissingKeyError(
                 f"No API key: set the {KEY_ENV} environment variable before starting Jupyter, "
                 "or run %mistral key to type it in privately (it is never stored in the notebook)."
+                + (
+                    " To try the magic offline with a small local model instead, run %mistral local."
+                    if self.settings().base_url == DEFAULT_BASE_URL
+                    else ""
+                )
             )
         return key
 
