@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -52,6 +53,15 @@ def shell(fake, monkeypatch, tmp_path):
     for name in list(ip.user_ns):
         if name.startswith("t_"):
             del ip.user_ns[name]
+
+
+@pytest.fixture
+def interruptible():
+    """SIGINT raises KeyboardInterrupt, as in a kernel running a cell, even when this test
+    process was started with SIGINT ignored (a background job of a non-interactive shell)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 def pytest_configure(config):

@@ -99,7 +99,7 @@ def test_rpm_caps_the_request_rate(shell, fake):
     assert len(fake.requests) == 5
 
 
-def test_interrupt_keeps_finished_answers_and_a_rerun_sends_only_the_rest(shell, fake):
+def test_interrupt_keeps_finished_answers_and_a_rerun_sends_only_the_rest(shell, fake, interruptible):
     counter = {"requests": 0}
     lock = threading.Lock()
 

@@ -165,7 +165,7 @@ def test_unknown_finish_reason_is_accepted(shell, fake):
     assert shell.magics.session.store.get("default").turns[-1].finish_reason == "something_new"
 
 
-def test_interrupt_keeps_the_partial_reply_on_screen_and_in_history(shell, fake):
+def test_interrupt_keeps_the_partial_reply_on_screen_and_in_history(shell, fake, interruptible):
     import os
     import signal
 
