@@ -100,7 +100,7 @@ class Session:
             system = settings.system
         history = [] if (options.new or options.once) else chat.turns
         messages = build_messages(system, history, prompt, settings.max_history_turns)
-        return protocol.build_body(
+        body = protocol.build_body(
             settings.model,
             messages,
             stream=settings.stream,
@@ -112,6 +112,9 @@ class Session:
             safe_prompt=settings.safe_prompt,
             response_format={"type": "json_object"} if options.json else None,
         )
+        if settings.random_seed is not None and settings.sources.get("base_url") == LOCAL_SOURCE:
+            body["seed"] = settings.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
+        return body
 
     def ask(self, prompt: str, settings: Settings, options: TurnOptions, renderer: Renderer) -> Completion:
         """Send ``prompt``, show the reply through ``renderer`` and record the turn.

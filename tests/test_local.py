@@ -178,6 +178,12 @@ def test_the_stream_ends_with_done_and_sends_one_token_per_chunk(shell):
     assert len(lines) > 3
 
 
+def test_seed_makes_sampled_answers_repeatable(shell):
+    ask = "%%mistral --once -t 1.0 --seed 11 --max-tokens 16\nInvent a name for a cat."
+    first, second = shell.ok(ask), shell.ok(ask)
+    assert first.markdown[0] == second.markdown[0]  # llama.cpp honours the seed (sent as "seed")
+
+
 def test_config_shows_the_local_server_and_a_second_local_reuses_it(shell):
     server = shell.magics.session.local
     table = "".join(shell.ok("%mistral config").plain)
