@@ -15,6 +15,8 @@ from .retry import retry_delay
 from .secret import Secret
 from .sse import SSEDecoder
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
 RetryCallback = Callable[[int, int, float, str], None]
 """Called before each retry with (attempt number, attempts allowed, delay in s, reason)."""
 
@@ -31,10 +33,10 @@ class ChatClient:
     """Sends chat-completion requests over one pooled ``httpx.Client``."""
 
     def __init__(self, http: httpx.Client | None = None):
-        self._http = http or httpx.Client(
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-            follow_redirects=True,
-        )
+        limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+        # A server on this machine is never reached through a proxy from the environment.
+        direct = {f"all://{host}": httpx.HTTPTransport(limits=limits) for host in LOOPBACK_HOSTS}
+        self._http = http or httpx.Client(limits=limits, follow_redirects=True, mounts=direct)
 
     def close(self) -> None:
         self._http.close()

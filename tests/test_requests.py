@@ -164,3 +164,12 @@ def test_help_lists_every_flag_and_subcommand(shell):
         assert f"%mistral {sub}" in doc
     run = shell.ok("%mistral help")
     assert "--max-tokens" in run.plain[0]
+
+
+def test_a_proxy_in_the_environment_is_not_used_for_this_machine(shell, fake, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.9:9")  # nothing listens there
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.9:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    shell.ok("%%mistral\nhi")
+    assert fake.requests[-1].json()["messages"][-1]["content"] == "hi"
