@@ -9,9 +9,9 @@ from urllib.parse import urlsplit
 
 from . import protocol
 from .cache import ReplyCache, cache_key
-from .protocol import Completion, Endpoint
 from .conversation import ChatStore, Turn, build_messages
 from .errors import LocalServerError, MistralMagicError, ReplyInterrupted
+from .protocol import Completion, Endpoint
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
 from .settings import MistralConfig, Settings

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import queue
+import time
 from dataclasses import dataclass, field
 
 from IPython.core.interactiveshell import InteractiveShell
@@ -63,3 +65,21 @@ class Shell:
         import mistral_magic
 
         return mistral_magic._loaded[id(self.ip)]
+
+
+def run_and_collect(client, code: str, timeout: float = 60) -> list[dict]:
+    """Execute ``code`` in a real kernel and return its IOPub messages until it is idle again."""
+    msg_id = client.execute(code)
+    messages = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            msg = client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return messages
+    raise AssertionError(f"no idle after {code!r}")

@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fakeserver import FakeChatServer, Reply
 from hostile import ALLOWED_SCHEMES, FORBIDDEN_TAGS, HOSTILE_REPLIES, problems
 

@@ -6,8 +6,8 @@ import socket
 
 import httpx
 import pytest
-from support import TEST_KEY
 from fakeserver import ErrorReply, Hang, Reply
+from support import TEST_KEY
 
 from mistral_magic.client import connection_error
 from mistral_magic.protocol import Endpoint

@@ -7,10 +7,10 @@ import time
 
 import nbformat
 import pytest
-from support import TEST_KEY
 from fakeserver import Reply
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
+from support import TEST_KEY, run_and_collect
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -43,24 +43,6 @@ def test_headless_run_keeps_each_answer_as_a_static_display(kernel_env, tmp_path
     assert "<table>" in nb.cells[1].outputs[0].data["text/html"]
     assert "<strong>at once</strong>" in nb.cells[2].outputs[0].data["text/html"]
     assert nb.metadata.get("widgets", {}) == {} or not nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
-
-
-def run_and_collect(client, code: str, timeout: float = 30) -> list[dict]:
-    """Execute ``code`` and return its IOPub messages until the kernel is idle again."""
-    msg_id = client.execute(code)
-    messages = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            msg = client.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        messages.append(msg)
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return messages
-    raise AssertionError(f"no idle after {code!r}")
 
 
 def test_kernel_interrupt_keeps_the_partial_reply_and_the_kernel_ready(kernel_env):

@@ -9,7 +9,6 @@ shutdown or a killed kernel. Without the ``local`` extra they are skipped, unles
 from __future__ import annotations
 
 import os
-import queue
 import signal
 import socket
 import time
@@ -17,7 +16,7 @@ import time
 import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from support import Shell
+from support import Shell, run_and_collect
 
 from mistral_magic import local
 from mistral_magic.errors import LocalServerError
@@ -285,23 +284,6 @@ def test_without_the_extra_the_error_names_the_install_command(module_shell, mon
 
 
 # ------------------------------------------------------------------------ in a real kernel
-
-
-def run_and_collect(client, code: str, timeout: float = 60) -> list[dict]:
-    msg_id = client.execute(code)
-    messages = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            msg = client.get_iopub_msg(timeout=1)
-        except queue.Empty:
-            continue
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        messages.append(msg)
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return messages
-    raise AssertionError(f"no idle after {code!r}")
 
 
 def gone_or_killed(pid: int) -> bool:

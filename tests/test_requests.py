@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support import TEST_KEY
 from fakeserver import Reply
+from support import TEST_KEY
 
 
 def last_body(fake) -> dict:

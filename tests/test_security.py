@@ -7,8 +7,8 @@ import logging
 import pickle
 
 import pytest
-from support import TEST_KEY
 from fakeserver import ErrorReply, Reply
+from support import TEST_KEY
 
 from mistral_magic.secret import Secret
 

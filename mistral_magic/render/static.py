@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 FINISH_NOTICES = {
     "length": "The reply was cut: it reached max_tokens (finish_reason=length). Raise --max-tokens.",
     "model_length": "The reply was cut: the model's context window is full (finish_reason=model_length). "
