@@ -88,24 +88,45 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(5)
-    resume = {"first_half_sent": first.sent, "rerun_sent": rerun.sent, "missing": args.items - len(half),
-              "rerun_from_cache": rerun.cached}
+    resume = {
+        "first_half_sent": first.sent,
+        "rerun_sent": rerun.sent,
+        "missing": args.items - len(half),
+        "rerun_from_cache": rerun.cached,
+    }
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     best = next((r for r in rows if r["workers"] == 16), rows[-1])
     verdict = best["ratio"] <= 1.15 and resume["rerun_sent"] == resume["missing"]
     if args.json:
-        print(json.dumps({"items": args.items, "delay_s": DELAY, "runs": rows, "resume": resume,
-                          "max_rss_mib": max_rss, "pass": verdict}, indent=1))
+        print(
+            json.dumps(
+                {
+                    "items": args.items,
+                    "delay_s": DELAY,
+                    "runs": rows,
+                    "resume": resume,
+                    "max_rss_mib": max_rss,
+                    "pass": verdict,
+                },
+                indent=1,
+            )
+        )
         return
     print(f"annotate bench: {args.items} items, server answers after {DELAY * 1000:.0f} ms")
     print(f"{'workers':>8}{'wall s':>10}{'ideal s':>10}{'x ideal':>10}{'peak MiB':>11}")
     for row in rows:
-        print(f"{row['workers']:>8}{row['wall_s']:>10.2f}{row['ideal_s']:>10.2f}{row['ratio']:>9.3f}x{row['peak_mib']:>11.1f}")
+        print(
+            f"{row['workers']:>8}{row['wall_s']:>10.2f}{row['ideal_s']:>10.2f}{row['ratio']:>9.3f}x{row['peak_mib']:>11.1f}"
+        )
     print(f"process max RSS: {max_rss:.0f} MiB")
-    print(f"re-run of a half-finished job: sent {resume['rerun_sent']} requests for {resume['missing']} missing items "
-          f"({resume['rerun_from_cache']} answered from the cache)")
-    print(f"16 workers: {best['ratio']:.3f}x ideal (target <= 1.15x); re-run sent exactly the missing items: "
-          f"{resume['rerun_sent'] == resume['missing']}: {'PASS' if verdict else 'MISS'}")
+    print(
+        f"re-run of a half-finished job: sent {resume['rerun_sent']} requests for {resume['missing']} missing items "
+        f"({resume['rerun_from_cache']} answered from the cache)"
+    )
+    print(
+        f"16 workers: {best['ratio']:.3f}x ideal (target <= 1.15x); re-run sent exactly the missing items: "
+        f"{resume['rerun_sent'] == resume['missing']}: {'PASS' if verdict else 'MISS'}"
+    )
 
 
 if __name__ == "__main__":

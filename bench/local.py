@@ -186,18 +186,35 @@ def main(argv: list[str] | None = None) -> int:
         for name in names
     }
     if args.json:
-        print(json.dumps({
-            "bench": "local", "rounds": args.rounds, "model": server.model_path.name, "deltas": deltas,
-            "python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
-            "llama_cpp_python": version("llama-cpp-python"), "server_startup_s": round(startup, 2),
-            "consumers": results, "ttft_ratio": round(ttft_ratio, 3), "slowdown_ratio": round(rate_ratio, 3),
-            "target": TARGET, "verdict": verdict,
-        }))
+        print(
+            json.dumps(
+                {
+                    "bench": "local",
+                    "rounds": args.rounds,
+                    "model": server.model_path.name,
+                    "deltas": deltas,
+                    "python": platform.python_version(),
+                    "platform": platform.platform(),
+                    "cpus": os.cpu_count(),
+                    "llama_cpp_python": version("llama-cpp-python"),
+                    "server_startup_s": round(startup, 2),
+                    "consumers": results,
+                    "ttft_ratio": round(ttft_ratio, 3),
+                    "slowdown_ratio": round(rate_ratio, 3),
+                    "target": TARGET,
+                    "verdict": verdict,
+                }
+            )
+        )
         return 0
-    print(f"local model: {server.model_path.name} via llama-cpp-python {version('llama-cpp-python')} "
-          f"(server ready in {startup:.2f} s), {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(f"request: max_tokens {MAX_TOKENS}, temperature 0, seed {SEED}; {deltas} text deltas per reply; "
-          f"{args.rounds} interleaved rounds")
+    print(
+        f"local model: {server.model_path.name} via llama-cpp-python {version('llama-cpp-python')} "
+        f"(server ready in {startup:.2f} s), {os.cpu_count()} CPUs, Python {platform.python_version()}"
+    )
+    print(
+        f"request: max_tokens {MAX_TOKENS}, temperature 0, seed {SEED}; {deltas} text deltas per reply; "
+        f"{args.rounds} interleaved rounds"
+    )
     print()
     print(f"{'consumer':<14} {'TTFT median':>12} {'tokens/s median':>16}")
     for name in names:

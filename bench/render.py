@@ -74,7 +74,9 @@ def sample_reply(target: int = 16_000) -> str:
         parts.append("\n".join(f"- option {j}: keep *step {section}* small and measurable" for j in range(1, 5)))
         parts.append(
             "```python\n"
-            + "\n".join(f"def step_{section}_{j}(frame):\n    return frame.assign(col_{j}=frame.x * {j})" for j in range(1, 5))
+            + "\n".join(
+                f"def step_{section}_{j}(frame):\n    return frame.assign(col_{j}=frame.x * {j})" for j in range(1, 5)
+            )
             + "\n```"
         )
         if section == 3:
@@ -180,8 +182,13 @@ def main() -> None:
         sent = runs[0][1]
         updates = runs[0][2]
         per_second = updates / seconds if name != "one-shot (baseline)" else None
-        table[name] = {"cpu_s": cpu, "bytes": sent, "cpu_ratio": cpu / base_cpu, "bytes_ratio": sent / base_bytes,
-                       "updates_per_s": per_second}
+        table[name] = {
+            "cpu_s": cpu,
+            "bytes": sent,
+            "cpu_ratio": cpu / base_cpu,
+            "bytes_ratio": sent / base_bytes,
+            "updates_per_s": per_second,
+        }
     ours = table["live view (ours)"]
     verdict = ours["cpu_ratio"] <= 3 and ours["bytes_ratio"] <= 3 and ours["updates_per_s"] >= 10
     if args.json:
@@ -191,7 +198,9 @@ def main() -> None:
     print(f"{'approach':24}{'CPU s':>9}{'x one-shot':>12}{'bytes':>12}{'x one-shot':>12}{'updates/s':>11}")
     for name, row in table.items():
         rate = "" if row["updates_per_s"] is None else f"{row['updates_per_s']:.1f}"
-        print(f"{name:24}{row['cpu_s']:9.3f}{row['cpu_ratio']:11.1f}x{row['bytes']:12,}{row['bytes_ratio']:11.1f}x{rate:>11}")
+        print(
+            f"{name:24}{row['cpu_s']:9.3f}{row['cpu_ratio']:11.1f}x{row['bytes']:12,}{row['bytes_ratio']:11.1f}x{rate:>11}"
+        )
     print(
         f"live view: {ours['cpu_ratio']:.2f}x CPU, {ours['bytes_ratio']:.2f}x bytes, {ours['updates_per_s']:.1f} updates/s "
         f"(target <= 3x, <= 3x, >= 10): {'PASS' if verdict else 'MISS'}"

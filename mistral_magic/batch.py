@@ -41,7 +41,9 @@ class ItemError:
 class AnnotationRun(list):
     """The answers in input order (``None`` where an item has none), with what happened."""
 
-    def __init__(self, results: list, *, errors: list[ItemError], sent: int, cached: int, interrupted: bool, index: Any = None):
+    def __init__(
+        self, results: list, *, errors: list[ItemError], sent: int, cached: int, interrupted: bool, index: Any = None
+    ):
         super().__init__(results)
         self.errors = errors
         self.sent = sent
@@ -118,14 +120,25 @@ def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | No
     """The prompt for each item: ``{item}`` and the row's ``{column}`` fields, then notebook
     variables; other braces stay as written."""
     base = namespace or {}
-    return [interpolate(template, ChainMap(fields, {"item": value}, base)) for value, fields in zip(items.values, items.fields)]
+    return [
+        interpolate(template, ChainMap(fields, {"item": value}, base))
+        for value, fields in zip(items.values, items.fields)
+    ]
 
 
 class BatchRunner:
     """Sends one request per body over a thread pool, sharing a pacer, writing the cache."""
 
-    def __init__(self, client: Any, endpoint: Endpoint, *, workers: int, cache: ReplyCache | None,
-                 rpm: float | None = None, progress: Callable[..., ProgressView] = ProgressView):
+    def __init__(
+        self,
+        client: Any,
+        endpoint: Endpoint,
+        *,
+        workers: int,
+        cache: ReplyCache | None,
+        rpm: float | None = None,
+        progress: Callable[..., ProgressView] = ProgressView,
+    ):
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
         self.client = client
@@ -137,8 +150,14 @@ class BatchRunner:
         self.sent = 0
         self._count_lock = threading.Lock()
 
-    def run(self, items: Items, bodies: list[dict], *, json: bool = False,
-            on_answer: Callable[[Completion], None] | None = None) -> AnnotationRun:
+    def run(
+        self,
+        items: Items,
+        bodies: list[dict],
+        *,
+        json: bool = False,
+        on_answer: Callable[[Completion], None] | None = None,
+    ) -> AnnotationRun:
         """Answer every body; a KeyboardInterrupt stops at once and raises AnnotationInterrupted."""
         total = len(bodies)
         results: list[Any] = [None] * total
@@ -161,7 +180,9 @@ class BatchRunner:
         cached = total - len(todo)
         progress = self.progress(total, cached)
         executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-batch")
-        futures: dict[Future, int] = {executor.submit(self._answer, bodies[i], keys[i] if keys else None): i for i in todo}
+        futures: dict[Future, int] = {
+            executor.submit(self._answer, bodies[i], keys[i] if keys else None): i for i in todo
+        }
         pending = set(futures)
         interrupted = False
         last_shown = 0.0
@@ -312,8 +333,17 @@ def annotate(
     settings = session.config.settings().with_overrides(model=model, **sampling)
     rows = as_items(items)
     options = TurnOptions(system=system, json=json, stop=stop)
-    return run_batch(session, rows, fill_template(template, rows), settings, options,
-                     workers=workers, cache=cache, rpm=rpm, usage_label="annotate")
+    return run_batch(
+        session,
+        rows,
+        fill_template(template, rows),
+        settings,
+        options,
+        workers=workers,
+        cache=cache,
+        rpm=rpm,
+        usage_label="annotate",
+    )
 
 
 _standalone: Any = None

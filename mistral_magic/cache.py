@@ -55,9 +55,11 @@ class ReplyCache:
 
     def get(self, key: str) -> Completion | None:
         with self._lock:
-            row = self._connection().execute(
-                "SELECT text, finish_reason, usage, model FROM replies WHERE key = ?", (key,)
-            ).fetchone()
+            row = (
+                self._connection()
+                .execute("SELECT text, finish_reason, usage, model FROM replies WHERE key = ?", (key,))
+                .fetchone()
+            )
         if row is None:
             return None
         text, finish_reason, usage, model = row

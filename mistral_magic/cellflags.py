@@ -59,24 +59,45 @@ def cell_parser() -> ArgumentParser:
     ask.add_argument("--seed", dest="random_seed", type=_non_negative_int, help="random seed (sent as random_seed)")
     ask.add_argument("--stop", action="append", default=[], help="stop sequence (repeat for several)")
     ask.add_argument("--json", action="store_true", help="ask for a JSON object and parse the reply")
-    ask.add_argument("--safe-prompt", dest="safe_prompt", action="store_true", default=None, help="prepend Mistral's safety prompt")
+    ask.add_argument(
+        "--safe-prompt", dest="safe_prompt", action="store_true", default=None, help="prepend Mistral's safety prompt"
+    )
     stream = ask.add_mutually_exclusive_group()
-    stream.add_argument("--no-stream", dest="stream", action="store_false", default=None, help="wait for the whole reply (stream: false)")
-    stream.add_argument("--stream", dest="stream", action="store_true", default=None, help="stream even if the stream setting is off")
+    stream.add_argument(
+        "--no-stream",
+        dest="stream",
+        action="store_false",
+        default=None,
+        help="wait for the whole reply (stream: false)",
+    )
+    stream.add_argument(
+        "--stream", dest="stream", action="store_true", default=None, help="stream even if the stream setting is off"
+    )
     chat = parser.add_argument_group("conversation")
     chat.add_argument("-c", "--chat", default="default", help="named conversation (default: default)")
     history = chat.add_mutually_exclusive_group()
     history.add_argument("--new", action="store_true", help="start this conversation afresh")
     history.add_argument("--once", action="store_true", help="neither read nor write the history")
     batch = parser.add_argument_group("many items (the cell is a template, one request per item)")
-    batch.add_argument("--each", metavar="NAME", help="a list, tuple, pandas Series or DataFrame in the notebook: "
-                       "fill {item} (and {column} for a DataFrame) once per item")
+    batch.add_argument(
+        "--each",
+        metavar="NAME",
+        help="a list, tuple, pandas Series or DataFrame in the notebook: "
+        "fill {item} (and {column} for a DataFrame) once per item",
+    )
     batch.add_argument("--workers", type=_positive_int, help="requests at once with --each (default 8)")
     batch.add_argument("--rpm", type=_positive_int, help="at most this many requests per minute with --each")
     caching = batch.add_mutually_exclusive_group()
-    caching.add_argument("--cache", dest="cache", action="store_true", default=None,
-                         help="answer from the on-disk reply cache when possible (always on for --each)")
-    caching.add_argument("--no-cache", dest="cache", action="store_false", help="neither read nor write the reply cache")
+    caching.add_argument(
+        "--cache",
+        dest="cache",
+        action="store_true",
+        default=None,
+        help="answer from the on-disk reply cache when possible (always on for --each)",
+    )
+    caching.add_argument(
+        "--no-cache", dest="cache", action="store_false", help="neither read nor write the reply cache"
+    )
     out = parser.add_argument_group("result")
     out.add_argument("--out", metavar="VAR", help="store the reply text (the parsed object with --json) in VAR")
     out.add_argument("--raw", action="store_true", help="send the cell as written: no {variable} interpolation")

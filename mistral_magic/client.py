@@ -45,9 +45,7 @@ class ChatClient:
         """A streamed completion: iterate the returned object for text deltas."""
         return ChatStream(self, endpoint, {**body, "stream": True}, on_retry)
 
-    def complete(
-        self, endpoint: Endpoint, body: dict, on_retry: RetryCallback | None = None
-    ) -> Completion:
+    def complete(self, endpoint: Endpoint, body: dict, on_retry: RetryCallback | None = None) -> Completion:
         """A one-shot completion (``stream: false``)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         choices = payload.get("choices") or [{}]
@@ -95,9 +93,7 @@ class ChatClient:
             except _Retryable as retry:
                 if attempt + 1 >= attempts:
                     raise retry.error from None
-                delay = retry_delay(
-                    attempt, retry.headers, base=endpoint.retry_base_delay, cap=endpoint.retry_max_wait
-                )
+                delay = retry_delay(attempt, retry.headers, base=endpoint.retry_base_delay, cap=endpoint.retry_max_wait)
                 if on_retry is not None:
                     on_retry(attempt + 2, attempts, delay, retry.reason)
                 if pacer is not None and retry.reason == "HTTP 429":
@@ -106,9 +102,7 @@ class ChatClient:
                     time.sleep(delay)
                 attempt += 1
 
-    def _send_once(
-        self, endpoint: Endpoint, method: str, url: str, body: dict | None, attempt: int
-    ) -> httpx.Response:
+    def _send_once(self, endpoint: Endpoint, method: str, url: str, body: dict | None, attempt: int) -> httpx.Response:
         headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
         if endpoint.api_key:
             headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"

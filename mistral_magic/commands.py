@@ -80,7 +80,10 @@ class Commands:
         if chat is None or (not chat.turns and chat.system is None):
             self._say(f"Chat '{opts.chat}' is empty.")
             return
-        md, plain = [f"**Chat `{opts.chat}`** · {len(chat.turns)} turn(s)"], [f"Chat '{opts.chat}', {len(chat.turns)} turn(s)"]
+        md, plain = (
+            [f"**Chat `{opts.chat}`** · {len(chat.turns)} turn(s)"],
+            [f"Chat '{opts.chat}', {len(chat.turns)} turn(s)"],
+        )
         if chat.system is not None:
             md.append(f"**system:** {chat.system}")
             plain.append(f"system: {chat.system}")
@@ -160,11 +163,18 @@ class Commands:
         settings = self.magics.settings()
         models = self.session.client.models(self.session.endpoint(settings))
         rows = [
-            (m.get("id"), m.get("max_context_length", ""), m.get("owned_by", ""), "← current" if m.get("id") == settings.model else "")
+            (
+                m.get("id"),
+                m.get("max_context_length", ""),
+                m.get("owned_by", ""),
+                "← current" if m.get("id") == settings.model else "",
+            )
             for m in models
             if isinstance(m, dict)
         ]
-        self.show(table_bundle(["model", "context length", "owned by", ""], rows, title=f"Models at {settings.base_url}"))
+        self.show(
+            table_bundle(["model", "context length", "owned by", ""], rows, title=f"Models at {settings.base_url}")
+        )
 
     def cmd_errors(self, args: list[str]) -> None:
         _parser("errors").parse_args(args)
@@ -199,7 +209,9 @@ class Commands:
         if opts.ctx is not None and opts.ctx <= 0:
             raise UsageError(f"--ctx {opts.ctx} is invalid: the context size must be a positive number of tokens.")
         if opts.action != "start" and (opts.model is not None or opts.port is not None or opts.ctx is not None):
-            raise UsageError(f"%mistral local {opts.action} takes no flags; --model, --port and --ctx are for starting.")
+            raise UsageError(
+                f"%mistral local {opts.action} takes no flags; --model, --port and --ctx are for starting."
+            )
         if opts.action == "stop":
             server = self.session.stop_local()
             if server is None:
@@ -207,7 +219,9 @@ class Commands:
                 return
             settings = self.magics.settings()
             if settings.base_url == "local":
-                self._say(f"Stopped the local model server (pid {server.pid}); base_url is still 'local', so the next cell starts it again.")
+                self._say(
+                    f"Stopped the local model server (pid {server.pid}); base_url is still 'local', so the next cell starts it again."
+                )
             else:
                 self._say(
                     f"Stopped the local model server (pid {server.pid}); cells go to {settings.base_url} again "
@@ -233,7 +247,9 @@ class Commands:
             if not sep:
                 raise UsageError(f"Write settings as name=value (got {assignment!r}); name= with nothing unsets one.")
             if name in ("api_key", "key"):
-                raise UsageError("The key is never set in a cell (it would be saved in the notebook): run %mistral key.")
+                raise UsageError(
+                    "The key is never set in a cell (it would be saved in the notebook): run %mistral key."
+                )
             self.magics.set_from_text(name.strip(), value)
         settings = self.magics.settings()
         shown = [n for n in SETTING_NAMES if not args or any(a.partition("=")[0].strip() == n for a in args)]

@@ -204,13 +204,24 @@ def start(
     else:
         check_port(port)
     command = [
-        sys.executable, "-m", "mistral_magic.local", "--parent", str(os.getpid()), "--",
-        "--model", str(model_path),
-        "--model_alias", model_path.stem,
-        "--host", HOST,
-        "--port", str(port),
-        "--n_ctx", str(n_ctx),
-        "--use_mlock", "False",  # mlock would pin the whole file in RAM (and warns without the right)
+        sys.executable,
+        "-m",
+        "mistral_magic.local",
+        "--parent",
+        str(os.getpid()),
+        "--",
+        "--model",
+        str(model_path),
+        "--model_alias",
+        model_path.stem,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--use_mlock",
+        "False",  # mlock would pin the whole file in RAM (and warns without the right)
     ]  # the chat format comes from the GGUF's own chat template (SmolLM2's is ChatML)
     log = tempfile.TemporaryFile(prefix="mistral-magic-llama-", suffix=".log")  # no name on disk
     try:

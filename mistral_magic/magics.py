@@ -63,7 +63,12 @@ class MistralMagics(Magics, MistralConfig):
         if args.workers is not None or args.rpm is not None:
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
         options = TurnOptions(
-            chat=args.chat, system=system, new=args.new, once=args.once, json=args.json, stop=tuple(args.stop),
+            chat=args.chat,
+            system=system,
+            new=args.new,
+            once=args.once,
+            json=args.json,
+            stop=tuple(args.stop),
             cache=bool(args.cache),
         )
         renderer = make_renderer(self.shell, settings)
@@ -72,7 +77,9 @@ class MistralMagics(Magics, MistralConfig):
         if out is not None:
             namespace[out] = result
 
-    def each_cell(self, args: Any, template: str, settings: Any, system: str | None, namespace: dict, out: str | None) -> None:
+    def each_cell(
+        self, args: Any, template: str, settings: Any, system: str | None, namespace: dict, out: str | None
+    ) -> None:
         """``--each NAME``: the cell is a template filled once per item; answers go to ``--out``."""
         if args.each not in namespace:
             raise UsageError(f"--each: there is no variable named {args.each!r} in the notebook.")
@@ -81,8 +88,17 @@ class MistralMagics(Magics, MistralConfig):
         options = TurnOptions(chat=args.chat, system=system, json=args.json, stop=tuple(args.stop))
         use_cache = settings.cache if args.cache is None else args.cache
         try:
-            run = run_batch(self.session, items, prompts, settings, options, workers=args.workers or 8, cache=use_cache,
-                            rpm=args.rpm, usage_label=f"--each {args.each}")
+            run = run_batch(
+                self.session,
+                items,
+                prompts,
+                settings,
+                options,
+                workers=args.workers or 8,
+                cache=use_cache,
+                rpm=args.rpm,
+                usage_label=f"--each {args.each}",
+            )
         except AnnotationInterrupted as stopped:
             if out is not None:
                 store_results(namespace, out, items, stopped.run)

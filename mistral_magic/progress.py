@@ -19,8 +19,15 @@ class ProgressView:
     """Counts finished and failed items and shows rate and ETA; call :meth:`update` from the
     cell's own thread (widgets are safest there), :meth:`close` at the end."""
 
-    def __init__(self, total: int, already: int = 0, *, widget: bool = False, clear: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        total: int,
+        already: int = 0,
+        *,
+        widget: bool = False,
+        clear: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.total = total
         self.done = already
         self.failed = 0

@@ -56,9 +56,7 @@ def content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            part.get("text") or ""
-            for part in content
-            if isinstance(part, dict) and part.get("type", "text") == "text"
+            part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type", "text") == "text"
         )
     return ""
 

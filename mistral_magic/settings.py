@@ -73,7 +73,10 @@ def validate(name: str, value: Any) -> None:
         "retry_base_delay": (lambda v: v >= 0, "must be a number of seconds >= 0"),
         "retry_max_wait": (lambda v: v >= 0, "must be a number of seconds >= 0"),
         "max_history_turns": (lambda v: v >= 0, "must be a whole number >= 0 (0 keeps every turn)"),
-        "base_url": (lambda v: v == "local" or v.startswith(("http://", "https://")), "must start with http:// or https://"),
+        "base_url": (
+            lambda v: v == "local" or v.startswith(("http://", "https://")),
+            "must start with http:// or https://",
+        ),
         "model": (lambda v: bool(v.strip()), "must not be empty"),
     }
     if name in checks:
@@ -85,9 +88,13 @@ def validate(name: str, value: Any) -> None:
 class MistralConfig(Configurable):
     """Configurable settings; ``None`` means "not set here", so environment and defaults apply."""
 
-    model = Unicode(None, allow_none=True, help=f"Model name (default {DEFAULT_MODEL}; env MISTRAL_MODEL).").tag(config=True)
+    model = Unicode(None, allow_none=True, help=f"Model name (default {DEFAULT_MODEL}; env MISTRAL_MODEL).").tag(
+        config=True
+    )
     base_url = Unicode(
-        None, allow_none=True, help=f"API base URL, with or without /v1 (default {DEFAULT_BASE_URL}; env MISTRAL_BASE_URL)."
+        None,
+        allow_none=True,
+        help=f"API base URL, with or without /v1 (default {DEFAULT_BASE_URL}; env MISTRAL_BASE_URL).",
     ).tag(config=True)
     system = Unicode(None, allow_none=True, help="Default system prompt for new chats.").tag(config=True)
     temperature = CFloat(None, allow_none=True, help="Default sampling temperature.").tag(config=True)
@@ -96,14 +103,30 @@ class MistralConfig(Configurable):
     random_seed = CInt(None, allow_none=True, help="Default random seed.").tag(config=True)
     safe_prompt = Bool(None, allow_none=True, help="Ask Mistral to prepend its safety prompt.").tag(config=True)
     stream = Bool(None, allow_none=True, help="Stream replies (default True).").tag(config=True)
-    connect_timeout = CFloat(None, allow_none=True, help="Seconds to wait for a connection (default 10).").tag(config=True)
-    read_timeout = CFloat(None, allow_none=True, help="Seconds to wait for the next piece of a reply (default 60).").tag(config=True)
-    max_retries = CInt(None, allow_none=True, help="Retries on connection errors, timeouts, 408, 409, 429, 5xx (default 2).").tag(config=True)
-    retry_base_delay = CFloat(None, allow_none=True, help="First backoff delay in seconds (default 0.5).").tag(config=True)
-    retry_max_wait = CFloat(None, allow_none=True, help="Longest wait before a retry, even if the server asks for more (default 20).").tag(config=True)
-    max_history_turns = CInt(None, allow_none=True, help="Send at most this many past turns (0: all; the system prompt is always sent).").tag(config=True)
-    display = Enum(["auto", "widget", "text"], None, allow_none=True, help="Live view: auto, widget or text (default auto).").tag(config=True)
-    cache = Bool(None, allow_none=True, help="Cache the answers of --each runs on disk (default True).").tag(config=True)
+    connect_timeout = CFloat(None, allow_none=True, help="Seconds to wait for a connection (default 10).").tag(
+        config=True
+    )
+    read_timeout = CFloat(
+        None, allow_none=True, help="Seconds to wait for the next piece of a reply (default 60)."
+    ).tag(config=True)
+    max_retries = CInt(
+        None, allow_none=True, help="Retries on connection errors, timeouts, 408, 409, 429, 5xx (default 2)."
+    ).tag(config=True)
+    retry_base_delay = CFloat(None, allow_none=True, help="First backoff delay in seconds (default 0.5).").tag(
+        config=True
+    )
+    retry_max_wait = CFloat(
+        None, allow_none=True, help="Longest wait before a retry, even if the server asks for more (default 20)."
+    ).tag(config=True)
+    max_history_turns = CInt(
+        None, allow_none=True, help="Send at most this many past turns (0: all; the system prompt is always sent)."
+    ).tag(config=True)
+    display = Enum(
+        ["auto", "widget", "text"], None, allow_none=True, help="Live view: auto, widget or text (default auto)."
+    ).tag(config=True)
+    cache = Bool(None, allow_none=True, help="Cache the answers of --each runs on disk (default True).").tag(
+        config=True
+    )
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

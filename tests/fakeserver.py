@@ -151,8 +151,7 @@ def _content_text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            part.get("text", "") for part in content
-            if isinstance(part, dict) and isinstance(part.get("text"), str)
+            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
         )
     return ""
 
@@ -170,7 +169,8 @@ def _prompt_words(request_json: dict) -> int:
     messages = request_json.get("messages")
     return sum(
         len(_content_text(m.get("content")).split())
-        for m in (messages if isinstance(messages, list) else []) if isinstance(m, dict)
+        for m in (messages if isinstance(messages, list) else [])
+        if isinstance(m, dict)
     )
 
 
@@ -182,14 +182,23 @@ def echo_reply(request_json: Any) -> Reply:
 def _default_error_body(status: int, request_json: Any) -> dict:
     model = request_json.get("model") if isinstance(request_json, dict) else None
     if status == 400:
-        return {"object": "error", "message": f"Invalid model: {model or 'unknown-model'}",
-                "type": "invalid_model", "param": None, "code": "1500"}
+        return {
+            "object": "error",
+            "message": f"Invalid model: {model or 'unknown-model'}",
+            "type": "invalid_model",
+            "param": None,
+            "code": "1500",
+        }
     if status == 401:
         return {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
     if status == 403:
-        return {"object": "error",
-                "message": "This model is not available in your subscription tier",
-                "type": "tier_not_allowed", "param": None, "code": None}
+        return {
+            "object": "error",
+            "message": "This model is not available in your subscription tier",
+            "type": "tier_not_allowed",
+            "param": None,
+            "code": None,
+        }
     if status == 404:
         return {"detail": "Not Found"}
     if status == 422:
@@ -201,8 +210,7 @@ def _default_error_body(status: int, request_json: Any) -> dict:
             phrase = HTTPStatus(status).phrase
         except ValueError:
             phrase = "Server error"
-        return {"object": "error", "message": phrase, "type": "server_error",
-                "param": None, "code": None}
+        return {"object": "error", "message": phrase, "type": "server_error", "param": None, "code": None}
     try:
         return {"detail": HTTPStatus(status).phrase}
     except ValueError:
@@ -210,13 +218,17 @@ def _default_error_body(status: int, request_json: Any) -> dict:
 
 
 def _validation_error(details: list[dict]) -> dict:
-    return {"object": "error", "message": {"detail": details},
-            "type": "invalid_request_error", "param": None, "code": None}
+    return {
+        "object": "error",
+        "message": {"detail": details},
+        "type": "invalid_request_error",
+        "param": None,
+        "code": None,
+    }
 
 
 def _extra_field_error(name: str, value: Any) -> dict:
-    return {"type": "extra_forbidden", "loc": ["body", name],
-            "msg": "Extra inputs are not permitted", "input": value}
+    return {"type": "extra_forbidden", "loc": ["body", name], "msg": "Extra inputs are not permitted", "input": value}
 
 
 def _validate(body: bytes, strict: bool) -> tuple[Any, dict | None]:
@@ -224,17 +236,34 @@ def _validate(body: bytes, strict: bool) -> tuple[Any, dict | None]:
     try:
         data = json.loads(body)
     except ValueError:
-        return None, _validation_error([{"type": "json_invalid", "loc": ["body", 0],
-                                         "msg": "JSON decode error", "input": {}}])
+        return None, _validation_error(
+            [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]
+        )
     if not isinstance(data, dict):
-        return data, _validation_error([{
-            "type": "model_attributes_type", "loc": ["body"], "input": data,
-            "msg": "Input should be a valid dictionary or object to extract fields from"}])
-    details = [{"type": "missing", "loc": ["body", name], "msg": "Field required", "input": data}
-               for name in ("model", "messages") if name not in data]
+        return data, _validation_error(
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ["body"],
+                    "input": data,
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                }
+            ]
+        )
+    details = [
+        {"type": "missing", "loc": ["body", name], "msg": "Field required", "input": data}
+        for name in ("model", "messages")
+        if name not in data
+    ]
     if "messages" in data and not isinstance(data["messages"], list):
-        details.append({"type": "list_type", "loc": ["body", "messages"],
-                        "msg": "Input should be a valid list", "input": data["messages"]})
+        details.append(
+            {
+                "type": "list_type",
+                "loc": ["body", "messages"],
+                "msg": "Input should be a valid list",
+                "input": data["messages"],
+            }
+        )
     if strict:
         details += [_extra_field_error(k, v) for k, v in data.items() if k not in ALLOWED_FIELDS]
     return data, (_validation_error(details) if details else None)
@@ -285,8 +314,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         fake = self.server.fake
         body = self._read_body()
-        captured = CapturedRequest(self.command, self.path,
-                                   {k.lower(): v for k, v in self._merged_headers()}, body)
+        captured = CapturedRequest(self.command, self.path, {k.lower(): v for k, v in self._merged_headers()}, body)
         fake._capture(captured)
         route = self.path.split("?", 1)[0]
         try:
@@ -338,8 +366,7 @@ class _Handler(BaseHTTPRequestHandler):
         if seconds > 0 and self.server.fake._stopping.wait(seconds):
             raise _Aborted
 
-    def _send_head(self, status: int, content_type: str, extra: dict[str, str],
-                   length: int | None) -> None:
+    def _send_head(self, status: int, content_type: str, extra: dict[str, str], length: int | None) -> None:
         self.send_response(status)
         overridden = {k.lower() for k in extra}
         if "content-type" not in overridden:
@@ -355,8 +382,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
 
-    def _send_body(self, status: int, content_type: str, payload: bytes,
-                   extra: dict[str, str] | None = None) -> None:
+    def _send_body(self, status: int, content_type: str, payload: bytes, extra: dict[str, str] | None = None) -> None:
         self._send_head(status, content_type, extra or {}, len(payload))
         if self.command != "HEAD":
             self.wfile.write(payload)
@@ -393,11 +419,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif isinstance(reply, ErrorReply):
             self._wait(reply.delay)
             if isinstance(reply.body, str):
-                self._send_body(reply.status, "text/html; charset=utf-8",
-                                reply.body.encode(), reply.headers)
+                self._send_body(reply.status, "text/html; charset=utf-8", reply.body.encode(), reply.headers)
             else:
-                payload = reply.body if reply.body is not None else \
-                    _default_error_body(reply.status, request_json)
+                payload = reply.body if reply.body is not None else _default_error_body(reply.status, request_json)
                 self._send_json(reply.status, payload, reply.headers)
         elif isinstance(reply, RawReply):
             self._serve_raw(reply)
@@ -423,25 +447,34 @@ class _Handler(BaseHTTPRequestHandler):
         usage = reply.usage
         if usage is None:
             prompt = _prompt_words(request_json)
-            usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces),
-                     "total_tokens": prompt + len(pieces)}
+            usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
         ident = "cmpl-" + uuid.uuid4().hex
         created = int(time.time())
         self._wait(reply.delay)
         if request_json.get("stream") is True:
             self._stream(reply, pieces, ident, created, model, usage)
             return
-        self._send_json(200, {
-            "id": ident, "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0,
-                         "message": {"role": "assistant", "content": "".join(pieces),
-                                     "tool_calls": None},
-                         "finish_reason": reply.finish_reason, "logprobs": None}],
-            "usage": usage,
-        }, reply.headers)
+        self._send_json(
+            200,
+            {
+                "id": ident,
+                "object": "chat.completion",
+                "created": created,
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(pieces), "tool_calls": None},
+                        "finish_reason": reply.finish_reason,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": usage,
+            },
+            reply.headers,
+        )
 
-    def _stream(self, reply: Reply, pieces: list[str], ident: str, created: int,
-                model: Any, usage: dict) -> None:
+    def _stream(self, reply: Reply, pieces: list[str], ident: str, created: int, model: Any, usage: dict) -> None:
         head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
 
         def event(choices: list, **extra: Any) -> bytes:
@@ -456,8 +489,7 @@ class _Handler(BaseHTTPRequestHandler):
         middle, suffix = rest.split('"\\u0001"')
         prefix, middle, suffix = "data: " + prefix, middle + '"', '"' + suffix + "\n\n"
 
-        self._send_head(200, "text/event-stream; charset=utf-8",
-                        reply.headers, None)
+        self._send_head(200, "text/event-stream; charset=utf-8", reply.headers, None)
         delay = reply.chunk_delay
         if reply.role_chunk:
             self._write_chunk(event(choice({"role": "assistant", "content": ""})))
@@ -468,7 +500,7 @@ class _Handler(BaseHTTPRequestHandler):
             if count:
                 self._wait(delay)
             if reply.padding:
-                pad = _PAD_ALPHABET[random.randrange(62):][:random.randint(1, 48)]
+                pad = _PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)]
                 text = prefix + _dumps(piece) + middle + pad + suffix
             else:
                 text = f"data: {_dumps({**head, 'choices': choice({'content': piece})})}\n\n"
@@ -553,8 +585,9 @@ class FakeChatServer:
             raise
         self._server = server
         self.port = server.server_address[1]
-        self._thread = threading.Thread(target=self._accept_loop, args=(server,),
-                                        name=f"FakeChatServer:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._accept_loop, args=(server,), name=f"FakeChatServer:{self.port}", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -673,11 +706,25 @@ class FakeChatServer:
 
 def _model_entry(model_id: str, context: int) -> dict:
     return {
-        "id": model_id, "object": "model", "created": 1741852402, "owned_by": "mistralai",
-        "capabilities": {"completion_chat": True, "completion_fim": False, "function_calling": True,
-                         "fine_tuning": False, "vision": False, "classification": False},
-        "name": model_id, "description": f"Fake {model_id}", "max_context_length": context,
-        "aliases": [], "deprecation": None, "default_model_temperature": 0.3, "type": "base",
+        "id": model_id,
+        "object": "model",
+        "created": 1741852402,
+        "owned_by": "mistralai",
+        "capabilities": {
+            "completion_chat": True,
+            "completion_fim": False,
+            "function_calling": True,
+            "fine_tuning": False,
+            "vision": False,
+            "classification": False,
+        },
+        "name": model_id,
+        "description": f"Fake {model_id}",
+        "max_context_length": context,
+        "aliases": [],
+        "deprecation": None,
+        "default_model_temperature": 0.3,
+        "type": "base",
     }
 
 

@@ -31,7 +31,7 @@ ANSWERS = {
     ),
     "clear commit messages": (
         "Write the subject line as a short command that says **what** the change does "
-        "(\"Fix crash when the cache is empty\"), and use the body to explain **why**."
+        '("Fix crash when the cache is empty"), and use the body to explain **why**.'
     ),
     "Name three prime numbers": "2, 3 and 5.",
     "five-word slogan": "Fresh beans, warm hearts daily.",
@@ -100,5 +100,9 @@ def install(server: FakeChatServer) -> None:
         server.add_rule(phrase, special.get(phrase) or Reply(text=text, chunk_delay=SLOW))
     for phrase, text in REVIEW_LABELS.items():
         server.add_rule(phrase, Reply(text=text))
-    server.add_rule(REFUSED_REVIEW, ErrorReply(400, body={"object": "error", "message": "Prompt blocked by moderation",
-                                                          "type": "invalid_request_error"}))
+    server.add_rule(
+        REFUSED_REVIEW,
+        ErrorReply(
+            400, body={"object": "error", "message": "Prompt blocked by moderation", "type": "invalid_request_error"}
+        ),
+    )

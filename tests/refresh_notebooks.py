@@ -1,7 +1,7 @@
 """Re-run the notebooks against the fake server and save their outputs (the ones nbval compares).
 
-    python tests/refresh_notebooks.py            # every notebook in notebooks/
-    python tests/refresh_notebooks.py NAME.ipynb
+python tests/refresh_notebooks.py            # every notebook in notebooks/
+python tests/refresh_notebooks.py NAME.ipynb
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 def refresh(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name="python3", timeout=120, record_timing=False,
-                            resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client = NotebookClient(
+        nb, kernel_name="python3", timeout=120, record_timing=False, resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
     client.execute()
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)

@@ -181,14 +181,16 @@ def test_bad_each_values(shell, fake, value, fragment):
 
 def test_python_api(shell, fake):
     fake.default_reply = json_labeller
-    run = mistral_magic.annotate(["good one", "bad one"], "Classify {item} as JSON", json=True, workers=2,
-                                 temperature=0.0, max_tokens=10)
+    run = mistral_magic.annotate(
+        ["good one", "bad one"], "Classify {item} as JSON", json=True, workers=2, temperature=0.0, max_tokens=10
+    )
     assert list(run) == [{"label": "positive"}, {"label": "negative"}]
     assert run.errors == [] and run.sent == 2 and not run.interrupted
     body = fake.requests[0].json()
     assert body["response_format"] == {"type": "json_object"} and body["temperature"] == 0.0
-    again = mistral_magic.annotate(["good one", "bad one"], "Classify {item} as JSON", json=True,
-                                   temperature=0.0, max_tokens=10)
+    again = mistral_magic.annotate(
+        ["good one", "bad one"], "Classify {item} as JSON", json=True, temperature=0.0, max_tokens=10
+    )
     assert again.cached == 2 and again.sent == 0 and len(fake.requests) == 2
     series_run = mistral_magic.annotate(pd.Series(["good"], index=["k"]), "{item}", cache=False)
     assert list(series_run.series().index) == ["k"]

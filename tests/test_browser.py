@@ -67,9 +67,7 @@ TABLE_ROWS = [["Mercury", "0"], ["Venus", "0"], ["Earth", "1"], ["Mars", "2"]]
 TABLE_REPLY = (
     "Here are the inner planets and how many moons each has.\n\n"
     "| planet | moons |\n"
-    "|---|---:|\n"
-    + "".join(f"| {name} | {moons} |\n" for name, moons in TABLE_ROWS)
-    + "\nCount them in Python:\n\n"
+    "|---|---:|\n" + "".join(f"| {name} | {moons} |\n" for name, moons in TABLE_ROWS) + "\nCount them in Python:\n\n"
     "```python\n" + CODE + "```\n\n"
     "That makes three moons in all."
 )
@@ -98,9 +96,7 @@ HOSTILE_KEYS = [
     "image exfiltration",
     "relative link into the server",
 ]
-HOSTILE_REPLY = "\n\n".join(
-    HOSTILE_REPLIES[key].replace("alert(", "window.__pwned=1;alert(") for key in HOSTILE_KEYS
-)
+HOSTILE_REPLY = "\n\n".join(HOSTILE_REPLIES[key].replace("alert(", "window.__pwned=1;alert(") for key in HOSTILE_KEYS)
 HOSTILE_CHUNKS = 6
 
 
@@ -265,7 +261,9 @@ def lab(tmp_path_factory):
     port, token = _free_port(), secrets.token_hex(16)
     log = base / "jupyterlab.log"
     with FakeChatServer() as server, log.open("wb") as log_file:
-        server.add_rule(TABLE_MARK, Reply(chunks=split_evenly(TABLE_REPLY, TABLE_CHUNKS), chunk_delay=TABLE_CHUNK_DELAY))
+        server.add_rule(
+            TABLE_MARK, Reply(chunks=split_evenly(TABLE_REPLY, TABLE_CHUNKS), chunk_delay=TABLE_CHUNK_DELAY)
+        )
         server.add_rule(HOSTILE_MARK, Reply(chunks=split_evenly(HOSTILE_REPLY, HOSTILE_CHUNKS), chunk_delay=0.1))
         env.update(
             MISTRAL_BASE_URL=server.url + "/v1",
@@ -281,12 +279,24 @@ def lab(tmp_path_factory):
         )
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-                "--ServerApp.port_retries=0", "--LabApp.extension_manager=readonly",
+                sys.executable,
+                "-m",
+                "jupyter",
+                "lab",
+                "--no-browser",
+                "--ip=127.0.0.1",
+                f"--port={port}",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                "--ServerApp.port_retries=0",
+                "--LabApp.extension_manager=readonly",
                 *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []),
             ],
-            env=env, cwd=root, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
+            env=env,
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         lab = Lab(f"http://127.0.0.1:{port}", token, root, server, process, log)
@@ -315,7 +325,9 @@ def _write_notebook(path: Path) -> None:
     nb.metadata["language_info"] = {"name": "python"}
     nb.cells = [
         nbformat.v4.new_code_cell("%load_ext mistral_magic"),
-        nbformat.v4.new_code_cell(f"%%mistral\nShow the inner planets' moons as a table, with Python code. ({TABLE_MARK})"),
+        nbformat.v4.new_code_cell(
+            f"%%mistral\nShow the inner planets' moons as a table, with Python code. ({TABLE_MARK})"
+        ),
         nbformat.v4.new_code_cell(f"%%mistral\nRepeat this text exactly. ({HOSTILE_MARK})"),
     ]
     nbformat.write(nb, str(path))

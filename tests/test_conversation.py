@@ -120,7 +120,11 @@ def test_load_errors_are_clear(shell, tmp_path):
 def test_usage_adds_up_per_chat_and_in_total(shell, fake):
     fake.script(
         Reply(text="a", usage={"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}),
-        Reply(text="b", usage={"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27}, usage_in_separate_chunk=True),
+        Reply(
+            text="b",
+            usage={"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27},
+            usage_in_separate_chunk=True,
+        ),
         Reply(text="c", usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}),
     )
     shell.ok("%%mistral\nx")

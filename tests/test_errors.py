@@ -50,7 +50,9 @@ def test_client_errors_are_one_actionable_line(shell, fake, reply, fragments):
 
 
 def test_unknown_model_from_the_server_is_named(shell, fake):
-    fake.script(ErrorReply(400, body={"object": "error", "message": "Invalid model: mistral-huge", "type": "invalid_model"}))
+    fake.script(
+        ErrorReply(400, body={"object": "error", "message": "Invalid model: mistral-huge", "type": "invalid_model"})
+    )
     line = one_line_error(shell.run("%%mistral -m mistral-huge\nhi"))
     assert "Invalid model: mistral-huge" in line
 
@@ -108,7 +110,9 @@ def test_read_timeout_before_any_data(shell, fake):
 
 def test_read_timeout_mid_stream_keeps_the_partial_text(shell, fake):
     shell.ok("%mistral config read_timeout=0.3")
-    fake.script(Reply(text="one two three four", chunks=["one", " two", " three", " four"], chunk_delay=1.0, role_chunk=False))
+    fake.script(
+        Reply(text="one two three four", chunks=["one", " two", " three", " four"], chunk_delay=1.0, role_chunk=False)
+    )
     run = shell.run("%%mistral\nhi")
     assert type(run.error).__name__ == "StreamError"
     assert "read timeout" in str(run.error)

@@ -44,7 +44,7 @@ def sse_events(raw: bytes) -> list:
     events = []
     for block in raw.decode().split("\n\n"):
         if block.startswith("data: "):
-            data = block[len("data: "):]
+            data = block[len("data: ") :]
             events.append(data if data == "[DONE]" else json.loads(data))
     return events
 
@@ -59,10 +59,14 @@ def test_non_streaming_shape(server, client):
     assert body["object"] == "chat.completion"
     assert isinstance(body["created"], int)
     assert body["model"] == "mistral-small-latest"
-    assert body["choices"] == [{
-        "index": 0, "message": {"role": "assistant", "content": "Hello there world",
-                                "tool_calls": None},
-        "finish_reason": "length", "logprobs": None}]
+    assert body["choices"] == [
+        {
+            "index": 0,
+            "message": {"role": "assistant", "content": "Hello there world", "tool_calls": None},
+            "finish_reason": "length",
+            "logprobs": None,
+        }
+    ]
     # 4 words in the prompt, 3 word-chunks in the reply
     assert body["usage"] == {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}
 
@@ -83,27 +87,32 @@ def test_streaming_shape(server, client):
     assert events[-1] == "[DONE]"
     chunks = events[:-1]
     assert len({c["id"] for c in chunks}) == 1 and chunks[0]["id"].startswith("cmpl-")
-    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "other-model"
-               for c in chunks)
-    assert chunks[0]["choices"] == [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                     "finish_reason": None, "logprobs": None}]
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "other-model" for c in chunks)
+    assert chunks[0]["choices"] == [
+        {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None, "logprobs": None}
+    ]
     content = chunks[1:-1]
     assert [c["choices"][0]["delta"]["content"] for c in content] == ["Hello", " big", " world"]
     assert all(c["choices"][0]["finish_reason"] is None and c["p"] for c in content)
     final = chunks[-1]
-    assert final["choices"] == [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop",
-                                 "logprobs": None}]
+    assert final["choices"] == [{"index": 0, "delta": {"content": ""}, "finish_reason": "stop", "logprobs": None}]
     assert final["usage"] == {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}
     assert b'"choices":[{"index":0,' in response.content  # compact separators
 
 
 def test_streaming_options_off(server, client):
-    server.script(Reply(chunks=["a", "b"], role_chunk=False, padding=False, done=False,
-                        usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}))
+    server.script(
+        Reply(
+            chunks=["a", "b"],
+            role_chunk=False,
+            padding=False,
+            done=False,
+            usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3},
+        )
+    )
     events = sse_events(chat(client, stream=True).content)
     assert "[DONE]" not in events
-    assert [e["choices"][0]["delta"] for e in events] == [
-        {"content": "a"}, {"content": "b"}, {"content": ""}]
+    assert [e["choices"][0]["delta"] for e in events] == [{"content": "a"}, {"content": "b"}, {"content": ""}]
     assert all("p" not in e for e in events)
     assert events[-1]["usage"]["total_tokens"] == 3
 
@@ -121,8 +130,9 @@ def test_usage_in_separate_chunk(server, client):
 def test_chunk_delay_streams_incrementally(server, client):
     server.script(Reply(chunks=["a", "b", "c", "d"], chunk_delay=0.08))
     arrivals = []
-    with client.stream("POST", "/chat/completions", json={
-            "model": "m", "messages": MESSAGES, "stream": True}) as response:
+    with client.stream(
+        "POST", "/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True}
+    ) as response:
         for line in response.iter_lines():
             if line.startswith("data: "):
                 arrivals.append(time.monotonic())
@@ -140,15 +150,18 @@ def test_large_stream_is_fast(server, client):
     assert elapsed < 3
 
 
-@pytest.mark.parametrize("status, expected", [
-    (400, {"type": "invalid_model", "message": "Invalid model: mistral-small-latest"}),
-    (401, {"message": "Unauthorized"}),
-    (403, {"type": "tier_not_allowed"}),
-    (404, {"detail": "Not Found"}),
-    (429, {"message": "Requests rate limit exceeded"}),
-    (500, {"object": "error", "type": "server_error"}),
-    (503, {"object": "error", "type": "server_error"}),
-])
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (400, {"type": "invalid_model", "message": "Invalid model: mistral-small-latest"}),
+        (401, {"message": "Unauthorized"}),
+        (403, {"type": "tier_not_allowed"}),
+        (404, {"detail": "Not Found"}),
+        (429, {"message": "Requests rate limit exceeded"}),
+        (500, {"object": "error", "type": "server_error"}),
+        (503, {"object": "error", "type": "server_error"}),
+    ],
+)
 def test_error_reply_default_bodies(server, client, status, expected):
     server.script(ErrorReply(status))
     response = chat(client, stream=True)
@@ -159,8 +172,7 @@ def test_error_reply_default_bodies(server, client, status, expected):
 
 
 def test_error_reply_422_default_and_headers(server, client):
-    server.script(ErrorReply(422), ErrorReply(429, headers={"Retry-After": "1",
-                                                             "retry-after-ms": "20"}))
+    server.script(ErrorReply(422), ErrorReply(429, headers={"Retry-After": "1", "retry-after-ms": "20"}))
     detail = chat(client).json()["message"]["detail"][0]
     assert detail["msg"] == "Extra inputs are not permitted"
     response = chat(client)
@@ -169,8 +181,9 @@ def test_error_reply_422_default_and_headers(server, client):
 
 
 def test_error_reply_custom_and_html_bodies(server, client):
-    server.script(ErrorReply(401, body={"detail": "Unauthorized"}),
-                  ErrorReply(502, body="<html><body>Bad Gateway</body></html>"))
+    server.script(
+        ErrorReply(401, body={"detail": "Unauthorized"}), ErrorReply(502, body="<html><body>Bad Gateway</body></html>")
+    )
     assert chat(client).json() == {"detail": "Unauthorized"}
     response = chat(client)
     assert response.status_code == 502
@@ -179,11 +192,21 @@ def test_error_reply_custom_and_html_bodies(server, client):
 
 
 def test_raw_reply_bytes_arrive_exactly(server, client):
-    pieces = [b"\xef\xbb\xbf", b": keep-alive\r\n\r\n", b"d", b"ata:{\"a\":", b"\xc3",
-              b"\xa9}\r", b"\n\r\n", b"", b"data: [DONE]\r\n\r\n"]
+    pieces = [
+        b"\xef\xbb\xbf",
+        b": keep-alive\r\n\r\n",
+        b"d",
+        b'ata:{"a":',
+        b"\xc3",
+        b"\xa9}\r",
+        b"\n\r\n",
+        b"",
+        b"data: [DONE]\r\n\r\n",
+    ]
     server.script(RawReply(pieces, headers={"X-Test": "yes"}))
-    with client.stream("POST", "/v1/chat/completions", json={
-            "model": "m", "messages": MESSAGES, "stream": True}) as response:
+    with client.stream(
+        "POST", "/v1/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True}
+    ) as response:
         assert response.headers["content-type"] == "text/event-stream"
         assert response.headers["x-test"] == "yes"
         received = list(response.iter_raw())
@@ -191,15 +214,14 @@ def test_raw_reply_bytes_arrive_exactly(server, client):
 
 
 def test_raw_reply_status_and_content_type(server, client):
-    server.script(RawReply([b"{\"object\":\"error\"}"], status=500,
-                           content_type="application/json"))
+    server.script(RawReply([b'{"object":"error"}'], status=500, content_type="application/json"))
     response = chat(client)
     assert response.status_code == 500
     assert response.json() == {"object": "error"}
 
 
 def test_raw_reply_drop_raises_remote_protocol_error(server, client):
-    server.script(RawReply([b"data: {\"x\":1}\n\n"], drop=True))
+    server.script(RawReply([b'data: {"x":1}\n\n'], drop=True))
     with pytest.raises(httpx.RemoteProtocolError):
         chat(client, stream=True)
 
@@ -208,8 +230,9 @@ def test_reply_drop_after(server, client):
     server.script(Reply(text="one two three four", drop_after=2))
     received = []
     with pytest.raises(httpx.RemoteProtocolError):
-        with client.stream("POST", "/chat/completions", json={
-                "model": "m", "messages": MESSAGES, "stream": True}) as response:
+        with client.stream(
+            "POST", "/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True}
+        ) as response:
             for chunk in response.iter_raw():
                 received.append(chunk)
     events = sse_events(b"".join(received))
@@ -247,8 +270,13 @@ def test_reply_delay(server, client):
 
 
 def test_unknown_paths_are_404(server, client):
-    for method, path in [("GET", "/"), ("POST", "/v1/completions"), ("GET", "/v1/chat/completions"),
-                         ("DELETE", "/v1/models"), ("POST", "/v2/chat/completions")]:
+    for method, path in [
+        ("GET", "/"),
+        ("POST", "/v1/completions"),
+        ("GET", "/v1/chat/completions"),
+        ("DELETE", "/v1/models"),
+        ("POST", "/v2/chat/completions"),
+    ]:
         response = client.request(method, path)
         assert response.status_code == 404, (method, path)
         assert response.json() == {"detail": "Not Found"}
@@ -276,19 +304,31 @@ def test_validation_422_does_not_consume_script(server, client):
 
     response = client.post("/v1/chat/completions", json={"messages": MESSAGES})
     assert response.status_code == 422
-    assert response.json()["message"]["detail"] == [{
-        "type": "missing", "loc": ["body", "model"], "msg": "Field required",
-        "input": {"messages": MESSAGES}}]
+    assert response.json()["message"]["detail"] == [
+        {"type": "missing", "loc": ["body", "model"], "msg": "Field required", "input": {"messages": MESSAGES}}
+    ]
 
-    response = client.post("/v1/chat/completions", content=b"{not json",
-                           headers={"content-type": "application/json"})
+    response = client.post("/v1/chat/completions", content=b"{not json", headers={"content-type": "application/json"})
     assert response.status_code == 422
 
     # All accepted Mistral fields pass.
-    ok = chat(client, temperature=0.2, top_p=1, max_tokens=5, stop=["x"], random_seed=1,
-              response_format={"type": "text"}, presence_penalty=0, frequency_penalty=0, n=1,
-              safe_prompt=False, tools=[], tool_choice="auto", parallel_tool_calls=True,
-              prediction={"type": "content", "content": ""})
+    ok = chat(
+        client,
+        temperature=0.2,
+        top_p=1,
+        max_tokens=5,
+        stop=["x"],
+        random_seed=1,
+        response_format={"type": "text"},
+        presence_penalty=0,
+        frequency_penalty=0,
+        n=1,
+        safe_prompt=False,
+        tools=[],
+        tool_choice="auto",
+        parallel_tool_calls=True,
+        prediction={"type": "content", "content": ""},
+    )
     assert ok.json()["choices"][0]["message"]["content"] == "scripted"
     assert len(server.requests) == 4
 
@@ -306,14 +346,18 @@ def test_required_key(server, client):
     body = response.json()
     assert body["message"] == "Unauthorized" and body["request_id"]
     assert client.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
-    response = client.post("/chat/completions", headers={"Authorization": "Bearer sekret"},
-                           json={"model": "m", "messages": MESSAGES})
+    response = client.post(
+        "/chat/completions", headers={"Authorization": "Bearer sekret"}, json={"model": "m", "messages": MESSAGES}
+    )
     assert response.json()["choices"][0]["message"]["content"] == "authorized"
 
 
 def test_captured_requests(server, client):
-    client.post("/v1/chat/completions", json={"model": "m", "messages": MESSAGES, "stream": True},
-                headers={"Authorization": "Bearer k", "X-Custom": "Value"})
+    client.post(
+        "/v1/chat/completions",
+        json={"model": "m", "messages": MESSAGES, "stream": True},
+        headers={"Authorization": "Bearer k", "X-Custom": "Value"},
+    )
     client.get("/nowhere?x=1")
     assert server.wait_for_requests(2, timeout=1)
     first, second = server.requests
@@ -352,10 +396,17 @@ def test_rules(server, client):
     server.add_rule("rate me", ErrorReply(429))
 
     def ask(text):
-        return client.post("/chat/completions", json={
-            "model": "m", "messages": [{"role": "user", "content": "ignored weather"},
-                                       {"role": "assistant", "content": "..."},
-                                       {"role": "user", "content": text}]})
+        return client.post(
+            "/chat/completions",
+            json={
+                "model": "m",
+                "messages": [
+                    {"role": "user", "content": "ignored weather"},
+                    {"role": "assistant", "content": "..."},
+                    {"role": "user", "content": text},
+                ],
+            },
+        )
 
     assert ask("What is the weather?").json()["choices"][0]["message"]["content"] == "Sunny"
     assert ask("please rate me").status_code == 429
@@ -384,8 +435,10 @@ def test_connection_close_is_honoured(server):
     server.script(Reply(chunks=["x"] * 3))
     body = json.dumps({"model": "m", "messages": MESSAGES, "stream": True}).encode()
     with socket.create_connection(("127.0.0.1", int(server.url.rsplit(":", 1)[1])), 5) as sock:
-        sock.sendall(b"POST /chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
-                     b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        sock.sendall(
+            b"POST /chat/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
         data = b""
         while chunk := sock.recv(65536):  # ends when the server closes the connection
             data += chunk
@@ -402,21 +455,31 @@ def test_split_words():
 
 def test_cli_mode(tmp_path):
     script = tmp_path / "script.json"
-    script.write_text(json.dumps({
-        "rules": [{"match": "capital", "reply": {"text": "Paris", "chunks": ["Pa", "ris"]}}],
-        "default": {"text": "Default answer"}}))
-    process = subprocess.Popen([sys.executable, FAKESERVER_PATH, "--script", str(script)],
-                               stdout=subprocess.PIPE, text=True)
+    script.write_text(
+        json.dumps(
+            {
+                "rules": [{"match": "capital", "reply": {"text": "Paris", "chunks": ["Pa", "ris"]}}],
+                "default": {"text": "Default answer"},
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [sys.executable, FAKESERVER_PATH, "--script", str(script)], stdout=subprocess.PIPE, text=True
+    )
     try:
         line = process.stdout.readline().strip()
         assert line.startswith("FAKE_SERVER_URL=http://127.0.0.1:")
         url = line.split("=", 1)[1]
         with httpx.Client(base_url=url, timeout=5) as http:
-            response = http.post("/v1/chat/completions", json={
-                "model": "m", "stream": True,
-                "messages": [{"role": "user", "content": "The capital of France?"}]})
-            deltas = [e["choices"][0]["delta"].get("content")
-                      for e in sse_events(response.content)[1:-2]]
+            response = http.post(
+                "/v1/chat/completions",
+                json={
+                    "model": "m",
+                    "stream": True,
+                    "messages": [{"role": "user", "content": "The capital of France?"}],
+                },
+            )
+            deltas = [e["choices"][0]["delta"].get("content") for e in sse_events(response.content)[1:-2]]
             assert deltas == ["Pa", "ris"]
             response = http.post("/chat/completions", json={"model": "m", "messages": MESSAGES})
             assert response.json()["choices"][0]["message"]["content"] == "Default answer"
@@ -427,10 +490,10 @@ def test_cli_mode(tmp_path):
 
 def test_cli_list_script(tmp_path):
     script = tmp_path / "script.json"
-    script.write_text(json.dumps([{"status": 429, "headers": {"Retry-After": "1"}},
-                                  {"text": "after retry"}]))
-    process = subprocess.Popen([sys.executable, FAKESERVER_PATH, "--port", "0",
-                                "--script", str(script)], stdout=subprocess.PIPE, text=True)
+    script.write_text(json.dumps([{"status": 429, "headers": {"Retry-After": "1"}}, {"text": "after retry"}]))
+    process = subprocess.Popen(
+        [sys.executable, FAKESERVER_PATH, "--port", "0", "--script", str(script)], stdout=subprocess.PIPE, text=True
+    )
     try:
         url = process.stdout.readline().strip().split("=", 1)[1]
         with httpx.Client(base_url=url, timeout=5) as http:

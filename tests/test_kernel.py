@@ -42,7 +42,10 @@ def test_headless_run_keeps_each_answer_as_a_static_display(kernel_env, tmp_path
         assert WIDGET_VIEW not in data
     assert "<table>" in nb.cells[1].outputs[0].data["text/html"]
     assert "<strong>at once</strong>" in nb.cells[2].outputs[0].data["text/html"]
-    assert nb.metadata.get("widgets", {}) == {} or not nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    assert (
+        nb.metadata.get("widgets", {}) == {}
+        or not nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    )
 
 
 def test_kernel_interrupt_keeps_the_partial_reply_and_the_kernel_ready(kernel_env):
@@ -95,10 +98,18 @@ def test_a_notebook_frontend_gets_the_widget_view(kernel_env):
     manager, client = start_new_kernel(kernel_name="python3")
     try:
         run_and_collect(client, "%load_ext mistral_magic")
-        msg = client.session.msg("execute_request", {"code": "%%mistral\nwidget please", "silent": False,
-                                                     "store_history": True, "user_expressions": {},
-                                                     "allow_stdin": False, "stop_on_error": True},
-                                 metadata={"cellId": "cell-1"})
+        msg = client.session.msg(
+            "execute_request",
+            {
+                "code": "%%mistral\nwidget please",
+                "silent": False,
+                "store_history": True,
+                "user_expressions": {},
+                "allow_stdin": False,
+                "stop_on_error": True,
+            },
+            metadata={"cellId": "cell-1"},
+        )
         client.shell_channel.send(msg)
         messages = []
         while True:

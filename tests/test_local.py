@@ -134,7 +134,11 @@ def test_two_questions_stream_in_one_conversation(shell, monkeypatch):
     session = shell.magics.session
     bodies: list[dict] = []
     real_stream = session.client.stream
-    monkeypatch.setattr(session.client, "stream", lambda endpoint, body, on_retry=None: bodies.append(body) or real_stream(endpoint, body, on_retry))
+    monkeypatch.setattr(
+        session.client,
+        "stream",
+        lambda endpoint, body, on_retry=None: bodies.append(body) or real_stream(endpoint, body, on_retry),
+    )
 
     first = shell.ok(ASK + Q1)
     second = shell.ok(ASK + Q2)
@@ -169,9 +173,17 @@ def test_two_questions_stream_in_one_conversation(shell, monkeypatch):
 
 def test_the_stream_ends_with_done_and_sends_one_token_per_chunk(shell):
     server = shell.magics.session.local
-    body = {"model": server.alias, "messages": [{"role": "user", "content": "Say hello."}],
-            "stream": True, "max_tokens": 8, "temperature": 0}
-    with httpx.Client(trust_env=False) as http, http.stream("POST", f"{server.base_url}/chat/completions", json=body) as response:
+    body = {
+        "model": server.alias,
+        "messages": [{"role": "user", "content": "Say hello."}],
+        "stream": True,
+        "max_tokens": 8,
+        "temperature": 0,
+    }
+    with (
+        httpx.Client(trust_env=False) as http,
+        http.stream("POST", f"{server.base_url}/chat/completions", json=body) as response,
+    ):
         lines = [line for line in response.iter_lines() if line.startswith("data:")]
     assert lines[-1] == "data: [DONE]"
     assert len(lines) > 3
@@ -275,7 +287,9 @@ def test_without_the_extra_the_error_names_the_install_command(module_shell, mon
 
     shell, _ = module_shell
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else real_find_spec(name, *a)
+    )
     run = shell.run("%mistral local")
     assert isinstance(run.error, LocalServerError)
     message = str(run.error)
@@ -304,7 +318,9 @@ def shown(messages: list[dict]) -> str:
     return "".join(parts)
 
 
-PID_CODE = "import os, mistral_magic; print('pids', os.getpid(), next(iter(mistral_magic._loaded.values())).session.local.pid)"
+PID_CODE = (
+    "import os, mistral_magic; print('pids', os.getpid(), next(iter(mistral_magic._loaded.values())).session.local.pid)"
+)
 
 
 def start_local_in_kernel(client) -> tuple[int, int]:
@@ -343,7 +359,11 @@ def test_stop_interrupt_and_kernel_shutdown_leave_no_server(kernel):
     manager.interrupt_kernel()
     while True:
         msg = client.get_iopub_msg(timeout=10)
-        if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+        if (
+            msg["parent_header"].get("msg_id") == msg_id
+            and msg["msg_type"] == "status"
+            and msg["content"]["execution_state"] == "idle"
+        ):
             break
     time.sleep(0.3)
     assert alive(server), "the kernel interrupt stopped the local server"

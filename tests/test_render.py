@@ -72,5 +72,3 @@ def test_images_become_links_and_raw_html_stays_text():
     html = render_markdown("![chart](https://example.org/c.png) <b>bold?</b>")
     assert "<img" not in html and 'href="https://example.org/c.png"' in html and "[image: chart]" in html
     assert "&lt;b&gt;bold?&lt;/b&gt;" in html
-
-

@@ -157,8 +157,23 @@ def test_an_empty_cell_is_an_error_not_a_request(shell, fake):
 
 def test_help_lists_every_flag_and_subcommand(shell):
     doc = shell.ip.find_cell_magic("mistral").__doc__
-    for flag in ["--model", "--system", "--temperature", "--top-p", "--max-tokens", "--seed", "--stop",
-                 "--json", "--safe-prompt", "--no-stream", "--chat", "--new", "--once", "--out", "--raw"]:
+    for flag in [
+        "--model",
+        "--system",
+        "--temperature",
+        "--top-p",
+        "--max-tokens",
+        "--seed",
+        "--stop",
+        "--json",
+        "--safe-prompt",
+        "--no-stream",
+        "--chat",
+        "--new",
+        "--once",
+        "--out",
+        "--raw",
+    ]:
         assert flag in doc
     for sub in ["history", "chats", "reset", "undo", "save", "load", "usage", "models", "config", "key", "help"]:
         assert f"%mistral {sub}" in doc

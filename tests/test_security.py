@@ -27,7 +27,9 @@ def test_nothing_the_user_can_see_or_save_contains_the_key(shell, fake, tmp_path
     fake.script(
         Reply(text="first"),
         ErrorReply(401, body={"message": f"Unauthorized: {TEST_KEY}"}),
-        ErrorReply(500, body=f"<html>{TEST_KEY}</html>"), ErrorReply(500), ErrorReply(500),
+        ErrorReply(500, body=f"<html>{TEST_KEY}</html>"),
+        ErrorReply(500),
+        ErrorReply(500),
     )
     runs = [
         shell.run("%%mistral\nhi"),
@@ -37,8 +39,10 @@ def test_nothing_the_user_can_see_or_save_contains_the_key(shell, fake, tmp_path
         shell.run("%mistral history"),
         shell.run("%mistral usage"),
         shell.run(f"%mistral save {tmp_path / 'chats.json'}"),
-        shell.run("print(repr(get_ipython().find_magic('mistral').__self__.session.endpoint("
-                  "get_ipython().find_magic('mistral').__self__.settings())))"),
+        shell.run(
+            "print(repr(get_ipython().find_magic('mistral').__self__.session.endpoint("
+            "get_ipython().find_magic('mistral').__self__.settings())))"
+        ),
     ]
     assert fake.requests[0].headers["authorization"] == f"Bearer {TEST_KEY}"
     for run in runs:

@@ -15,8 +15,13 @@ def event(obj) -> bytes:
 
 def chunk(content=None, finish=None, **extra) -> dict:
     delta = {} if content is ... else {"content": content}
-    return {"id": "x", "object": "chat.completion.chunk", "model": "m",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+    return {
+        "id": "x",
+        "object": "chat.completion.chunk",
+        "model": "m",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        **extra,
+    }
 
 
 class RecordingRenderer:
@@ -89,7 +94,14 @@ def test_content_null_missing_and_typed_parts(shell, fake):
     body = (
         event(chunk(None))
         + event(chunk(...))
-        + event(chunk([{"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}]}, {"type": "text", "text": "Answer"}]))
+        + event(
+            chunk(
+                [
+                    {"type": "thinking", "thinking": [{"type": "text", "text": "hmm"}]},
+                    {"type": "text", "text": "Answer"},
+                ]
+            )
+        )
         + event(chunk([{"type": "text", "text": "!"}], "stop"))
         + b"data: [DONE]\n\n"
     )
@@ -100,7 +112,14 @@ def test_content_null_missing_and_typed_parts(shell, fake):
 def test_usage_only_last_chunk_with_empty_choices(shell, fake):
     body = (
         event(chunk("Hi", "stop"))
-        + event({"id": "x", "object": "chat.completion.chunk", "choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}})
+        + event(
+            {
+                "id": "x",
+                "object": "chat.completion.chunk",
+                "choices": [],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4},
+            }
+        )
         + b"data: [DONE]\n\n"
     )
     fake.script(RawReply(pieces=[body]))

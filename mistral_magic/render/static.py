@@ -12,7 +12,9 @@ FINISH_NOTICES = {
 FOOTER_STYLE = "font-size:0.8em;color:#888"
 
 
-def reply_notice(finish_reason: str | None, *, interrupted: bool = False, error: BaseException | None = None) -> str | None:
+def reply_notice(
+    finish_reason: str | None, *, interrupted: bool = False, error: BaseException | None = None
+) -> str | None:
     """The one-line notice to show under a reply, if anything about its end needs saying."""
     if interrupted:
         return "Interrupted: the partial reply above is kept (in history too, marked as interrupted)."
