@@ -20,22 +20,16 @@ class TextRenderer:
     answer once, as rendered markdown.
     """
 
-    def __init__(
-        self,
-        publish: PublishFunction | None = None,
-        *,
-        stream: TextIO | None = None,
-        clear: Callable[[], None] | None = None,
-    ):
+    def __init__(self, publish: PublishFunction | None = None, *, clear: Callable[[], None] | None = None):
         self._publish = publish
-        self._stream = stream
         self._clear = clear
         self._wrote = False
         self._model: str | None = None
 
     @property
     def out(self) -> TextIO:
-        return self._stream or sys.stdout
+        """Looked up on each write: IPython swaps ``sys.stdout`` to capture a cell's output."""
+        return sys.stdout
 
     def start(self, info: ReplyInfo) -> None:
         self._wrote = False
