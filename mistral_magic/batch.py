@@ -112,6 +112,12 @@ def as_items(obj: Any, name: str = "items") -> Items:
         return Items(obj.tolist(), [{} for _ in range(len(obj))], "series", obj)
     if isinstance(obj, (str, bytes)) or isinstance(obj, Mapping) or not isinstance(obj, Iterable):
         raise UsageError(f"{name} must be a list, tuple, pandas Series or DataFrame (got {type(obj).__name__}).")
+    if iter(obj) is obj:  # a generator or other iterator: reading it here would leave it empty for a re-run
+        variable = name.split()[-1]
+        raise UsageError(
+            f"{name} is an iterator ({type(obj).__name__}), which can be read only once: "
+            f"make it a list first, e.g. {variable} = list({variable})."
+        )
     values = list(obj)
     return Items(values, [{} for _ in values], "list", obj)
 

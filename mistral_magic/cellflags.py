@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import keyword
+import re
 import shlex
+from collections.abc import Collection
 from typing import NoReturn
 
 from .errors import UsageError
@@ -104,7 +107,17 @@ def cell_parser() -> ArgumentParser:
     return parser
 
 
-def check_variable_name(name: str) -> str:
+# IPython's own history and output-cache names: _, __, ___, _i, _ii, _iii, _iN, _N.
+_IPYTHON_CACHE_NAME = re.compile(r"_{1,3}|_i{1,3}|_i\d+|_\d+")
+
+
+def check_variable_name(name: str, reserved: Collection[str] = ()) -> str:
+    """``name`` when ``--out`` may assign it: an identifier that is not a keyword, a dunder name,
+    one of IPython's own names (``reserved``: the shell's ``user_ns_hidden``) or history variables."""
     if not name.isidentifier():
         raise UsageError(f"--out needs a Python variable name, not {name!r}.")
+    if keyword.iskeyword(name):
+        raise UsageError(f"--out {name!r} is a Python keyword; choose another variable name.")
+    if (name.startswith("__") and name.endswith("__")) or name in reserved or _IPYTHON_CACHE_NAME.fullmatch(name):
+        raise UsageError(f"--out {name!r} is a name IPython uses itself; choose another variable name.")
     return name

@@ -47,7 +47,8 @@ class MistralMagics(Magics, MistralConfig):
             if not args.each:  # with --each the template is filled once per item, below
                 prompt = interpolate(prompt, namespace)
             system = interpolate(system, namespace) if system is not None else None
-        out = check_variable_name(args.out) if args.out else None
+        reserved = self.shell.user_ns_hidden if self.shell is not None else ()
+        out = check_variable_name(args.out, reserved) if args.out else None
         settings = self.settings().with_overrides(
             model=args.model,
             temperature=args.temperature,
@@ -83,6 +84,11 @@ class MistralMagics(Magics, MistralConfig):
         """``--each NAME``: the cell is a template filled once per item; answers go to ``--out``."""
         if args.each not in namespace:
             raise UsageError(f"--each: there is no variable named {args.each!r} in the notebook.")
+        if out == args.each:
+            raise UsageError(
+                f"--out {out} would replace the items of --each {out} by the answers (and a re-run would ask "
+                "about the answers): choose another name for --out."
+            )
         items = as_items(namespace[args.each], f"--each {args.each}")
         prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace)
         options = TurnOptions(chat=args.chat, system=system, json=args.json, stop=tuple(args.stop))
