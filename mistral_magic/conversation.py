@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .chatfile import check_fields, write_atomically
 from .errors import UsageError
 
 FORMAT = "mistral-magic/chats"
@@ -99,22 +99,10 @@ class ChatStore:
         self.chats.clear()
 
     def save(self, path: str | os.PathLike, names: list[str] | None = None) -> Path:
-        """Write chats as JSON, atomically (a temporary file renamed into place)."""
+        """Write chats as JSON, atomically (see :func:`chatfile.write_atomically`)."""
         chosen = [self.chats[n] for n in (names or list(self.chats)) if n in self.chats]
         document = {"format": FORMAT, "version": FORMAT_VERSION, "chats": [asdict(c) for c in chosen]}
-        target = Path(path).expanduser()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(document, handle, ensure_ascii=False, indent=1)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_atomically(path, json.dumps(document, ensure_ascii=False, indent=1))
 
     def load(self, path: str | os.PathLike) -> list[str]:
         """Read chats saved by :meth:`save`, replacing chats of the same names; returns the names."""
@@ -127,15 +115,25 @@ class ChatStore:
             raise UsageError(f"Cannot read {source}: {exc}.") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise UsageError(f"{source} is not a chat file saved by %mistral save.")
-        loaded = [_chat_from_dict(item) for item in document.get("chats", [])]
-        for chat in loaded:
+        version = document.get("version")
+        if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+            raise UsageError(f"{source} has chat-file version {version!r}; this version reads {FORMAT_VERSION}.")
+        items = document.get("chats", [])
+        if not isinstance(items, list):
+            raise UsageError(f"{source} is malformed: 'chats' is not a list.")
+        try:
+            loaded = [_chat_from_dict(item, number) for number, item in enumerate(items, 1)]
+        except UsageError as exc:
+            raise UsageError(f"{source} is malformed, nothing was loaded: {exc}") from None
+        for chat in loaded:  # only once every chat is valid: a bad file changes nothing
             self.chats[chat.name] = chat
         return [chat.name for chat in loaded]
 
 
-def _chat_from_dict(item: Any) -> Chat:
-    try:
-        turns = [Turn(**turn) for turn in item.get("turns", [])]
-        return Chat(name=str(item["name"]), system=item.get("system"), turns=turns)
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise UsageError(f"A chat in the file is malformed ({exc}).") from None
+def _chat_from_dict(item: Any, number: int) -> Chat:
+    fields = check_fields(Chat, item, f"chat {number}")
+    where = f"chat {fields['name']!r}"
+    turns = [
+        Turn(**check_fields(Turn, turn, f"turn {i} of {where}")) for i, turn in enumerate(fields.get("turns", []), 1)
+    ]
+    return Chat(name=fields["name"], system=fields.get("system"), turns=turns)
