@@ -20,7 +20,7 @@ from typing import Any
 from .cache import ReplyCache, cache_key
 from .errors import MistralMagicError, UsageError
 from .interpolate import interpolate
-from .jsonmode import parse_json_reply
+from .jsonmode import is_usable, parse_json_reply
 from .pacing import Cancelled, Pacer
 from .progress import ProgressView
 from .protocol import Completion, Endpoint
@@ -179,7 +179,7 @@ class BatchRunner:
         todo = []
         for index in range(total):
             hit = self.cache.get(keys[index]) if keys else None
-            if hit is None:
+            if hit is None or not is_usable(hit.text, json):
                 todo.append(index)
             else:
                 settle(index, hit)
@@ -187,7 +187,7 @@ class BatchRunner:
         progress = self.progress(total, cached)
         executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-batch")
         futures: dict[Future, int] = {
-            executor.submit(self._answer, bodies[i], keys[i] if keys else None): i for i in todo
+            executor.submit(self._answer, bodies[i], keys[i] if keys else None, json): i for i in todo
         }
         pending = set(futures)
         interrupted = False
@@ -221,7 +221,7 @@ class BatchRunner:
             raise AnnotationInterrupted(run)
         return run
 
-    def _answer(self, body: dict, key: str | None) -> Completion:
+    def _answer(self, body: dict, key: str | None, json: bool) -> Completion:
         try:
             completion = self.client.complete(self.endpoint, body)
         except Cancelled:
@@ -230,7 +230,7 @@ class BatchRunner:
             self._count_sent()
             raise
         self._count_sent()
-        if key is not None:
+        if key is not None and is_usable(completion.text, json):
             self.cache.put(key, completion)
         return completion
 

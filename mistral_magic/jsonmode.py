@@ -25,3 +25,14 @@ def parse_json_reply(text: str) -> Any:
             f"The reply is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}): "
             f"{preview!r}. The text is kept in the history; ask again, or drop --json."
         ) from None
+
+
+def is_usable(text: str, json: bool) -> bool:
+    """Whether a reply is worth caching and serving again: with ``--json``, only one that parses."""
+    if not json:
+        return True
+    try:
+        parse_json_reply(text)
+    except JsonReplyError:
+        return False
+    return True

@@ -11,6 +11,7 @@ from . import protocol
 from .cache import ReplyCache, cache_key
 from .conversation import ChatStore, Turn, build_messages
 from .errors import LocalServerError, MistralMagicError, ReplyInterrupted
+from .jsonmode import is_usable
 from .protocol import Completion, Endpoint
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
@@ -127,6 +128,8 @@ class Session:
         body = self.build_request(prompt, settings, options)
         key = cache_key(endpoint.base_url, body) if options.cache else None
         cached = self.cache.get(key) if key else None
+        if cached is not None and not is_usable(cached.text, options.json):
+            cached = None
         renderer.start(ReplyInfo(model=settings.model, chat=options.chat))
 
         def on_retry(attempt: int, attempts: int, delay: float, reason: str) -> None:
@@ -162,7 +165,7 @@ class Session:
         renderer.finish(completion.text, finish_reason=completion.finish_reason, usage=completion.usage)
         if cached is None:
             self.store.record_usage(options.chat, completion.usage)
-            if key is not None:
+            if key is not None and is_usable(completion.text, options.json):
                 self.cache.put(key, completion)
         self._record(prompt, settings, options, completion)
         if self._local_banner is not None:  # base_url=local started the server for this reply
