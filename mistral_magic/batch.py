@@ -306,6 +306,8 @@ def run_batch(
     except AnnotationInterrupted as stopped:
         session.last_run = stopped.run
         raise
+    finally:
+        session.warn_cache_problem()
     session.last_run = run
     return run
 

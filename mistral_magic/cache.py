@@ -10,8 +10,11 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+from .errors import UsageError
 from .protocol import Completion
 
 CACHE_DIR_ENV = "MISTRAL_MAGIC_CACHE_DIR"
@@ -33,60 +36,127 @@ def cache_key(base_url: str, body: dict) -> str:
 
 
 class ReplyCache:
-    """Thread-safe; each ``put`` is committed at once, so an interrupted run keeps its answers."""
+    """Thread-safe; each ``put`` is committed at once, so an interrupted run keeps its answers.
+
+    When the file cannot be used (locked by another process for longer than ``busy_timeout``,
+    corrupt, or its folder cannot be created), answers are kept in memory for the rest of the
+    session instead, and :meth:`take_warning` gives one line about it, once.
+    """
+
+    busy_timeout = 30.0  # seconds a write waits for another process's lock
 
     def __init__(self, directory: Path | None = None):
         self.directory = directory or default_cache_dir()
         self.path = self.directory / "replies.sqlite3"
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
+        self._memory: dict[str, Completion] = {}
+        self.problem: str | None = None  # why the file cannot be used, once it failed
+        self._corrupt = False
+        self._warned = False
 
     def _connection(self) -> sqlite3.Connection:
         if self._db is None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                "finish_reason TEXT, usage TEXT, model TEXT, created REAL NOT NULL)"
-            )
+            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=self.busy_timeout)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
+                    "finish_reason TEXT, usage TEXT, model TEXT, created REAL NOT NULL)"
+                )
+            except BaseException:
+                db.close()
+                raise
             self._db = db
         return self._db
 
+    def _on_disk(self, action: Callable[[sqlite3.Connection], Any]) -> tuple[bool, Any]:
+        """``(True, result)`` of ``action`` on the database, or ``(False, None)`` when the file
+        cannot be used (then or before): the caller falls back to memory. Call with the lock held."""
+        if self.problem is not None:
+            return False, None
+        try:
+            return True, action(self._connection())
+        except (sqlite3.Error, OSError) as exc:
+            self._fail(exc)
+            return False, None
+
+    def _fail(self, exc: Exception) -> None:
+        self.problem = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        self._corrupt = isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError)
+        self._close_db()
+
+    def take_warning(self) -> str | None:
+        """One line saying the cache file failed and answers are kept in memory; only the first time."""
+        if self.problem is None or self._warned:
+            return None
+        self._warned = True
+        return (
+            f"Warning: the reply cache {self.path} cannot be used ({self.problem}); answers are kept in memory "
+            "until the kernel restarts. %mistral cache clear removes a broken cache file."
+        )
+
     def get(self, key: str) -> Completion | None:
         with self._lock:
-            row = (
-                self._connection()
-                .execute("SELECT text, finish_reason, usage, model FROM replies WHERE key = ?", (key,))
-                .fetchone()
+            _, row = self._on_disk(
+                lambda db: db.execute(
+                    "SELECT text, finish_reason, usage, model FROM replies WHERE key = ?", (key,)
+                ).fetchone()
             )
-        if row is None:
-            return None
+            if row is None:
+                return self._memory.get(key)
         text, finish_reason, usage, model = row
         return Completion(text, finish_reason, json.loads(usage) if usage else None, model)
 
     def put(self, key: str, completion: Completion) -> None:
         usage = json.dumps(completion.usage) if completion.usage else None
+        row = (key, completion.text, completion.finish_reason, usage, completion.model, time.time())
         with self._lock:
-            self._connection().execute(
-                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
-                (key, completion.text, completion.finish_reason, usage, completion.model, time.time()),
+            ok, _ = self._on_disk(
+                lambda db: db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", row)
             )
+            if not ok:
+                self._memory[key] = completion
 
     def __len__(self) -> int:
         with self._lock:
-            return self._connection().execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+            ok, count = self._on_disk(lambda db: db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+            return (count if ok else 0) + len(self._memory)
 
     def clear(self) -> int:
-        """Forget every reply; returns how many there were."""
+        """Forget every reply; returns how many there were. A corrupt file is removed (and a new
+        one made on next use); a cache that cannot be used for another reason is one UsageError."""
         with self._lock:
-            db = self._connection()
-            count = db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
-            db.execute("DELETE FROM replies")
-        return count
+            count = len(self._memory)
+            self._memory.clear()
+
+            def delete_all(db: sqlite3.Connection) -> int:
+                rows = db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+                db.execute("DELETE FROM replies")
+                return rows
+
+            ok, rows = self._on_disk(delete_all)
+            if ok:
+                return count + rows
+            if not self._corrupt:
+                raise UsageError(
+                    f"Cannot empty the reply cache {self.path}: {self.problem}; it is not a broken file that "
+                    f"could be removed: close the other program using it, or set {CACHE_DIR_ENV} to another folder."
+                )
+            try:
+                for suffix in ("", "-wal", "-shm", "-journal"):
+                    Path(f"{self.path}{suffix}").unlink(missing_ok=True)
+            except OSError as exc:
+                raise UsageError(f"Cannot remove the broken reply cache {self.path}: {exc.strerror or exc}.") from None
+            self.problem, self._corrupt, self._warned = None, False, False
+            return count
+
+    def _close_db(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
 
     def close(self) -> None:
         with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+            self._close_db()

@@ -195,8 +195,16 @@ class Commands:
         cache = self.session.cache
         if opts.action == "clear":
             self._say(f"Emptied the reply cache ({cache.clear()} answers removed).")
+            return
+        count = len(cache)
+        if cache.problem is not None:
+            cache.take_warning()  # said here; no second warning under the next cell
+            self._say(
+                f"The reply cache {cache.path} cannot be used ({cache.problem}); {count} answers are kept in memory. "
+                "%mistral cache clear removes a broken cache file."
+            )
         else:
-            self._say(f"The reply cache holds {len(cache)} answers in {cache.path}.")
+            self._say(f"The reply cache holds {count} answers in {cache.path}.")
 
     def cmd_local(self, args: list[str]) -> None:
         parser = _parser("local")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -66,6 +67,12 @@ class Session:
             self._client = ChatClient()
         return self._client
 
+    def warn_cache_problem(self) -> None:
+        """Print, once, that the cache file failed and answers are kept in memory."""
+        warning = self._cache.take_warning() if self._cache is not None else None
+        if warning:
+            print(warning, file=sys.stderr)
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -123,6 +130,12 @@ class Session:
         A failed request leaves the chat as it was. An interrupt keeps the partial reply, on
         screen and in the history (marked ``interrupted``), then raises :class:`ReplyInterrupted`.
         """
+        try:
+            return self._ask(prompt, settings, options, renderer)
+        finally:
+            self.warn_cache_problem()
+
+    def _ask(self, prompt: str, settings: Settings, options: TurnOptions, renderer: Renderer) -> Completion:
         settings = self.resolve_local(settings)
         endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)
