@@ -15,7 +15,9 @@ class MistralMagicError(Exception):
     label = "MistralError"
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[0;31m{self.label}\x1b[0m: {self}"]
+        from .render.controls import strip_controls  # the message may quote the server or the model
+
+        return [f"\x1b[0;31m{self.label}\x1b[0m: {strip_controls(str(self))}"]
 
 
 class UsageError(MistralMagicError):

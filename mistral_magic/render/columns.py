@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .controls import strip_controls
 from .html import escape_text, render_markdown
 
 
@@ -23,8 +24,8 @@ class SideBySide:
     def _repr_markdown_(self) -> str:
         return "\n\n".join(f"**{title}**\n\n{text}" for title, text in self.answers.items())
 
-    def __repr__(self) -> str:
-        return "\n\n".join(f"== {title} ==\n{text}" for title, text in self.answers.items())
+    def __repr__(self) -> str:  # what a terminal prints: no control sequences from the model
+        return strip_controls("\n\n".join(f"== {title} ==\n{text}" for title, text in self.answers.items()))
 
 
 def side_by_side(**answers: str) -> SideBySide:

@@ -6,13 +6,17 @@ from typing import Any
 
 from ..settings import Settings
 from .base import Renderer
+from .controls import strip_controls
 from .text import TextRenderer
 
 
 def publish(bundle: dict) -> None:
-    """Show a MIME bundle in the output of the running cell."""
+    """Show a MIME bundle in the output of the running cell. Its ``text/plain`` is what a terminal
+    prints, so it carries no escape sequences or control characters from the model."""
     from IPython.display import display
 
+    if "text/plain" in bundle:
+        bundle = {**bundle, "text/plain": strip_controls(bundle["text/plain"])}
     display(bundle, raw=True)
 
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from .base import ReplyInfo
+from .controls import ControlStripper, strip_controls
 from .static import final_bundle, reply_footer, reply_notice
 
 PublishFunction = Callable[[dict], None]
@@ -25,6 +26,7 @@ class TextRenderer:
         self._clear = clear
         self._wrote = False
         self._model: str | None = None
+        self._controls = ControlStripper()  # model text must not act on the terminal
 
     @property
     def out(self) -> TextIO:
@@ -34,13 +36,14 @@ class TextRenderer:
     def start(self, info: ReplyInfo) -> None:
         self._wrote = False
         self._model = info.model
+        self._controls = ControlStripper()
 
     def notice(self, message: str) -> None:
-        self.out.write(f"[{message}]\n")
+        self.out.write(f"[{strip_controls(message)}]\n")
         self.out.flush()
 
     def feed(self, text: str) -> None:
-        self.out.write(text)
+        self.out.write(self._controls.feed(text))
         self.out.flush()
         self._wrote = True
 
@@ -54,6 +57,7 @@ class TextRenderer:
             self.out.write("\n")
 
     def _end(self, text: str, notice: str | None, footer: str | None) -> None:
+        self.out.write(self._controls.flush())
         if self._publish is None:
             self.out.write(f"\n[{notice}]\n" if notice else "\n")
             self.out.flush()
