@@ -16,6 +16,7 @@ from typing import Any
 
 from .errors import UsageError
 from .protocol import Completion
+from .textsafe import encodable
 
 CACHE_DIR_ENV = "MISTRAL_MAGIC_CACHE_DIR"
 
@@ -32,7 +33,7 @@ def cache_key(base_url: str, body: dict) -> str:
     """A stable hash of what determines a reply: server, model, messages and parameters."""
     relevant = {k: v for k, v in body.items() if k != "stream"}
     blob = json.dumps({"base_url": base_url.rstrip("/"), "body": relevant}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(blob.encode()).hexdigest()
+    return hashlib.sha256(encodable(blob).encode()).hexdigest()
 
 
 class ReplyCache:
@@ -111,7 +112,8 @@ class ReplyCache:
 
     def put(self, key: str, completion: Completion) -> None:
         usage = json.dumps(completion.usage) if completion.usage else None
-        row = (key, completion.text, completion.finish_reason, usage, completion.model, time.time())
+        text, model = encodable(completion.text), encodable(completion.model) if completion.model else None
+        row = (key, text, completion.finish_reason, usage, model, time.time())
         with self._lock:
             ok, _ = self._on_disk(
                 lambda db: db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", row)

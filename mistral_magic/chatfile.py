@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .textsafe import encodable, encodable_data
 
 
 def check_fields(cls: type, data: Any, where: str) -> dict:
@@ -38,7 +39,7 @@ def check_fields(cls: type, data: Any, where: str) -> dict:
             continue
         if not _matches(data[name], hints[name]):
             raise UsageError(f"{where}: {name!r} is {_kind(data[name])}, which does not fit {_describe(hints[name])}.")
-    return dict(data)
+    return encodable_data(data)  # "\ud83d" in the JSON loads as a lone surrogate
 
 
 def _matches(value: Any, hint: Any) -> bool:
@@ -93,7 +94,7 @@ def write_atomically(path: str | os.PathLike, text: str) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            handle.write(encodable(text))
             handle.flush()
             if mode is not None:
                 os.fchmod(handle.fileno(), mode)

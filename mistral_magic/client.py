@@ -14,6 +14,7 @@ from .protocol import Completion, Endpoint
 from .retry import retry_delay
 from .secret import Secret
 from .sse import SSEDecoder
+from .textsafe import SurrogateJoiner, encodable, encodable_data
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
@@ -51,7 +52,7 @@ class ChatClient:
         choices = payload.get("choices") or [{}]
         message = choices[0].get("message") or {}
         return Completion(
-            text=protocol.content_text(message.get("content")),
+            text=encodable(protocol.content_text(message.get("content"))),
             finish_reason=choices[0].get("finish_reason"),
             usage=payload.get("usage"),
             model=payload.get("model"),
@@ -107,6 +108,7 @@ class ChatClient:
         if endpoint.api_key:
             headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"
         timeout = httpx.Timeout(endpoint.read_timeout, connect=endpoint.connect_timeout)
+        body = encodable_data(body) if body is not None else None  # a lone surrogate cannot go out as UTF-8
         request = self._http.build_request(method, url, json=body, headers=headers, timeout=timeout)
         try:
             response = self._http.send(request, stream=True)
@@ -182,11 +184,16 @@ class ChatStream:
 
     def _read_events(self, response: httpx.Response) -> Iterator[str]:
         decoder = SSEDecoder()
+        joiner = SurrogateJoiner()  # a pair split across two deltas is joined, a lone surrogate replaced
         parts = self._parts
         loads = json.loads
         for chunk in response.iter_bytes():
             for data in decoder.feed(chunk):
                 if data == "[DONE]":
+                    tail = joiner.flush()
+                    if tail:
+                        parts.append(tail)
+                        yield tail
                     return
                 try:
                     event = loads(data)
@@ -208,7 +215,7 @@ class ChatStream:
                 choice = choices[0]
                 delta = choice.get("delta") or {}
                 content = delta.get("content")
-                text = content if content.__class__ is str else protocol.content_text(content)
+                text = joiner.feed(content if content.__class__ is str else protocol.content_text(content))
                 if text:
                     parts.append(text)
                     yield text

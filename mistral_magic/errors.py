@@ -16,8 +16,9 @@ class MistralMagicError(Exception):
 
     def _render_traceback_(self) -> list[str]:
         from .render.controls import strip_controls  # the message may quote the server or the model
+        from .textsafe import encodable
 
-        return [f"\x1b[0;31m{self.label}\x1b[0m: {strip_controls(str(self))}"]
+        return [f"\x1b[0;31m{self.label}\x1b[0m: {strip_controls(encodable(str(self)))}"]
 
 
 class UsageError(MistralMagicError):

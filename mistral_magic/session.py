@@ -17,6 +17,7 @@ from .protocol import Completion, Endpoint
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
 from .settings import MistralConfig, Settings
+from .textsafe import encodable
 
 if TYPE_CHECKING:
     from .batch import AnnotationRun
@@ -136,6 +137,9 @@ class Session:
             self.warn_cache_problem()
 
     def _ask(self, prompt: str, settings: Settings, options: TurnOptions, renderer: Renderer) -> Completion:
+        prompt = encodable(prompt)  # what is sent and recorded: lone surrogates replaced
+        if options.system is not None:
+            options = replace(options, system=encodable(options.system))
         settings = self.resolve_local(settings)
         endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)

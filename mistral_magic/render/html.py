@@ -17,6 +17,8 @@ import nh3
 from markdown.extensions import Extension
 from markdown.treeprocessors import Treeprocessor
 
+from ..textsafe import encodable
+
 _TAGS = {
     "p",
     "br",
@@ -81,7 +83,7 @@ _CLEANER = nh3.Cleaner(
 
 def sanitize(fragment: str) -> str:
     """``fragment`` with everything outside the allow-list removed."""
-    return _CLEANER.clean(fragment)
+    return _CLEANER.clean(encodable(fragment))
 
 
 class _ImagesAsLinks(Treeprocessor):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..settings import Settings
+from ..textsafe import encodable
 from .base import Renderer
 from .controls import strip_controls
 from .text import TextRenderer
@@ -15,8 +16,9 @@ def publish(bundle: dict) -> None:
     prints, so it carries no escape sequences or control characters from the model."""
     from IPython.display import display
 
+    bundle = {kind: encodable(value) if isinstance(value, str) else value for kind, value in bundle.items()}
     if "text/plain" in bundle:
-        bundle = {**bundle, "text/plain": strip_controls(bundle["text/plain"])}
+        bundle["text/plain"] = strip_controls(bundle["text/plain"])
     display(bundle, raw=True)
 
 
