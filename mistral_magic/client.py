@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 
 from . import errors, protocol
+from .bodylimit import ACCEPT_ENCODING, BodyNotDecodable, BodyTooLarge, iter_body, read_body
 from .protocol import Completion, Endpoint
 from .retry import retry_delay
 from .secret import Secret
@@ -104,7 +105,10 @@ class ChatClient:
                 attempt += 1
 
     def _send_once(self, endpoint: Endpoint, method: str, url: str, body: dict | None, attempt: int) -> httpx.Response:
-        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
+        headers = {
+            "Accept": "text/event-stream" if body and body.get("stream") else "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+        }
         if endpoint.api_key:
             headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"
         timeout = httpx.Timeout(endpoint.read_timeout, connect=endpoint.connect_timeout)
@@ -119,8 +123,8 @@ class ChatClient:
         if response.status_code < 400:
             return response
         try:
-            raw = response.read()
-        except httpx.HTTPError:
+            raw = read_body(response, endpoint.max_reply_bytes)
+        except (httpx.HTTPError, BodyTooLarge, BodyNotDecodable):
             raw = b""
         finally:
             response.close()
@@ -187,7 +191,7 @@ class ChatStream:
         joiner = SurrogateJoiner()  # a pair split across two deltas is joined, a lone surrogate replaced
         parts = self._parts
         loads = json.loads
-        for chunk in response.iter_bytes():
+        for chunk in self._limited_chunks(response, decoder):
             for data in decoder.feed(chunk):
                 if data == "[DONE]":
                     tail = joiner.flush()
@@ -215,7 +219,9 @@ class ChatStream:
                 choice = choices[0]
                 delta = choice.get("delta") or {}
                 content = delta.get("content")
-                text = joiner.feed(content if content.__class__ is str else protocol.content_text(content))
+                text = content if content.__class__ is str else protocol.content_text(content)
+                if joiner.held or not text.isascii():
+                    text = joiner.feed(text)
                 if text:
                     parts.append(text)
                     yield text
@@ -223,6 +229,25 @@ class ChatStream:
                 if reason:
                     self.finish_reason = reason
         raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
+
+    def _limited_chunks(self, response: httpx.Response, decoder: SSEDecoder) -> Iterator[bytes]:
+        """The body in bounded pieces; a StreamError once the reply, or a line or event still
+        being received, is over its limit (settings max_reply_mb, max_event_mb)."""
+        endpoint = self._endpoint
+        try:
+            for chunk in iter_body(response, endpoint.max_reply_bytes):
+                yield chunk
+                if decoder.pending_size > endpoint.max_event_bytes:
+                    raise self._stream_error(
+                        f"the server sent a line over {_megabytes(endpoint.max_event_bytes)} without ending it "
+                        "(setting max_event_mb)"
+                    )
+        except BodyTooLarge:
+            raise self._stream_error(
+                f"the reply is over {_megabytes(endpoint.max_reply_bytes)} (setting max_reply_mb)"
+            ) from None
+        except BodyNotDecodable as exc:
+            raise self._stream_error(str(exc)) from None
 
     def _stream_error(self, what: str) -> errors.StreamError:
         kept = f"; the {len(self.text)} characters received are kept" if self._parts else ""
@@ -266,17 +291,27 @@ def connection_error(endpoint: Endpoint, exc: httpx.TransportError) -> errors.Co
 
 def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> Any:
     try:
-        raw = response.read()
+        raw = read_body(response, endpoint.max_reply_bytes)
     except httpx.TimeoutException as exc:
         raise timeout_error(endpoint, exc) from None
     except httpx.TransportError:
         raise errors.StreamError(f"Reply incomplete: the connection to {endpoint.base_url} was lost.") from None
+    except BodyTooLarge:
+        raise errors.StreamError(
+            f"The reply from {url} is over {_megabytes(endpoint.max_reply_bytes)} (setting max_reply_mb)."
+        ) from None
+    except BodyNotDecodable as exc:
+        raise errors.StreamError(f"The reply from {url} is unreadable: {exc}.") from None
     payload = protocol.parse_body(raw)
     if not isinstance(payload, dict):
         raise errors.StreamError(f"The server at {url} did not answer with JSON.")
     if "error" in payload or payload.get("object") == "error":
         raise errors.StreamError(f"The server reported an error: {protocol.error_message(payload)}")
     return payload
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:g} MB"
 
 
 def _redacted(body: Any, key: Secret) -> Any:

@@ -149,6 +149,8 @@ class Endpoint:
     max_retries: int = 2
     retry_base_delay: float = 0.5
     retry_max_wait: float = 20.0
+    max_event_bytes: int = 16_000_000  # a line or event of a streamed reply
+    max_reply_bytes: int = 128_000_000  # a whole reply body, after decompression
     pacer: Any = None  # a pacing.Pacer shared by the workers of a batch
 
     def __repr__(self) -> str:

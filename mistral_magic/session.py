@@ -97,6 +97,8 @@ class Session:
             max_retries=settings.max_retries,
             retry_base_delay=settings.retry_base_delay,
             retry_max_wait=settings.retry_max_wait,
+            max_event_bytes=int(settings.max_event_mb * 1_000_000),
+            max_reply_bytes=int(settings.max_reply_mb * 1_000_000),
         )
 
     def build_request(self, prompt: str, settings: Settings, options: TurnOptions) -> dict:

@@ -43,6 +43,8 @@ class Settings:
     max_history_turns: int = 0
     display: str = "auto"
     cache: bool = True
+    max_event_mb: float = 16.0
+    max_reply_mb: float = 128.0
     sources: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def with_overrides(self, **overrides: Any) -> Settings:
@@ -73,6 +75,8 @@ def validate(name: str, value: Any) -> None:
         "retry_base_delay": (lambda v: v >= 0, "must be a number of seconds >= 0"),
         "retry_max_wait": (lambda v: v >= 0, "must be a number of seconds >= 0"),
         "max_history_turns": (lambda v: v >= 0, "must be a whole number >= 0 (0 keeps every turn)"),
+        "max_event_mb": (lambda v: 0 < v < float("inf"), "must be a number of megabytes > 0"),
+        "max_reply_mb": (lambda v: 0 < v < float("inf"), "must be a number of megabytes > 0"),
         "base_url": (
             lambda v: v == "local" or v.startswith(("http://", "https://")),
             "must start with http:// or https://",
@@ -127,6 +131,12 @@ class MistralConfig(Configurable):
     cache = Bool(None, allow_none=True, help="Cache the answers of --each runs on disk (default True).").tag(
         config=True
     )
+    max_event_mb = CFloat(
+        None, allow_none=True, help="Largest line or event of a streamed reply, in MB (default 16)."
+    ).tag(config=True)
+    max_reply_mb = CFloat(
+        None, allow_none=True, help="Largest reply body, after decompression, in MB (default 128)."
+    ).tag(config=True)
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

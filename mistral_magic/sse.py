@@ -5,6 +5,8 @@ Handled: LF, CR and CRLF line ends (a CR ending one network chunk whose LF start
 a UTF-8 BOM at the very start, multibyte characters split across chunks, ``:`` comments,
 multi-line ``data``, and events with no data (not dispatched). Only ``data`` matters to the
 chat-completions protocol; ``event``, ``id`` and ``retry`` fields are read and ignored.
+An unfinished line is kept as a list of pieces joined once, when it ends (linear time however
+long it grows); :attr:`pending_size` lets the caller cap it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ class SSEDecoder:
 
     def __init__(self) -> None:
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._partial_line = ""
+        self._partial: list[str] = []  # the pieces of the line not yet ended
+        self._partial_size = 0
         self._data_lines: list[str] = []
         self._at_start = True
         self._skip_leading_lf = False
@@ -40,10 +43,18 @@ class SSEDecoder:
             self._skip_leading_lf = text[-1:] == "\r"
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         if "\n" not in text:
-            self._partial_line += text
+            self._partial.append(text)
+            self._partial_size += len(text)
             return []
-        lines = (self._partial_line + text).split("\n")
-        self._partial_line = lines.pop()
+        if self._partial:
+            self._partial.append(text)
+            text = "".join(self._partial)
+            self._partial.clear()
+        lines = text.split("\n")
+        last = lines.pop()
+        self._partial_size = len(last)
+        if last:
+            self._partial.append(last)
         return self._parse_lines(lines)
 
     def _parse_lines(self, lines: list[str]) -> list[str]:
@@ -65,6 +76,13 @@ class SSEDecoder:
         return events
 
     @property
+    def pending_size(self) -> int:
+        """Characters held for the line and the event not yet ended."""
+        if self._data_lines:
+            return self._partial_size + sum(map(len, self._data_lines))
+        return self._partial_size
+
+    @property
     def has_pending_data(self) -> bool:
         """True when the stream ended inside an event (which the rules say to discard)."""
-        return bool(self._data_lines or self._partial_line)
+        return bool(self._data_lines or self._partial)

@@ -42,16 +42,18 @@ class SurrogateJoiner:
     held until the next, so a pair split across two deltas becomes one character."""
 
     def __init__(self) -> None:
-        self._held = ""
+        self.held = ""  # a high surrogate waiting for the next piece
 
     def feed(self, text: str) -> str:
-        if self._held:
-            text, self._held = self._held + text, ""
+        if self.held:
+            text, self.held = self.held + text, ""
+        elif text.isascii():
+            return text
         if _ends_in_high_surrogate(text):
-            text, self._held = text[:-1], text[-1]
+            text, self.held = text[:-1], text[-1]
         return encodable(text)
 
     def flush(self) -> str:
         """A high surrogate still held at the end of the stream, as U+FFFD ("" when none)."""
-        held, self._held = self._held, ""
+        held, self.held = self.held, ""
         return encodable(held)

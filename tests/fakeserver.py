@@ -22,15 +22,17 @@ import re
 import signal
 import socket
 import socketserver
+import struct
 import sys
 import threading
 import time
 import uuid
+import zlib
 from collections import deque
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 __all__ = [
     "CapturedRequest",
@@ -38,6 +40,7 @@ __all__ = [
     "ErrorReply",
     "RawReply",
     "Hang",
+    "Flood",
     "FakeChatServer",
     "reply_from_dict",
     "main",
@@ -425,6 +428,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(reply.status, payload, reply.headers)
         elif isinstance(reply, RawReply):
             self._serve_raw(reply)
+        elif isinstance(reply, Flood):
+            _serve_flood(self, reply)
         elif isinstance(reply, Hang):
             self._wait(reply.seconds)
             raise _Aborted
@@ -744,6 +749,73 @@ def load_script(server: FakeChatServer, data: Any) -> None:
     if "default" in data:
         default = reply_from_dict(data["default"])
         server.default_reply = lambda request_json: default
+
+
+# -- Oversized replies (issue 11 item 9): huge events, endless lines, gzip bombs ------------------------------
+
+
+@dataclass
+class Flood:
+    """An oversized 200 body: ``head``, then ``piece`` repeated until ``size`` bytes of repeats
+    were written (``None``: until the client hangs up), then ``tail``.
+
+    With ``gzip`` the body is sent gzip-compressed (``Content-Encoding: gzip``) whatever the client
+    accepts, repeats compressed 1 MiB at a time: 1 GiB of a repetitive piece is about 1 MB on the wire.
+    """
+
+    piece: bytes
+    size: int | None = None
+    head: bytes = b""
+    tail: bytes = b""
+    gzip: bool = False
+    content_type: str = "text/event-stream"
+
+
+_FLOOD_BLOCK = 1 << 20
+
+
+def _flood_repeats(reply: Flood, block: bytes) -> Iterator[bytes]:
+    """``block`` until ``reply.size`` bytes were given (the last one cut to fit), or forever."""
+    left = reply.size
+    while left is None or left > 0:
+        piece = block if left is None or left >= len(block) else block[:left]
+        if left is not None:
+            left -= len(piece)
+        yield piece
+
+
+def _serve_flood(handler: _Handler, reply: Flood) -> None:
+    headers = {"Content-Encoding": "gzip"} if reply.gzip else {}
+    handler._send_head(200, reply.content_type, headers, None)
+    stopping = handler.server.fake._stopping
+    if not reply.gzip:
+        handler._write_chunk(reply.head)
+        for piece in _flood_repeats(reply, reply.piece):
+            if stopping.is_set():
+                raise _Aborted
+            handler._write_chunk(piece)
+        handler._write_chunk(reply.tail)
+        handler._end_chunks()
+        return
+    # Raw deflate with a full flush after each part: the compressed form of a 1 MiB block is then
+    # the same every time, so it is computed once; gzip header and trailer are written by hand.
+    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    block = reply.piece * max(1, _FLOOD_BLOCK // len(reply.piece))
+    handler._write_chunk(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
+    handler._write_chunk(compressor.compress(reply.head) + compressor.flush(zlib.Z_FULL_FLUSH))
+    crc, length = zlib.crc32(reply.head), len(reply.head)
+    packed: dict[int, bytes] = {}
+    for piece in _flood_repeats(reply, block):
+        if stopping.is_set():
+            raise _Aborted
+        if len(piece) not in packed:
+            packed[len(piece)] = compressor.compress(piece) + compressor.flush(zlib.Z_FULL_FLUSH)
+        handler._write_chunk(packed[len(piece)])
+        crc, length = zlib.crc32(piece, crc), length + len(piece)
+    handler._write_chunk(compressor.compress(reply.tail) + compressor.flush())
+    crc, length = zlib.crc32(reply.tail, crc), length + len(reply.tail)
+    handler._write_chunk(struct.pack("<II", crc, length & 0xFFFFFFFF))
+    handler._end_chunks()
 
 
 def main(argv: list[str] | None = None) -> None:
