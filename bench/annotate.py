@@ -6,8 +6,12 @@ to the ideal (items x 100 ms / workers), and the peak memory of the run. Then it
 the items, runs the whole job again, and prints how many requests the re-run sent (the target
 is exactly the missing half).
 
-    python bench/annotate.py               # 1,000 items (the 1-worker run takes ~100 s)
-    python bench/annotate.py --items 200   # quicker
+Then a large run (bench/annotate_scale.py): --scale items (default 200,000) against a
+zero-latency server, in fresh processes: items/s and peak RSS growth of annotate() against a
+plain thread pool of httpx calls.
+
+    python bench/annotate.py               # 1,000 items (the 1-worker run takes ~100 s), then 200,000
+    python bench/annotate.py --items 200 --scale 20000   # quicker; --scale 0 skips the large run
 Targets: at most 1.15x ideal at 16 workers; the re-run sends exactly the missing items.
 """
 
@@ -28,6 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import annotate_scale  # noqa: E402
 
 DELAY = 0.1
 
@@ -67,6 +75,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=1000)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--scale", type=int, default=200_000, help="items of the large run (0: skip it)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="mistral-bench-"))
@@ -95,6 +104,7 @@ def main() -> None:
         "rerun_from_cache": rerun.cached,
     }
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    scale = annotate_scale.measure(args.scale) if args.scale else []
     best = next((r for r in rows if r["workers"] == 16), rows[-1])
     verdict = best["ratio"] <= 1.15 and resume["rerun_sent"] == resume["missing"]
     if args.json:
@@ -106,6 +116,7 @@ def main() -> None:
                     "runs": rows,
                     "resume": resume,
                     "max_rss_mib": max_rss,
+                    "large_run": scale,
                     "pass": verdict,
                 },
                 indent=1,
@@ -127,6 +138,8 @@ def main() -> None:
         f"16 workers: {best['ratio']:.3f}x ideal (target <= 1.15x); re-run sent exactly the missing items: "
         f"{resume['rerun_sent'] == resume['missing']}: {'PASS' if verdict else 'MISS'}"
     )
+    if scale:
+        annotate_scale.report(scale)
 
 
 if __name__ == "__main__":

@@ -11,9 +11,10 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from array import array
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,6 +25,7 @@ from .jsonmode import is_usable, parse_json_reply
 from .pacing import Cancelled, Pacer
 from .progress import ProgressView
 from .protocol import Completion, Endpoint
+from .workwindow import WorkWindow
 
 BATCH_MIN_RETRIES = 5
 SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens", "random_seed", "stop", "safe_prompt")
@@ -92,7 +94,7 @@ class Items:
     """What ``--each`` names, as rows to fill the template with."""
 
     values: list
-    fields: list[dict]
+    fields: list[dict] | None  # a DataFrame's rows as {column} fields; None for other input
     kind: str  # "list", "series" or "frame"
     source: Any = None
 
@@ -109,7 +111,7 @@ def as_items(obj: Any, name: str = "items") -> Items:
         rows = [row.to_dict() for _, row in obj.iterrows()]
         return Items(rows, rows, "frame", obj)
     if pandas is not None and isinstance(obj, pandas.Series):
-        return Items(obj.tolist(), [{} for _ in range(len(obj))], "series", obj)
+        return Items(obj.tolist(), None, "series", obj)
     if isinstance(obj, (str, bytes)) or isinstance(obj, Mapping) or not isinstance(obj, Iterable):
         raise UsageError(f"{name} must be a list, tuple, pandas Series or DataFrame (got {type(obj).__name__}).")
     if iter(obj) is obj:  # a generator or other iterator: reading it here would leave it empty for a re-run
@@ -118,18 +120,29 @@ def as_items(obj: Any, name: str = "items") -> Items:
             f"{name} is an iterator ({type(obj).__name__}), which can be read only once: "
             f"make it a list first, e.g. {variable} = list({variable})."
         )
-    values = list(obj)
-    return Items(values, [{} for _ in values], "list", obj)
+    return Items(list(obj), None, "list", obj)
 
 
-def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | None = None) -> list[str]:
+class TemplatePrompts(Sequence):
+    """The prompt of each item, filled when it is asked for: a large run keeps no list of prompts."""
+
+    def __init__(self, template: str, items: Items, namespace: Mapping[str, Any] | None = None):
+        self.template = template
+        self.items = items
+        self.namespace = namespace or {}
+
+    def __len__(self) -> int:
+        return len(self.items.values)
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        fields = self.items.fields[index] if self.items.fields is not None else {}
+        return interpolate(self.template, ChainMap(fields, {"item": self.items.values[index]}, self.namespace))
+
+
+def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | None = None) -> Sequence[str]:
     """The prompt for each item: ``{item}`` and the row's ``{column}`` fields, then notebook
-    variables; other braces stay as written."""
-    base = namespace or {}
-    return [
-        interpolate(template, ChainMap(fields, {"item": value}, base))
-        for value, fields in zip(items.values, items.fields)
-    ]
+    variables; other braces stay as written. Each is filled when it is read."""
+    return TemplatePrompts(template, items, namespace)
 
 
 class BatchRunner:
@@ -159,16 +172,16 @@ class BatchRunner:
     def run(
         self,
         items: Items,
-        bodies: list[dict],
+        body_for: Callable[[int], dict],
         *,
         json: bool = False,
         on_answer: Callable[[Completion], None] | None = None,
     ) -> AnnotationRun:
-        """Answer every body; a KeyboardInterrupt stops at once and raises AnnotationInterrupted."""
-        total = len(bodies)
+        """Answer the body of every item (``body_for(index)``, built when it is sent); a
+        KeyboardInterrupt stops at once and raises AnnotationInterrupted."""
+        total = len(items.values)
         results: list[Any] = [None] * total
         errors: dict[int, str] = {}
-        keys = [cache_key(self.endpoint.base_url, body) for body in bodies] if self.cache is not None else None
 
         def settle(index: int, completion: Completion) -> None:
             try:
@@ -176,35 +189,37 @@ class BatchRunner:
             except MistralMagicError as error:
                 errors[index] = str(error)
 
-        todo = []
-        for index in range(total):
-            hit = self.cache.get(keys[index]) if keys else None
-            if hit is None or not is_usable(hit.text, json):
-                todo.append(index)
-            else:
-                settle(index, hit)
+        todo = self._not_cached(total, body_for, json, settle)
         cached = total - len(todo)
         progress = self.progress(total, cached)
         executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-batch")
-        futures: dict[Future, int] = {
-            executor.submit(self._answer, bodies[i], keys[i] if keys else None, json): i for i in todo
-        }
-        pending = set(futures)
+
+        def submit(index: int) -> Future:
+            body = body_for(index)
+            key = cache_key(self.endpoint.base_url, body) if self.cache is not None else None
+            return executor.submit(self._answer, body, key, json)
+
+        # Bounded: a few requests queued per worker, the next one submitted as one finishes.
+        window = WorkWindow(submit, todo, self.workers * 2 + 8)
         interrupted = False
+        collected = 0
         last_shown = 0.0
         try:
-            while pending:
-                finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
-                self._collect(finished, futures, settle, errors, on_answer)
-                if time.monotonic() - last_shown >= 0.1 or not pending:
+            while window.fill():
+                finished = window.next_done(timeout=0.1)
+                if finished is not None:
+                    self._take(*finished, settle, errors, on_answer)
+                    collected += 1
+                if time.monotonic() - last_shown >= 0.1 or not window.in_flight:
                     last_shown = time.monotonic()
-                    progress.update(total - len(pending) - len(errors), len(errors))
+                    progress.update(cached + collected - len(errors), len(errors))
         except KeyboardInterrupt:
             interrupted = True
             self.pacer.cancel()
             executor.shutdown(wait=False, cancel_futures=True)
             # Requests already in flight finish in the background and still land in the cache.
-            self._collect({f for f in pending if f.done()}, futures, settle, errors, on_answer)
+            for index, future in window.stop():
+                self._take(index, future, settle, errors, on_answer)
         else:
             executor.shutdown(wait=True)
         finally:
@@ -220,6 +235,21 @@ class BatchRunner:
         if interrupted:
             raise AnnotationInterrupted(run)
         return run
+
+    def _not_cached(
+        self, total: int, body_for: Callable[[int], dict], json: bool, settle: Callable[[int, Completion], None]
+    ) -> Sequence[int]:
+        """Settle the items the cache answers (usably); the indices of the others, 4 bytes each."""
+        if self.cache is None:
+            return range(total)
+        todo = array("I")
+        for index in range(total):
+            hit = self.cache.get(cache_key(self.endpoint.base_url, body_for(index)))
+            if hit is None or not is_usable(hit.text, json):
+                todo.append(index)
+            else:
+                settle(index, hit)
+        return todo
 
     def _answer(self, body: dict, key: str | None, json: bool) -> Completion:
         try:
@@ -239,24 +269,23 @@ class BatchRunner:
             self.sent += 1
 
     @staticmethod
-    def _collect(finished, futures, settle, errors, on_answer) -> None:
-        for future in finished:
-            if future.cancelled():
-                continue
-            index = futures[future]
-            try:
-                completion = future.result()
-            except Cancelled:
-                continue
-            except MistralMagicError as error:
-                errors[index] = str(error)
-                continue
-            except Exception as error:  # a bug or an unexpected library error: report, go on
-                errors[index] = f"{type(error).__name__}: {error}"
-                continue
-            if on_answer is not None:
-                on_answer(completion)
-            settle(index, completion)
+    def _take(index: int, future: Future, settle, errors: dict[int, str], on_answer) -> None:
+        """Record one finished request: its answer, or why it has none."""
+        if future.cancelled():
+            return
+        try:
+            completion = future.result()
+        except Cancelled:
+            return
+        except MistralMagicError as error:
+            errors[index] = str(error)
+            return
+        except Exception as error:  # a bug or an unexpected library error: report, go on
+            errors[index] = f"{type(error).__name__}: {error}"
+            return
+        if on_answer is not None:
+            on_answer(completion)
+        settle(index, completion)
 
 
 def store_results(namespace: dict, name: str, items: Items, run: AnnotationRun) -> None:
@@ -274,7 +303,7 @@ def store_results(namespace: dict, name: str, items: Items, run: AnnotationRun) 
 def run_batch(
     session: Any,
     items: Items,
-    prompts: list[str],
+    prompts: Sequence[str],
     settings: Any,
     options: Any,
     *,
@@ -288,7 +317,6 @@ def run_batch(
 
     settings = session.resolve_local(replace(settings, stream=False))
     options = replace(options, once=True)
-    bodies = [session.build_request(prompt, settings, options) for prompt in prompts]
     runner = BatchRunner(
         session.client,
         session.endpoint(settings),
@@ -302,7 +330,12 @@ def run_batch(
         session.store.record_usage(usage_label, completion.usage)
 
     try:
-        run = runner.run(items, bodies, json=options.json, on_answer=on_answer)
+        run = runner.run(
+            items,
+            lambda index: session.build_request(prompts[index], settings, options),
+            json=options.json,
+            on_answer=on_answer,
+        )
     except AnnotationInterrupted as stopped:
         session.last_run = stopped.run
         raise

@@ -62,6 +62,7 @@ class ReplyCache:
             db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=self.busy_timeout)
             try:
                 db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a crash of the kernel
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
                     "finish_reason TEXT, usage TEXT, model TEXT, created REAL NOT NULL)"
