@@ -13,7 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeserver import FakeChatServer  # noqa: E402
+from fakeapi import FakeChatServer  # noqa: E402
 from support import TEST_KEY, Shell  # noqa: E402
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeserver import FakeChatServer, Reply
+from fakeapi import FakeChatServer, Reply
 from hostile import ALLOWED_SCHEMES, FORBIDDEN_TAGS, HOSTILE_REPLIES, problems
 
 CHROMIUM = Path("/usr/bin/chromium")

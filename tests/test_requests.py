@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fakeserver import Reply
+from fakeapi import Reply
 from support import TEST_KEY
 
 

@@ -7,7 +7,7 @@ import logging
 import pickle
 
 import pytest
-from fakeserver import ErrorReply, Reply
+from fakeapi import ErrorReply, Reply
 from support import TEST_KEY
 
 from mistral_magic.secret import Secret

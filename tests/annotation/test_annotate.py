@@ -10,7 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from fakeserver import ErrorReply, Reply, last_user_message
+from fakeapi import ErrorReply, Reply, last_user_message
 
 import mistral_magic
 
