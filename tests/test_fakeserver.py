@@ -12,7 +12,6 @@ import time
 
 import httpx
 import pytest
-
 from fakeapi import ErrorReply, FakeChatServer, Hang, RawReply, Reply, split_words
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -462,9 +461,7 @@ def test_cli_mode(tmp_path):
             }
         )
     )
-    process = subprocess.Popen(
-        [*FAKEAPI, "--script", str(script)], stdout=subprocess.PIPE, text=True, env=FAKEAPI_ENV
-    )
+    process = subprocess.Popen([*FAKEAPI, "--script", str(script)], stdout=subprocess.PIPE, text=True, env=FAKEAPI_ENV)
     try:
         line = process.stdout.readline().strip()
         assert line.startswith("FAKE_SERVER_URL=http://127.0.0.1:")

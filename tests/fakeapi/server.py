@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import signal
 import socket
 import socketserver
@@ -27,10 +26,9 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field, fields
-from http import HTTPStatus
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 
 from .shapes import (
     CHAT_PATHS,
@@ -48,9 +46,9 @@ from .shapes import (
     model_entry,
     prompt_words,
     reply_from_dict,
-    split_words,
     validate_chat_request,
 )
+
 
 class _Aborted(Exception):
     """Raised inside the handler to abandon a connection without finishing the response."""
@@ -59,7 +57,7 @@ class _Aborted(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeChatServer/1.0"
-    server: "_TCPServer"
+    server: _TCPServer
 
     def version_string(self) -> str:
         return self.server_version
@@ -288,7 +286,7 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    fake: "FakeChatServer"
+    fake: FakeChatServer
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -332,7 +330,7 @@ class FakeChatServer:
         """Base URL without trailing slash, e.g. "http://127.0.0.1:54321"."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "FakeChatServer":
+    def start(self) -> FakeChatServer:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
@@ -378,7 +376,7 @@ class FakeChatServer:
             except OSError:
                 pass
 
-    def __enter__(self) -> "FakeChatServer":
+    def __enter__(self) -> FakeChatServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -437,7 +435,7 @@ class FakeChatServer:
             reply = reply(request_json)
         return reply
 
-    def _accept_loop(self, server: "_TCPServer") -> None:
+    def _accept_loop(self, server: _TCPServer) -> None:
         """Accept connections (one daemon thread each) until stop() sets the flag and wakes us."""
         while not self._stopping.is_set():
             try:
@@ -451,7 +449,7 @@ class FakeChatServer:
                 return
             try:
                 server.process_request(request, address)
-            except Exception:  # noqa: BLE001 - keep serving whatever one connection does
+            except Exception:
                 server.shutdown_request(request)
 
     def _track(self, conn: socket.socket) -> bool:
