@@ -205,14 +205,14 @@ def plan(
 ) -> Launch:
     """Every check of a start, done before anything is stopped or started: the extra, the model
     file, the context size and the port (``port_freed``: the port of a server about to be stopped)."""
-    check_installed()
-    model_path = check_model(model) if model is not None else bundled_model()
     n_ctx = DEFAULT_CTX if n_ctx is None else n_ctx
     if n_ctx <= 0:
         raise UsageError(f"--ctx {n_ctx} is invalid: the context size must be a positive number of tokens.")
+    model_path = check_model(model) if model is not None else None
     if port is not None and port != port_freed:
         check_port(port)
-    return Launch(model_path, port, n_ctx)
+    check_installed()
+    return Launch(model_path or bundled_model(), port, n_ctx)
 
 
 def start(launch: Launch | None = None, timeout: float = START_TIMEOUT) -> LocalServer:
