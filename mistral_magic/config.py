@@ -15,7 +15,7 @@ from traitlets.config import Configurable
 
 from . import settings as table
 from .errors import InvalidSettingError, MissingKeyError, UsageError, hint
-from .secret import Secret
+from .secret import Secret, key_problem
 from .settings import CONFIGURABLE, DEFAULT_BASE_URL, DEFAULTS, KEY_ENV, SETTING_NAMES, Setting, Settings
 
 _TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, float: CFloat, int: CInt, bool: Bool}
@@ -124,13 +124,22 @@ class MistralConfig(SettingTraits):
 
     # The key lives here and only here.
     def set_api_key(self, key: str) -> None:
-        self._api_key = Secret(key.strip()) if key.strip() else None
+        """Set (or, with an empty ``key``, forget) the key; a key with whitespace inside or a
+        non-ASCII character is refused, and the one set before is kept."""
+        key = key.strip()
+        problem = key_problem(key)
+        if problem is not None:
+            raise UsageError(f"That key was not set: {problem}. Copy it again.")
+        self._api_key = Secret(key) if key else None
 
     def api_key(self) -> Secret | None:
         """The key from ``%mistral key``, else from ``MISTRAL_API_KEY``; ``None`` when neither is set."""
         if self._api_key:
             return self._api_key
         value = os.environ.get(KEY_ENV, "").strip()
+        problem = key_problem(value)
+        if problem is not None:
+            raise UsageError(f"{KEY_ENV} cannot be used: {problem}. Set it again.")
         return Secret(value) if value else None
 
     def api_key_source(self) -> str:

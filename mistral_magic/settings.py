@@ -58,6 +58,19 @@ def _between(low: float, high: float, rule: str) -> Check:
     return Check(lambda v: low <= v <= high, rule)
 
 
+def _is_http_url(text: str) -> bool:
+    """An http(s) URL that httpx can send to: a host, a port that exists, no whitespace."""
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        return False
+    import httpx  # only when a base URL is set: loading the extension stays cheap
+
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError):
+        return False
+    return bool(url.host) and (url.port is None or 0 < url.port < 65536)
+
+
 POSITIVE_WHOLE = Check(lambda v: v > 0, "be a positive whole number")
 WHOLE_AT_LEAST_0 = Check(lambda v: v >= 0, "be a whole number >= 0")
 SECONDS_ABOVE_0 = Check(lambda v: v > 0, "be a number of seconds > 0")
@@ -112,7 +125,9 @@ class Settings:
     base_url: str = setting(
         DEFAULT_BASE_URL,
         "API base URL, with or without /v1 ('local': a local model)",
-        check=Check(lambda v: v == "local" or v.startswith(("http://", "https://")), "start with http:// or https://"),
+        check=Check(
+            lambda v: v == "local" or _is_http_url(v), "start with http:// or https:// and name a host (a valid URL)"
+        ),
         env="MISTRAL_BASE_URL",
     )
     system: str | None = setting(None, "default system prompt for new chats")

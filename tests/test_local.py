@@ -377,3 +377,30 @@ def test_a_killed_kernel_takes_its_server_along(kernel):
     kernel_pid, server = start_local_in_kernel(client)
     os.kill(kernel_pid, signal.SIGKILL)  # the kernel alone: no atexit, no process-group kill
     assert gone_or_killed(server), "the local server outlived a killed kernel"
+
+
+def test_the_key_stays_out_of_the_local_server(module_shell, shell, monkeypatch):
+    """The key is for the configured server: the local one gets it neither in its environment nor
+    in a request, even when MISTRAL_API_KEY is set."""
+    import httpx
+    from support import TEST_KEY
+
+    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
+    shell.ok("%mistral local stop")
+    shell.ok("%mistral local")
+    server = shell.magics.session.local.server
+    module_shell[1].append(server.pid)
+    with open(f"/proc/{server.pid}/environ", "rb") as handle:
+        environ = handle.read()
+    assert b"MISTRAL_API_KEY=" not in environ and TEST_KEY.encode() not in environ
+    assert b"PATH=" in environ  # the rest of the environment is passed on
+    sent: list[httpx.Request] = []
+    real = httpx.HTTPTransport.handle_request
+    monkeypatch.setattr(
+        httpx.HTTPTransport, "handle_request", lambda self, request: sent.append(request) or real(self, request)
+    )
+    shell.ok(ASK + Q1)
+    shell.ok("%%mistral --no-stream --max-tokens 4\nhi")
+    shell.ok("%mistral models")
+    assert [r.url.path for r in sent] == ["/v1/chat/completions", "/v1/chat/completions", "/v1/models"]
+    assert all("authorization" not in r.headers for r in sent)

@@ -131,7 +131,11 @@ def test_any_loopback_address_needs_no_key_and_never_goes_through_a_proxy(shell,
         ("read_timeout", "-1", "read_timeout=-1.0 is invalid: it must be a number of seconds > 0."),
         ("temperature", "3", "temperature=3.0 is invalid: it must be between 0 and 2 (Mistral accepts 0 to 1.5)."),
         ("max_tokens", "0", "max_tokens=0 is invalid: it must be a positive whole number."),
-        ("base_url", "'ftp://x'", "base_url='ftp://x' is invalid: it must start with http:// or https://."),
+        (
+            "base_url",
+            "'ftp://x'",
+            "base_url='ftp://x' is invalid: it must start with http:// or https:// and name a host (a valid URL).",
+        ),
     ],
 )
 def test_config_and_mistral_config_refuse_a_bad_value_at_set_time_alike(shell, caplog, name, text, message):
