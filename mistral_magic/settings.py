@@ -11,6 +11,7 @@ request fields are derived from these fields: a new sampling option is one field
 
 from __future__ import annotations
 
+import math
 import os
 import types
 import typing
@@ -213,7 +214,10 @@ DEFAULTS = Settings()
 
 def check(name: str, value: Any) -> None:
     """Raise :class:`InvalidSettingError` naming the fix when ``value`` is out of range for ``name``."""
-    rule = BY_NAME[name].spec.check
+    item = BY_NAME[name]
+    if isinstance(value, float) and not math.isfinite(value):  # inf passes "> 0"; nan fails with a wrong reason
+        raise InvalidSettingError(f"{name}={value!r} is invalid: it must be a finite number.")
+    rule = item.spec.check
     if value is not None and rule is not None and not rule.test(value):
         raise InvalidSettingError(f"{name}={value!r} is invalid: it must {rule.rule}.")
 
