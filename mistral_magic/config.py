@@ -8,6 +8,7 @@ with a one-line :class:`InvalidSettingError`.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, CFloat, CInt, Enum, TraitError, TraitType, Unicode, validate
@@ -49,6 +50,17 @@ else:
     SettingTraits = type(Configurable)("SettingTraits", (Configurable,), _traits())
 
 
+@dataclass(frozen=True)
+class ConfigState:
+    """What a reload of the extension carries over: the values set in this kernel, where they came
+    from, and the key typed with ``%mistral key``."""
+
+    values: dict[str, Any]
+    set_by_magic: frozenset[str]
+    set_by_code: dict[str, tuple[str, Any, Any]]
+    api_key: Secret | None
+
+
 class MistralConfig(SettingTraits):
     """The settings set in this kernel, where they came from, and the API key."""
 
@@ -78,6 +90,19 @@ class MistralConfig(SettingTraits):
             else:
                 sources[name] = "default"
         return table.with_values(DEFAULTS, values, sources)
+
+    def state(self) -> ConfigState:
+        """The settings set here and the typed key, for :meth:`restore` in the next instance."""
+        values = {item.name: getattr(self, item.name) for item in CONFIGURABLE if getattr(self, item.name) is not None}
+        return ConfigState(values, frozenset(self._set_by_magic), dict(self._set_by_code), self._api_key)
+
+    def restore(self, state: ConfigState) -> None:
+        """Take over the settings and key of an earlier instance (see :meth:`state`)."""
+        for name, value in state.values.items():
+            setattr(self, name, value)
+        self._set_by_magic = set(state.set_by_magic)
+        self._set_by_code = dict(state.set_by_code)
+        self._api_key = state.api_key
 
     def set_from_text(self, name: str, text: str) -> None:
         """``%mistral config name=value``: parse ``text`` as the setting's type; empty text unsets it."""

@@ -20,6 +20,7 @@ from support import Shell, run_and_collect
 
 from mistral_magic import local
 from mistral_magic.errors import LocalServerError
+from mistral_magic.extension import forget
 
 ASK = "%%mistral --max-tokens 24 -t 0\n"
 Q1 = "What is the capital of France? Answer in one word."
@@ -81,6 +82,7 @@ def module_shell(local_env):
     """A real IPython shell with the extension loaded; one local server for the whole module."""
     ip = InteractiveShell.instance()
     ip.run_line_magic("unload_ext", "mistral_magic")
+    forget(ip)
     ip.config.pop("MistralMagics", None)
     ip.run_line_magic("load_ext", "mistral_magic")
     shell = Shell(ip)
