@@ -204,3 +204,23 @@ def test_a_redirect_on_the_same_server_is_followed_with_the_key(shell, fake):
     assert "moved fine" in run.everything
     assert [r.path for r in fake.requests] == ["/v1/chat/completions", "/chat/completions"]
     assert fake.requests[1].headers["authorization"] == f"Bearer {TEST_KEY}"
+
+
+def test_an_unexpected_error_mid_stream_keeps_the_text_that_arrived(verbose, fake, monkeypatch):
+    import httpx
+
+    real = httpx.Response.iter_bytes
+
+    def first_chunk_then_fail(self, *args, **kwargs):
+        for index, chunk in enumerate(real(self, *args, **kwargs)):
+            if index == 2:  # the role chunk, then one word, then a failure nobody foresaw
+                raise RuntimeError("odd failure")
+            yield chunk
+
+    monkeypatch.setattr(httpx.Response, "iter_bytes", first_chunk_then_fail)
+    fake.script(Reply(text="Hello there friend", padding=False))
+    run = verbose.run("%%mistral\nhi")
+    one_line_failure(run)
+    assert isinstance(run.error, errors.StreamError) and run.error.partial == "Hello"
+    assert "RuntimeError: odd failure" in str(run.error) and "characters received are kept" in str(run.error)
+    assert "Hello" in run.everything and not shows_key(run.everything)

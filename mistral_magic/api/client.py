@@ -40,17 +40,23 @@ class BearerAuth(httpx.Auth):
         return f"BearerAuth({self._key!r})"
 
 
+def request_failed(endpoint: Endpoint, what: str) -> errors.MistralMagicError:
+    return errors.RequestFailedError(f"The request to {endpoint.base_url} failed: {what}")
+
+
 @contextmanager
-def failures_in_one_line(endpoint: Endpoint) -> Iterator[None]:
+def failures_in_one_line(
+    endpoint: Endpoint, fail: Callable[[Endpoint, str], errors.MistralMagicError] = request_failed
+) -> Iterator[None]:
     """Any exception of the request path that is not one of ours (a URL httpx cannot use, a body that
-    cannot be encoded, a bug) becomes a one-line :class:`errors.RequestFailedError`, its frames dropped."""
+    cannot be encoded, a bug) becomes one line, by default a :class:`errors.RequestFailedError`, its
+    frames dropped."""
     try:
         yield
     except errors.MistralMagicError:
         raise
     except Exception as exc:
-        what = endpoint.api_key.redact(f"{type(exc).__name__}: {exc}".splitlines()[0])
-        failure = errors.RequestFailedError(f"The request to {endpoint.base_url} failed: {what}")
+        failure = fail(endpoint, endpoint.api_key.redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
         exc.__traceback__ = None  # its frames (httpx's included) stay out of reach of %debug and %tb
         raise failure from None
 
@@ -111,21 +117,23 @@ class ChatClient:
     def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None) -> Completion:
         """A one-shot completion (``stream: false``)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
-        choices = payload.get("choices") or [{}]
-        if not isinstance(choices, list) or not isinstance(choices[0], dict):
-            raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-        message = choices[0].get("message") or {}
-        return Completion(
-            text=protocol.content_text(message.get("content")),
-            finish_reason=choices[0].get("finish_reason"),
-            usage=payload.get("usage"),
-            model=payload.get("model"),
-        )
+        with failures_in_one_line(endpoint):
+            choices = payload.get("choices") or [{}]
+            if not isinstance(choices, list) or not isinstance(choices[0], dict):
+                raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
+            message = choices[0].get("message") or {}
+            return Completion(
+                text=protocol.content_text(message.get("content")),
+                finish_reason=choices[0].get("finish_reason"),
+                usage=payload.get("usage"),
+                model=payload.get("model"),
+            )
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""
         payload = self._json_request(endpoint, "GET", "models", None, None)
-        return list(payload.get("data") or [])
+        with failures_in_one_line(endpoint):
+            return list(payload.get("data") or [])
 
     def _json_request(
         self,
@@ -215,7 +223,7 @@ class ChatStream:
         endpoint = self._endpoint
         url = protocol.endpoint(endpoint.base_url, "chat/completions")
         attempts = Attempts(endpoint, self._on_retry)
-        with failures_in_one_line(endpoint):
+        with failures_in_one_line(endpoint, self._failed):
             while True:
                 response = self._client.send_with_retries(endpoint, "POST", url, self._body, attempts)
                 try:
@@ -235,8 +243,7 @@ class ChatStream:
         loads = json.loads
         redact = self._endpoint.api_key.redact  # every event, before anything reads it
         for chunk in response.iter_bytes():
-            for event_data in decoder.feed(chunk):
-                data = redact(event_data)
+            for data in map(redact, decoder.feed(chunk)):
                 if data == "[DONE]":
                     return
                 try:
@@ -267,6 +274,10 @@ class ChatStream:
                 if reason:
                     self.finish_reason = reason
         raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
+
+    def _failed(self, endpoint: Endpoint, what: str) -> errors.MistralMagicError:
+        """An unexpected failure: after text arrived, a :class:`errors.StreamError` that keeps it."""
+        return self._stream_error(what) if self._parts else request_failed(endpoint, what)
 
     def _stream_error(self, what: str) -> errors.StreamError:
         kept = f"; the {len(self.text)} characters received are kept" if self._parts else ""
