@@ -85,6 +85,10 @@ class MistralConfig(SettingTraits):
                 if by_code is not None and by_code[1] == value:
                     sources[name] = by_code[0]
             elif from_env is not None:
+                try:
+                    table.check(name, from_env)  # the same rule as a value set here
+                except InvalidSettingError as error:
+                    raise InvalidSettingError(f"{item.spec.env}: {error}") from None
                 values[name] = from_env
                 sources[name] = f"env {item.spec.env}"
             else:

@@ -47,6 +47,7 @@ def test_a_base_url_httpx_cannot_use_fails_in_one_line_without_the_key(verbose, 
     assert not shows_key(run.everything)
     one_line_failure(run)
     assert fake.requests == []
+    assert str(run.error).startswith(f"MISTRAL_BASE_URL: base_url={base_url!r} is invalid")
 
 
 @pytest.mark.parametrize(
