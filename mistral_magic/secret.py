@@ -13,9 +13,9 @@ def key_problem(value: str) -> str | None:
     """
     for position, char in enumerate(value, 1):
         if not ("!" <= char <= "~"):
-            kind = "whitespace" if char.isspace() or char == "\u200b" else "a non-ASCII or control character"
             return (
-                f"it holds {kind} (character {position} of {len(value)}); a key is printable ASCII without whitespace"
+                f"character {position} of {len(value)} is whitespace, a control or a non-ASCII character "
+                "(a key is printable ASCII without whitespace)"
             )
     return None
 
