@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mistral_magic.sse import SSEDecoder  # noqa: E402
+from mistral_magic.api.sse import SSEDecoder  # noqa: E402
 
 PIECE = 64 * 1024
 

@@ -1,13 +1,21 @@
-"""Text that UTF-8 can encode: UTF-16 surrogates from JSON, cells or data never break a boundary.
+"""Text made safe where it leaves Python: encodable as UTF-8, and inert in a terminal.
 
 ``json.loads('"\\ud83d"')`` gives a lone surrogate, which every UTF-8 encoder refuses (httpx's
 request JSON, hashlib keys, SQLite, nh3, the kernel's messages). :func:`encodable` is applied
 where text leaves Python for one of those; :class:`SurrogateJoiner` joins a pair that a server
 split across two streamed deltas before it is made encodable.
+
+A reply can also carry OSC 52 (write the clipboard), CSI (clear the screen, move the cursor,
+recolour) and other C0/C1 controls; printed as is, they act on the user's terminal.
+:func:`strip_controls` removes whole sequences, then any control character left but newline and
+tab; :class:`ControlStripper` does it for text that arrives in pieces.
+
+A leaf module (standard library only), so every layer may use it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -57,3 +65,48 @@ class SurrogateJoiner:
         """A high surrogate still held at the end of the stream, as U+FFFD ("" when none)."""
         held, self.held = self.held, ""
         return encodable(held)
+
+
+_SEQUENCE = re.compile(
+    r"(?:\x1b[\]P_^X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)"  # OSC, DCS, APC, PM, SOS strings
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"  # CSI: cursor moves, screen clears, colours
+    r"|\x1b[ -/]*[0-~]"  # any other escape sequence
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # a control character on its own (\r too: it lets text overwrite a line)
+)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# A sequence still being written at the end of a delta (finished by the next one); strings up to 4 KiB.
+_UNFINISHED = re.compile(
+    r"(?:(?:\x1b[\]P_^X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]{0,4096}\x1b?"
+    r"|(?:\x1b\[|\x9b)[0-?]*[ -/]*|\x1b[ -/]*)\Z"
+)
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without escape sequences or control characters, except newline and tab."""
+    if _CONTROL.search(text) is None:
+        return text
+    return _SEQUENCE.sub("", text)
+
+
+class ControlStripper:
+    """:func:`strip_controls` for text that arrives in pieces: a sequence split across two
+    pieces is held back until it is complete, so none of it shows."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, text: str) -> str:
+        text = self._held + text
+        self._held = ""
+        if _CONTROL.search(text) is None:
+            return text
+        unfinished = _UNFINISHED.search(text)
+        if unfinished is not None:
+            self._held = text[unfinished.start() :]
+            text = text[: unfinished.start()]
+        return _SEQUENCE.sub("", text)
+
+    def flush(self) -> str:
+        """What is still held back (an unfinished sequence at the very end), stripped."""
+        held, self._held = self._held, ""
+        return strip_controls(held)

@@ -13,8 +13,10 @@ from IPython.core.interactiveshell import InteractiveShell
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeserver import FakeChatServer  # noqa: E402
-from support import TEST_KEY, Shell  # noqa: E402
+from fakeapi import FakeChatServer
+from support import TEST_KEY, Shell
+
+from mistral_magic.extension import forget
 
 
 @pytest.fixture(scope="session")
@@ -42,6 +44,7 @@ def shell(fake, monkeypatch, tmp_path):
     monkeypatch.delenv("MISTRAL_MODEL", raising=False)
     ip = InteractiveShell.instance()
     ip.run_line_magic("unload_ext", "mistral_magic")
+    forget(ip)  # an unload keeps the kernel's state for the next load: each test starts afresh
     ip.config.pop("MistralMagics", None)  # %config from an earlier test lives on the shell
     ip.run_line_magic("load_ext", "mistral_magic")
     shell = Shell(ip)

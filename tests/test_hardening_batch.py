@@ -7,7 +7,7 @@ import signal
 import threading
 import tracemalloc
 
-from fakeserver import Reply
+from fakeapi import Reply
 
 ITEMS = 50_000
 

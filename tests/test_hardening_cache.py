@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from fakeserver import Reply, last_user_message
+from fakeapi import Reply, last_user_message
 
 
 def json_or_prose(request: dict) -> Reply:
@@ -41,8 +41,8 @@ def test_an_unusable_answer_already_in_the_cache_is_asked_again(shell, fake):
     """Item 12: prose stored under a --json request (by the old code) is not served."""
     from dataclasses import replace
 
-    from mistral_magic.cache import cache_key
-    from mistral_magic.protocol import Completion
+    from mistral_magic.annotation.cache import cache_key
+    from mistral_magic.api.protocol import Completion
     from mistral_magic.session import TurnOptions
 
     session = shell.magics.session

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakeserver import ErrorReply, RawReply, Reply, last_user_message
+from fakeapi import ErrorReply, RawReply, last_user_message
 from jupyter_client.manager import start_new_kernel
 from support import TEST_KEY, run_and_collect
 

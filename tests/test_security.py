@@ -7,7 +7,7 @@ import logging
 import pickle
 
 import pytest
-from fakeserver import ErrorReply, Reply
+from fakeapi import ErrorReply, Reply
 from support import TEST_KEY
 
 from mistral_magic.secret import Secret
@@ -15,7 +15,7 @@ from mistral_magic.secret import Secret
 
 def test_secret_never_formats_itself():
     secret = Secret(TEST_KEY)
-    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret, json.dumps({"k": str(secret)})):
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret, json.dumps({"k": str(secret)})):  # noqa: UP031
         assert TEST_KEY not in text
     assert secret.reveal() == TEST_KEY
     with pytest.raises(TypeError):
@@ -57,3 +57,14 @@ def test_the_key_cannot_be_set_in_a_cell(shell):
     run = shell.run(f"%mistral config api_key={TEST_KEY}")
     assert run.error is not None
     assert TEST_KEY not in run.stdout
+
+
+def test_redact_masks_the_key_also_as_a_json_string_carries_it():
+    key = 'sk/with"quote-0123456789'
+    secret = Secret(key)
+    echoed = json.dumps({"headers": {"authorization": f"Bearer {key}"}})
+    assert key not in echoed  # the quote is escaped in JSON
+    masked = secret.redact(echoed)
+    assert json.loads(masked) == {"headers": {"authorization": "Bearer ****"}}
+    assert secret.redact(echoed.replace("/", "\\/")) == masked  # some servers escape "/" too
+    assert Secret("").redact("nothing to mask") == "nothing to mask"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .controls import strip_controls
+from ..textsafe import strip_controls
 from .html import escape_text, render_markdown
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
+from ..textsafe import ControlStripper, strip_controls
 from .base import ReplyInfo
-from .controls import ControlStripper, strip_controls
 from .static import final_bundle, reply_footer, reply_notice
 
-PublishFunction = Callable[[dict], None]
+PublishFunction = Callable[[dict[str, str]], None]
 
 
 class TextRenderer:
@@ -47,7 +47,7 @@ class TextRenderer:
         self.out.flush()
         self._wrote = True
 
-    def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
+    def finish(self, text: str, *, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
         self._end(text, reply_notice(finish_reason), reply_footer(self._model, finish_reason, usage))
 
     def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:

@@ -44,6 +44,9 @@ def read_body(response: httpx.Response, limit: int) -> bytes:
 
 
 def _decoded(response: httpx.Response) -> Iterator[bytes]:
+    if response.is_stream_consumed:  # read already (a response made from bytes): httpx has decoded it
+        yield response.content
+        return
     encoding = response.headers.get("content-encoding", "").strip().lower()
     if encoding in ("", "identity"):
         yield from response.iter_raw()

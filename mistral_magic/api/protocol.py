@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
-from . import errors
-from .secret import Secret
-
-# Fields the public Mistral API accepts; it rejects anything else with 422, so only these are sent.
-SAMPLING_FIELDS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "random_seed",
-    "stop",
-    "presence_penalty",
-    "frequency_penalty",
-    "safe_prompt",
-    "response_format",
-)
+from .. import errors
+from ..errors import hint
+from ..secret import Secret
+from .pacing import Pacer
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
@@ -30,18 +22,26 @@ def endpoint(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}/{path}"
 
 
-def build_body(model: str, messages: list[dict], *, stream: bool, **options: Any) -> dict:
-    """A request body carrying only the fields that were set (``None`` means unset)."""
-    body: dict[str, Any] = {"model": model, "messages": messages}
-    for name in SAMPLING_FIELDS:
-        value = options.get(name)
-        if value is not None and value is not False:
-            body[name] = value
-    unknown = set(options) - set(SAMPLING_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown request options: {sorted(unknown)}")
-    body["stream"] = stream
-    return body
+def is_loopback(url: str) -> bool:
+    """True for a server on this machine (``localhost``, 127.0.0.0/8, ``::1``): it needs no key and is
+    never reached through a proxy."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_body(
+    model: str, messages: list[dict[str, Any]], *, stream: bool, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A request body: model, messages, the optional ``fields`` that are set, and ``stream``.
+
+    Only set fields are sent: the public Mistral API rejects unknown fields with 422.
+    """
+    return {"model": model, "messages": messages, **fields, "stream": stream}
 
 
 def content_text(content: Any) -> str:
@@ -102,9 +102,9 @@ def _describe_detail(detail: Any) -> str:
     return str(detail)
 
 
-def parse_body(raw: bytes) -> Any:
-    """A response body as JSON when it is JSON, else as text."""
-    text = raw.decode("utf-8", errors="replace")
+def parse_body(raw: bytes, key: Secret) -> Any:
+    """A response body as JSON when it is JSON, else as text; ``key`` masked, should the server echo it."""
+    text = key.redact(raw.decode("utf-8", errors="replace"))
     try:
         return json.loads(text)
     except ValueError:
@@ -115,13 +115,12 @@ _STATUS_ERRORS: dict[int, tuple[type[errors.ApiError], str]] = {
     400: (errors.BadRequestError, "Bad request: {message}"),
     401: (
         errors.AuthenticationError,
-        "Unauthorized ({message}): the API key was rejected. Check MISTRAL_API_KEY, or run %mistral key to enter it again.",
+        "Unauthorized ({message}): the API key was rejected. {key_rejected}",
     ),
     403: (errors.PermissionDeniedError, "Forbidden: {message}"),
     404: (
         errors.NotFoundError,
-        "Not found: {url}. The base URL is probably wrong ({base_url}); fix it with MISTRAL_BASE_URL or "
-        "%mistral config base_url=...",
+        "Not found: {url}. The base URL is probably wrong ({base_url}); fix it with MISTRAL_BASE_URL or {base_url_hint}",
     ),
     422: (errors.UnprocessableError, "Rejected request: {message}"),
     429: (errors.RateLimitError, "Rate limited{tried}: {message}. Wait a little and run the cell again."),
@@ -134,7 +133,15 @@ def api_error(status: int, body: Any, *, url: str, base_url: str, attempts: int)
     """The exception, with its one actionable line, for an HTTP error status."""
     kind, template = _STATUS_ERRORS.get(status) or (_SERVER_ERROR if status >= 500 else _OTHER_ERROR)
     tried = f" (after {attempts} attempts)" if attempts > 1 else ""
-    message = template.format(message=error_message(body), url=url, base_url=base_url, tried=tried, status=status)
+    message = template.format(
+        message=error_message(body),
+        url=url,
+        base_url=base_url,
+        tried=tried,
+        status=status,
+        key_rejected=hint("key_rejected"),
+        base_url_hint=hint("base_url"),
+    )
     return kind(message, status=status, body=body)
 
 
@@ -151,7 +158,7 @@ class Endpoint:
     retry_max_wait: float = 20.0
     max_event_bytes: int = 16_000_000  # a line or event of a streamed reply
     max_reply_bytes: int = 128_000_000  # a whole reply body, after decompression
-    pacer: Any = None  # a pacing.Pacer shared by the workers of a batch
+    pacer: Pacer | None = None  # shared by the workers of one annotation run
 
     def __repr__(self) -> str:
         return f"Endpoint(base_url={self.base_url!r}, api_key={self.api_key!r})"
@@ -163,5 +170,5 @@ class Completion:
 
     text: str
     finish_reason: str | None = None
-    usage: dict | None = None
+    usage: dict[str, Any] | None = None
     model: str | None = None

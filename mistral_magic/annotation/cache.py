@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .protocol import Completion
-from .textsafe import encodable
+from ..api.protocol import Completion
+from ..errors import UsageError
+from ..textsafe import encodable
 
 CACHE_DIR_ENV = "MISTRAL_MAGIC_CACHE_DIR"
 
@@ -29,7 +29,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "mistral-magic"
 
 
-def cache_key(base_url: str, body: dict) -> str:
+def cache_key(base_url: str, body: dict[str, Any]) -> str:
     """A stable hash of what determines a reply: server, model, messages and parameters."""
     relevant = {k: v for k, v in body.items() if k != "stream"}
     blob = json.dumps({"base_url": base_url.rstrip("/"), "body": relevant}, sort_keys=True, ensure_ascii=False)
@@ -125,7 +125,7 @@ class ReplyCache:
     def __len__(self) -> int:
         with self._lock:
             ok, count = self._on_disk(lambda db: db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
-            return (count if ok else 0) + len(self._memory)
+            return (int(count) if ok else 0) + len(self._memory)
 
     def clear(self) -> int:
         """Forget every reply; returns how many there were. A corrupt file is removed (and a new
@@ -135,13 +135,13 @@ class ReplyCache:
             self._memory.clear()
 
             def delete_all(db: sqlite3.Connection) -> int:
-                rows = db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+                rows: int = db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
                 db.execute("DELETE FROM replies")
                 return rows
 
             ok, rows = self._on_disk(delete_all)
             if ok:
-                return count + rows
+                return count + int(rows)
             if not self._corrupt:
                 raise UsageError(
                     f"Cannot empty the reply cache {self.path}: {self.problem}; it is not a broken file that "

@@ -11,17 +11,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from queue import Empty, SimpleQueue
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
 
 
-class WorkWindow:
+class WorkWindow(Generic[T]):
     """Feeds ``submit(index)`` (which returns a future) with indices, keeping ``size`` in flight."""
 
-    def __init__(self, submit: Callable[[int], Future], indices: Iterable[int], size: int):
+    def __init__(self, submit: Callable[[int], Future[T]], indices: Iterable[int], size: int):
         self._submit = submit
         self._indices = iter(indices)
         self._size = max(1, size)
-        self._in_flight: dict[Future, int] = {}
-        self._finished: SimpleQueue[Future] = SimpleQueue()
+        self._in_flight: dict[Future[T], int] = {}
+        self._finished: SimpleQueue[Future[T]] = SimpleQueue()
 
     def fill(self) -> bool:
         """Submit until the window is full or the indices run out; True while anything is in flight."""
@@ -34,7 +37,7 @@ class WorkWindow:
             future.add_done_callback(self._finished.put)
         return bool(self._in_flight)
 
-    def next_done(self, timeout: float) -> tuple[int, Future] | None:
+    def next_done(self, timeout: float) -> tuple[int, Future[T]] | None:
         """The next finished ``(index, future)``, refilling the window; ``None`` after ``timeout`` s."""
         try:
             future = self._finished.get(timeout=timeout)
@@ -44,7 +47,7 @@ class WorkWindow:
         self.fill()
         return index, future
 
-    def stop(self) -> list[tuple[int, Future]]:
+    def stop(self) -> list[tuple[int, Future[T]]]:
         """Cancel what has not started; return what finished but was not collected yet."""
         for future in self._in_flight:
             future.cancel()

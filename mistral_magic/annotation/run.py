@@ -1,34 +1,64 @@
-"""Batches: one prompt template over many items, sent concurrently, cached as answers arrive.
+"""Annotation runs: one prompt template over many items, sent concurrently, cached as answers arrive.
 
 Each item is its own one-shot request (no conversation history). Answers keep input order;
-an item that fails (after retries) or whose ``--json`` reply does not parse becomes an error
-entry, and the run goes on. Every answer is written to the reply cache the moment it arrives,
-so an interrupted run keeps what it paid for and a re-run sends only the missing items.
+an item that fails (after retries) or whose JSON reply does not parse becomes an error entry,
+and the run goes on. Every answer is written to the reply cache the moment it arrives, so an
+interrupted run keeps what it paid for and a re-run sends only the missing items.
+
+This module knows nothing of sessions, settings or frontends: it gets a client, an endpoint,
+a function that makes each request body, and a progress factory.
 """
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 import time
 from array import array
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from ..api.pacing import Cancelled, Pacer
+from ..api.protocol import Completion, Endpoint
+from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint
+from ..interpolate import interpolate
 from .cache import ReplyCache, cache_key
-from .errors import MistralMagicError, UsageError
-from .interpolate import interpolate
 from .jsonmode import is_usable, parse_json_reply
-from .pacing import Cancelled, Pacer
-from .progress import ProgressView
-from .protocol import Completion, Endpoint
 from .workwindow import WorkWindow
 
-BATCH_MIN_RETRIES = 5
-SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens", "random_seed", "stop", "safe_prompt")
+if TYPE_CHECKING:  # httpx, under the client, is imported on first use
+    from ..api.client import ChatClient
+
+MIN_RETRIES = 5
+
+
+class Progress(Protocol):
+    """Shows how a run goes: :meth:`update` from the run's own thread, :meth:`close` at the end."""
+
+    def update(self, done: int, failed: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ProgressFactory = Callable[[int, int], Progress]
+"""Makes the progress view of a run from (items in total, items already answered)."""
+
+
+class SilentProgress:
+    """Progress nobody sees (a run without a frontend)."""
+
+    def __init__(self, total: int, already: int = 0):
+        self.total = total
+
+    def update(self, done: int, failed: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -40,18 +70,25 @@ class ItemError:
     error: str
 
 
-class AnnotationRun(list):
+class AnnotationRun(list[Any]):
     """The answers in input order (``None`` where an item has none), with what happened."""
 
     def __init__(
-        self, results: list, *, errors: list[ItemError], sent: int, cached: int, interrupted: bool, index: Any = None
+        self,
+        results: list[Any],
+        *,
+        errors: list[ItemError],
+        sent: int,
+        cached: int,
+        interrupted: bool,
+        input_index: Any = None,
     ):
         super().__init__(results)
         self.errors = errors
         self.sent = sent
         self.cached = cached
         self.interrupted = interrupted
-        self.index = index
+        self.input_index = input_index  # the pandas index of the input (``index`` is list.index)
 
     @property
     def remaining(self) -> int:
@@ -63,38 +100,25 @@ class AnnotationRun(list):
         """The answers as a pandas Series aligned to the input's index (pandas input)."""
         import pandas
 
-        return pandas.Series(list(self), index=self.index, name=name)
+        return pandas.Series(list(self), index=self.input_index, name=name)
 
     def summary(self) -> str:
         """One line: how many answered, from the cache, failed, remaining."""
         answered = sum(1 for r in self if r is not None)
         parts = [f"{answered} answered ({self.cached} from the cache)"]
         if self.errors:
-            parts.append(f"{len(self.errors)} failed: see %mistral errors")
+            parts.append(f"{len(self.errors)} failed: {hint('item_errors')}")
         if self.interrupted:
             parts.append(f"interrupted with {self.remaining} remaining: run it again to continue")
         return f"{len(self)} items: " + ", ".join(parts) + "."
-
-
-class AnnotationInterrupted(MistralMagicError):
-    """A kernel interrupt stopped the batch; ``run`` holds what finished (also in the cache)."""
-
-    label = "Interrupted"
-
-    def __init__(self, run: AnnotationRun):
-        super().__init__(
-            f"Stopped with {run.remaining} of {len(run)} items remaining; the finished answers are kept "
-            "(and cached): run it again to send only the rest."
-        )
-        self.run = run
 
 
 @dataclass(frozen=True)
 class Items:
     """What ``--each`` names, as rows to fill the template with."""
 
-    values: list
-    fields: list[dict] | None  # a DataFrame's rows as {column} fields; None for other input
+    values: list[Any]
+    fields: list[dict[str, Any]] | None  # a DataFrame's rows as {column} fields; None for other input
     kind: str  # "list", "series" or "frame"
     source: Any = None
 
@@ -123,13 +147,13 @@ def as_items(obj: Any, name: str = "items") -> Items:
     return Items(list(obj), None, "list", obj)
 
 
-class TemplatePrompts(Sequence):
+class TemplatePrompts(Sequence[str]):
     """The prompt of each item, filled when it is asked for: a large run keeps no list of prompts."""
 
     def __init__(self, template: str, items: Items, namespace: Mapping[str, Any] | None = None):
         self.template = template
         self.items = items
-        self.namespace = namespace or {}
+        self.namespace = cast("MutableMapping[str, Any]", namespace or {})  # ChainMap only reads it
 
     def __len__(self) -> int:
         return len(self.items.values)
@@ -145,24 +169,24 @@ def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | No
     return TemplatePrompts(template, items, namespace)
 
 
-class BatchRunner:
+class Runner:
     """Sends one request per body over a thread pool, sharing a pacer, writing the cache."""
 
     def __init__(
         self,
-        client: Any,
+        client: ChatClient,
         endpoint: Endpoint,
         *,
         workers: int,
         cache: ReplyCache | None,
         rpm: float | None = None,
-        progress: Callable[..., ProgressView] = ProgressView,
+        progress: ProgressFactory = SilentProgress,
     ):
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
         self.client = client
         self.pacer = Pacer(rpm)
-        self.endpoint = replace(endpoint, pacer=self.pacer, max_retries=max(endpoint.max_retries, BATCH_MIN_RETRIES))
+        self.endpoint = replace(endpoint, pacer=self.pacer, max_retries=max(endpoint.max_retries, MIN_RETRIES))
         self.workers = workers
         self.cache = cache
         self.progress = progress
@@ -172,7 +196,7 @@ class BatchRunner:
     def run(
         self,
         items: Items,
-        body_for: Callable[[int], dict],
+        body_for: Callable[[int], dict[str, Any]],
         *,
         json: bool = False,
         on_answer: Callable[[Completion], None] | None = None,
@@ -192,12 +216,13 @@ class BatchRunner:
         todo = self._not_cached(total, body_for, json, settle)
         cached = total - len(todo)
         progress = self.progress(total, cached)
-        executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-batch")
+        executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-annotate")
 
-        def submit(index: int) -> Future:
+        def submit(index: int) -> Future[Completion]:
             body = body_for(index)
             key = cache_key(self.endpoint.base_url, body) if self.cache is not None else None
-            return executor.submit(self._answer, body, key, json)
+            # Each request runs in a copy of the caller's context, so its messages speak to the same audience.
+            return executor.submit(contextvars.copy_context().run, self._answer, body, key, json)
 
         # Bounded: a few requests queued per worker, the next one submitted as one finishes.
         window = WorkWindow(submit, todo, self.workers * 2 + 8)
@@ -230,14 +255,18 @@ class BatchRunner:
             sent=self.sent,
             cached=cached,
             interrupted=interrupted,
-            index=items.index,
+            input_index=items.index,
         )
         if interrupted:
-            raise AnnotationInterrupted(run)
+            raise AnnotationInterrupted(run, remaining=run.remaining, total=len(run))
         return run
 
     def _not_cached(
-        self, total: int, body_for: Callable[[int], dict], json: bool, settle: Callable[[int, Completion], None]
+        self,
+        total: int,
+        body_for: Callable[[int], dict[str, Any]],
+        json: bool,
+        settle: Callable[[int, Completion], None],
     ) -> Sequence[int]:
         """Settle the items the cache answers (usably); the indices of the others, 4 bytes each."""
         if self.cache is None:
@@ -251,7 +280,7 @@ class BatchRunner:
                 settle(index, hit)
         return todo
 
-    def _answer(self, body: dict, key: str | None, json: bool) -> Completion:
+    def _answer(self, body: dict[str, Any], key: str | None, json: bool) -> Completion:
         try:
             completion = self.client.complete(self.endpoint, body)
         except Cancelled:
@@ -260,7 +289,7 @@ class BatchRunner:
             self._count_sent()
             raise
         self._count_sent()
-        if key is not None and is_usable(completion.text, json):
+        if key is not None and self.cache is not None and is_usable(completion.text, json):
             self.cache.put(key, completion)
         return completion
 
@@ -269,7 +298,13 @@ class BatchRunner:
             self.sent += 1
 
     @staticmethod
-    def _take(index: int, future: Future, settle, errors: dict[int, str], on_answer) -> None:
+    def _take(
+        index: int,
+        future: Future[Completion],
+        settle: Callable[[int, Completion], None],
+        errors: dict[int, str],
+        on_answer: Callable[[Completion], None] | None,
+    ) -> None:
         """Record one finished request: its answer, or why it has none."""
         if future.cancelled():
             return
@@ -288,7 +323,7 @@ class BatchRunner:
         settle(index, completion)
 
 
-def store_results(namespace: dict, name: str, items: Items, run: AnnotationRun) -> None:
+def store_results(namespace: dict[str, Any], name: str, items: Items, run: AnnotationRun) -> None:
     """``--out``: a list for list-like input, a Series aligned to the index for a Series, and for
     a DataFrame a new column ``name`` (the variable ``name`` gets that column too)."""
     if items.kind == "list":
@@ -298,113 +333,3 @@ def store_results(namespace: dict, name: str, items: Items, run: AnnotationRun) 
     if items.kind == "frame":
         items.source[name] = series
     namespace[name] = series
-
-
-def run_batch(
-    session: Any,
-    items: Items,
-    prompts: Sequence[str],
-    settings: Any,
-    options: Any,
-    *,
-    workers: int = 8,
-    cache: bool = True,
-    rpm: float | None = None,
-    usage_label: str = "batch",
-) -> AnnotationRun:
-    """Ask every prompt as a one-shot request with the session's settings; see :class:`BatchRunner`."""
-    from .render.select import batch_progress
-
-    settings = session.resolve_local(replace(settings, stream=False))
-    options = replace(options, once=True)
-    runner = BatchRunner(
-        session.client,
-        session.endpoint(settings),
-        workers=workers,
-        cache=session.cache if cache else None,
-        rpm=rpm,
-        progress=batch_progress(),
-    )
-
-    def on_answer(completion: Completion) -> None:
-        session.store.record_usage(usage_label, completion.usage)
-
-    try:
-        run = runner.run(
-            items,
-            lambda index: session.build_request(prompts[index], settings, options),
-            json=options.json,
-            on_answer=on_answer,
-        )
-    except AnnotationInterrupted as stopped:
-        session.last_run = stopped.run
-        raise
-    finally:
-        session.warn_cache_problem()
-    session.last_run = run
-    return run
-
-
-def annotate(
-    items: Any,
-    template: str,
-    *,
-    model: str | None = None,
-    system: str | None = None,
-    json: bool = False,
-    workers: int = 8,
-    cache: bool = True,
-    rpm: float | None = None,
-    **sampling: Any,
-) -> AnnotationRun:
-    """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
-    as its own request, concurrently. Returns the answers in input order; ``.errors`` lists the
-    items without one. Uses the settings of the loaded ``%mistral`` extension, else the
-    environment. A KeyboardInterrupt raises :class:`AnnotationInterrupted` with the partial run.
-    """
-    from .session import Session, TurnOptions
-    from .settings import MistralConfig
-
-    unknown = set(sampling) - set(SAMPLING_OPTIONS)
-    if unknown:
-        raise TypeError(f"unknown options {sorted(unknown)}; sampling options are {', '.join(SAMPLING_OPTIONS)}")
-    session = _extension_session() or _standalone_session(Session, MistralConfig)
-    stop = sampling.pop("stop", None)
-    stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
-    settings = session.config.settings().with_overrides(model=model, **sampling)
-    rows = as_items(items)
-    options = TurnOptions(system=system, json=json, stop=stop)
-    return run_batch(
-        session,
-        rows,
-        fill_template(template, rows),
-        settings,
-        options,
-        workers=workers,
-        cache=cache,
-        rpm=rpm,
-        usage_label="annotate",
-    )
-
-
-_standalone: Any = None
-
-
-def _extension_session() -> Any:
-    """The session of the ``%mistral`` extension loaded in the running IPython, if any."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    from . import _loaded
-
-    magics = _loaded.get(id(shell)) if shell is not None else None
-    return magics.session if magics is not None else None
-
-
-def _standalone_session(session_class: Any, config_class: Any) -> Any:
-    global _standalone
-    if _standalone is None:
-        _standalone = session_class(config_class())
-    return _standalone

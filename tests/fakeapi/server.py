@@ -10,7 +10,7 @@ bytes, dropped connections and hangs. Use it in-process::
 
 or from a shell / notebook kernel::
 
-    python tests/fakeserver.py --port 8765 --script replies.json   # prints FAKE_SERVER_URL=...
+    PYTHONPATH=tests python -m fakeapi --port 8765 --script replies.json   # prints FAKE_SERVER_URL=...
 """
 
 from __future__ import annotations
@@ -18,279 +18,37 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import signal
 import socket
 import socketserver
-import struct
 import sys
 import threading
 import time
 import uuid
-import zlib
 from collections import deque
-from dataclasses import dataclass, field, fields
-from http import HTTPStatus
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable, Iterator
+from typing import Any
 
-__all__ = [
-    "CapturedRequest",
-    "Reply",
-    "ErrorReply",
-    "RawReply",
-    "Hang",
-    "Flood",
-    "FakeChatServer",
-    "reply_from_dict",
-    "main",
-]
-
-CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")
-MODELS_PATHS = ("/models", "/v1/models")
-
-# Top-level request fields the public Mistral API accepts; anything else is a 422.
-ALLOWED_FIELDS = frozenset(
-    "model messages temperature top_p max_tokens stream stop random_seed response_format "
-    "presence_penalty frequency_penalty n safe_prompt tools tool_choice prediction "
-    "parallel_tool_calls".split()
+from .floods import Flood, flood_body
+from .shapes import (
+    CHAT_PATHS,
+    MODELS_PATHS,
+    PAD_ALPHABET,
+    CapturedRequest,
+    ErrorReply,
+    Hang,
+    RawReply,
+    Reply,
+    default_error_body,
+    dumps,
+    echo_reply,
+    last_user_message,
+    model_entry,
+    prompt_words,
+    reply_from_dict,
+    validate_chat_request,
 )
-
-_PAD_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 2
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
-
-
-@dataclass
-class CapturedRequest:
-    """One HTTP request as the server received it (header names lower-cased)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body parsed as JSON (raises ValueError when it is not JSON)."""
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    """A successful completion. Served as SSE when the request has "stream": true, else as one JSON body.
-
-    When ``chunks`` is given, the content is ``"".join(chunks)`` (``text`` is then ignored).
-    """
-
-    text: str = "Hello!"
-    chunks: list[str] | None = None
-    finish_reason: str = "stop"
-    usage: dict | None = None
-    usage_in_separate_chunk: bool = False
-    model: str | None = None
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-    role_chunk: bool = True
-    padding: bool = True
-    done: bool = True
-    drop_after: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def pieces(self) -> list[str]:
-        """The content deltas: ``chunks``, or ``text`` split into words keeping spaces."""
-        if self.chunks is not None:
-            return list(self.chunks)
-        return split_words(self.text)
-
-
-@dataclass
-class ErrorReply:
-    """An HTTP error with a Mistral-shaped body (a default one per status when ``body`` is None).
-
-    A ``str`` body is sent as text/html (like a proxy's error page); a dict as JSON.
-    """
-
-    status: int
-    body: dict | str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-@dataclass
-class RawReply:
-    """Exact bytes written as the body, piece by piece (use for malformed SSE, CRLF, BOM, comments, one-byte writes, error objects inside a 200 stream).
-
-    Each non-empty piece is sent and flushed as its own chunked-encoding chunk.
-    """
-
-    pieces: list[bytes]
-    status: int = 200
-    content_type: str = "text/event-stream"
-    piece_delay: float = 0.0
-    drop: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Hang:
-    """Accept the request and send nothing for `seconds` (for read-timeout tests), then close."""
-
-    seconds: float = 5.0
-
-
-def split_words(text: str) -> list[str]:
-    """Split text into word deltas that keep their leading spaces: "a b" -> ["a", " b"]."""
-    pieces = re.findall(r"\s*\S+(?:\s+\Z)?", text)
-    if not pieces and text:
-        return [text]
-    return pieces
-
-
-def _content_text(content: Any) -> str:
-    """The text of a message's content, whether a string or a list of typed parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
-def last_user_message(request_json: Any) -> str:
-    """The content of the last user message in a request body ("" when there is none)."""
-    messages = request_json.get("messages") if isinstance(request_json, dict) else None
-    for message in reversed(messages if isinstance(messages, list) else []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            return _content_text(message.get("content"))
-    return ""
-
-
-def _prompt_words(request_json: dict) -> int:
-    messages = request_json.get("messages")
-    return sum(
-        len(_content_text(m.get("content")).split())
-        for m in (messages if isinstance(messages, list) else [])
-        if isinstance(m, dict)
-    )
-
-
-def echo_reply(request_json: Any) -> Reply:
-    """The default reply: "Echo: " + the last user message."""
-    return Reply(text="Echo: " + last_user_message(request_json))
-
-
-def _default_error_body(status: int, request_json: Any) -> dict:
-    model = request_json.get("model") if isinstance(request_json, dict) else None
-    if status == 400:
-        return {
-            "object": "error",
-            "message": f"Invalid model: {model or 'unknown-model'}",
-            "type": "invalid_model",
-            "param": None,
-            "code": "1500",
-        }
-    if status == 401:
-        return {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
-    if status == 403:
-        return {
-            "object": "error",
-            "message": "This model is not available in your subscription tier",
-            "type": "tier_not_allowed",
-            "param": None,
-            "code": None,
-        }
-    if status == 404:
-        return {"detail": "Not Found"}
-    if status == 422:
-        return _validation_error([_extra_field_error("foo", "bar")])
-    if status == 429:
-        return {"message": "Requests rate limit exceeded"}
-    if status >= 500:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Server error"
-        return {"object": "error", "message": phrase, "type": "server_error", "param": None, "code": None}
-    try:
-        return {"detail": HTTPStatus(status).phrase}
-    except ValueError:
-        return {"detail": "Error"}
-
-
-def _validation_error(details: list[dict]) -> dict:
-    return {
-        "object": "error",
-        "message": {"detail": details},
-        "type": "invalid_request_error",
-        "param": None,
-        "code": None,
-    }
-
-
-def _extra_field_error(name: str, value: Any) -> dict:
-    return {"type": "extra_forbidden", "loc": ["body", name], "msg": "Extra inputs are not permitted", "input": value}
-
-
-def _validate(body: bytes, strict: bool) -> tuple[Any, dict | None]:
-    """Parse and check a chat request body like Mistral does; return (json, 422-body or None)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, _validation_error(
-            [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]
-        )
-    if not isinstance(data, dict):
-        return data, _validation_error(
-            [
-                {
-                    "type": "model_attributes_type",
-                    "loc": ["body"],
-                    "input": data,
-                    "msg": "Input should be a valid dictionary or object to extract fields from",
-                }
-            ]
-        )
-    details = [
-        {"type": "missing", "loc": ["body", name], "msg": "Field required", "input": data}
-        for name in ("model", "messages")
-        if name not in data
-    ]
-    if "messages" in data and not isinstance(data["messages"], list):
-        details.append(
-            {
-                "type": "list_type",
-                "loc": ["body", "messages"],
-                "msg": "Input should be a valid list",
-                "input": data["messages"],
-            }
-        )
-    if strict:
-        details += [_extra_field_error(k, v) for k, v in data.items() if k not in ALLOWED_FIELDS]
-    return data, (_validation_error(details) if details else None)
-
-
-def reply_from_dict(item: dict) -> Reply | ErrorReply | RawReply | Hang:
-    """Build a reply from its JSON form (as used by ``--script``).
-
-    ``{"status": 429, ...}`` is an ErrorReply, ``{"pieces": [...]}`` a RawReply (str pieces are
-    UTF-8 encoded), ``{"hang": 2}`` a Hang, anything else the fields of a Reply.
-    """
-    item = dict(item)
-    if "pieces" in item:
-        item["pieces"] = [p.encode() if isinstance(p, str) else bytes(p) for p in item["pieces"]]
-        return RawReply(**item)
-    if "hang" in item:
-        return Hang(seconds=float(item["hang"]))
-    if "status" in item:
-        return ErrorReply(**item)
-    known = {f.name for f in fields(Reply)}
-    unknown = set(item) - known
-    if unknown:
-        raise ValueError(f"unknown Reply fields in script: {sorted(unknown)}")
-    return Reply(**item)
 
 
 class _Aborted(Exception):
@@ -300,7 +58,7 @@ class _Aborted(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeChatServer/1.0"
-    server: "_TCPServer"
+    server: _TCPServer
 
     def version_string(self) -> str:
         return self.server_version
@@ -326,7 +84,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chat(body)
             elif self.command == "GET" and route in MODELS_PATHS:
                 if self._authorized():
-                    self._send_json(200, {"object": "list", "data": fake.models})
+                    if fake.models_reply is not None:
+                        self._serve_raw(fake.models_reply)
+                    else:
+                        self._send_json(200, {"object": "list", "data": fake.models})
             else:
                 self._send_json(404, {"detail": "Not Found"})
         except _Aborted:
@@ -359,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.server.fake.required_key
         if key is None or self.headers.get("Authorization") == f"Bearer {key}":
             return True
-        self._send_json(401, _default_error_body(401, None))
+        self._send_json(401, default_error_body(401, None))
         return False
 
     # -- writing -------------------------------------------------------------------------------
@@ -391,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def _send_json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
-        self._send_body(status, "application/json", _dumps(obj).encode(), extra)
+        self._send_body(status, "application/json", dumps(obj).encode(), extra)
 
     def _write_chunk(self, data: bytes) -> None:
         if data:  # an empty chunk would end the body
@@ -412,7 +173,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: bytes) -> None:
         fake = self.server.fake
-        request_json, error = _validate(body, fake.strict)
+        request_json, error = validate_chat_request(body, fake.strict)
         if error is not None:
             self._send_json(422, error)
             return
@@ -424,17 +185,26 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(reply.body, str):
                 self._send_body(reply.status, "text/html; charset=utf-8", reply.body.encode(), reply.headers)
             else:
-                payload = reply.body if reply.body is not None else _default_error_body(reply.status, request_json)
+                payload = reply.body if reply.body is not None else default_error_body(reply.status, request_json)
                 self._send_json(reply.status, payload, reply.headers)
         elif isinstance(reply, RawReply):
             self._serve_raw(reply)
         elif isinstance(reply, Flood):
-            _serve_flood(self, reply)
+            self._serve_flood(reply)
         elif isinstance(reply, Hang):
             self._wait(reply.seconds)
             raise _Aborted
         else:
             raise TypeError(f"not a reply: {reply!r}")
+
+    def _serve_flood(self, reply: Flood) -> None:
+        """An oversized body (see :mod:`.floods`), written until done or until the client hangs up."""
+        self._send_head(200, reply.content_type, reply.headers, None)
+        for piece in flood_body(reply):
+            if self.server.fake._stopping.is_set():
+                raise _Aborted
+            self._write_chunk(piece)
+        self._end_chunks()
 
     def _serve_raw(self, reply: RawReply) -> None:
         self._send_head(reply.status, reply.content_type, reply.headers, None)
@@ -451,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
         model = reply.model or request_json.get("model")
         usage = reply.usage
         if usage is None:
-            prompt = _prompt_words(request_json)
+            prompt = prompt_words(request_json)
             usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
         ident = "cmpl-" + uuid.uuid4().hex
         created = int(time.time())
@@ -483,13 +253,13 @@ class _Handler(BaseHTTPRequestHandler):
         head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
 
         def event(choices: list, **extra: Any) -> bytes:
-            return b"data: %s\n\n" % _dumps({**head, "choices": choices, **extra}).encode()
+            return b"data: %s\n\n" % dumps({**head, "choices": choices, **extra}).encode()
 
         def choice(delta: dict, finish: Any = None) -> list:
             return [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
 
         # Content chunks are built from a prefix/suffix around the delta: cheap for long streams.
-        template = _dumps({**head, "choices": choice({"content": "\0"}), "p": "\1"})
+        template = dumps({**head, "choices": choice({"content": "\0"}), "p": "\1"})
         prefix, rest = template.split('"\\u0000"')
         middle, suffix = rest.split('"\\u0001"')
         prefix, middle, suffix = "data: " + prefix, middle + '"', '"' + suffix + "\n\n"
@@ -505,10 +275,10 @@ class _Handler(BaseHTTPRequestHandler):
             if count:
                 self._wait(delay)
             if reply.padding:
-                pad = _PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)]
-                text = prefix + _dumps(piece) + middle + pad + suffix
+                pad = PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)]
+                text = prefix + dumps(piece) + middle + pad + suffix
             else:
-                text = f"data: {_dumps({**head, 'choices': choice({'content': piece})})}\n\n"
+                text = f"data: {dumps({**head, 'choices': choice({'content': piece})})}\n\n"
             self._write_chunk(text.encode())
         if reply.drop_after is not None:
             raise _Aborted
@@ -531,7 +301,7 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    fake: "FakeChatServer"
+    fake: FakeChatServer
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -575,7 +345,7 @@ class FakeChatServer:
         """Base URL without trailing slash, e.g. "http://127.0.0.1:54321"."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "FakeChatServer":
+    def start(self) -> FakeChatServer:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
@@ -621,7 +391,7 @@ class FakeChatServer:
             except OSError:
                 pass
 
-    def __enter__(self) -> "FakeChatServer":
+    def __enter__(self) -> FakeChatServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -649,9 +419,10 @@ class FakeChatServer:
     def _set_defaults(self) -> None:
         self.default_reply: Callable[[Any], Any] = echo_reply
         self.models: list[dict] = [
-            _model_entry("mistral-small-latest", 32768),
-            _model_entry("Mistral-chat", 131072),
+            model_entry("mistral-small-latest", 32768),
+            model_entry("Mistral-chat", 131072),
         ]
+        self.models_reply: RawReply | None = None  # served instead of the model list when set
         self.required_key: str | None = None
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
 
@@ -680,7 +451,7 @@ class FakeChatServer:
             reply = reply(request_json)
         return reply
 
-    def _accept_loop(self, server: "_TCPServer") -> None:
+    def _accept_loop(self, server: _TCPServer) -> None:
         """Accept connections (one daemon thread each) until stop() sets the flag and wakes us."""
         while not self._stopping.is_set():
             try:
@@ -694,7 +465,7 @@ class FakeChatServer:
                 return
             try:
                 server.process_request(request, address)
-            except Exception:  # noqa: BLE001 - keep serving whatever one connection does
+            except Exception:
                 server.shutdown_request(request)
 
     def _track(self, conn: socket.socket) -> bool:
@@ -707,30 +478,6 @@ class FakeChatServer:
     def _untrack(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.discard(conn)
-
-
-def _model_entry(model_id: str, context: int) -> dict:
-    return {
-        "id": model_id,
-        "object": "model",
-        "created": 1741852402,
-        "owned_by": "mistralai",
-        "capabilities": {
-            "completion_chat": True,
-            "completion_fim": False,
-            "function_calling": True,
-            "fine_tuning": False,
-            "vision": False,
-            "classification": False,
-        },
-        "name": model_id,
-        "description": f"Fake {model_id}",
-        "max_context_length": context,
-        "aliases": [],
-        "deprecation": None,
-        "default_model_temperature": 0.3,
-        "type": "base",
-    }
 
 
 def load_script(server: FakeChatServer, data: Any) -> None:
@@ -749,73 +496,6 @@ def load_script(server: FakeChatServer, data: Any) -> None:
     if "default" in data:
         default = reply_from_dict(data["default"])
         server.default_reply = lambda request_json: default
-
-
-# -- Oversized replies (issue 11 item 9): huge events, endless lines, gzip bombs ------------------------------
-
-
-@dataclass
-class Flood:
-    """An oversized 200 body: ``head``, then ``piece`` repeated until ``size`` bytes of repeats
-    were written (``None``: until the client hangs up), then ``tail``.
-
-    With ``gzip`` the body is sent gzip-compressed (``Content-Encoding: gzip``) whatever the client
-    accepts, repeats compressed 1 MiB at a time: 1 GiB of a repetitive piece is about 1 MB on the wire.
-    """
-
-    piece: bytes
-    size: int | None = None
-    head: bytes = b""
-    tail: bytes = b""
-    gzip: bool = False
-    content_type: str = "text/event-stream"
-
-
-_FLOOD_BLOCK = 1 << 20
-
-
-def _flood_repeats(reply: Flood, block: bytes) -> Iterator[bytes]:
-    """``block`` until ``reply.size`` bytes were given (the last one cut to fit), or forever."""
-    left = reply.size
-    while left is None or left > 0:
-        piece = block if left is None or left >= len(block) else block[:left]
-        if left is not None:
-            left -= len(piece)
-        yield piece
-
-
-def _serve_flood(handler: _Handler, reply: Flood) -> None:
-    headers = {"Content-Encoding": "gzip"} if reply.gzip else {}
-    handler._send_head(200, reply.content_type, headers, None)
-    stopping = handler.server.fake._stopping
-    if not reply.gzip:
-        handler._write_chunk(reply.head)
-        for piece in _flood_repeats(reply, reply.piece):
-            if stopping.is_set():
-                raise _Aborted
-            handler._write_chunk(piece)
-        handler._write_chunk(reply.tail)
-        handler._end_chunks()
-        return
-    # Raw deflate with a full flush after each part: the compressed form of a 1 MiB block is then
-    # the same every time, so it is computed once; gzip header and trailer are written by hand.
-    compressor = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
-    block = reply.piece * max(1, _FLOOD_BLOCK // len(reply.piece))
-    handler._write_chunk(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff")
-    handler._write_chunk(compressor.compress(reply.head) + compressor.flush(zlib.Z_FULL_FLUSH))
-    crc, length = zlib.crc32(reply.head), len(reply.head)
-    packed: dict[int, bytes] = {}
-    for piece in _flood_repeats(reply, block):
-        if stopping.is_set():
-            raise _Aborted
-        if len(piece) not in packed:
-            packed[len(piece)] = compressor.compress(piece) + compressor.flush(zlib.Z_FULL_FLUSH)
-        handler._write_chunk(packed[len(piece)])
-        crc, length = zlib.crc32(piece, crc), length + len(piece)
-    handler._write_chunk(compressor.compress(reply.tail) + compressor.flush())
-    crc, length = zlib.crc32(reply.tail, crc), length + len(reply.tail)
-    handler._write_chunk(struct.pack("<II", crc, length & 0xFFFFFFFF))
-    handler._end_chunks()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -842,7 +522,3 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.stop()
-
-
-if __name__ == "__main__":
-    main()
