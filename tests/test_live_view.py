@@ -106,7 +106,7 @@ def test_the_view_shows_exactly_the_reply_and_finished_blocks_are_sent_once(comm
     renderer.finish(doc, finish_reason="stop", usage=None)
     state = ViewState(custom_messages(comms))
     blocks = [render_markdown(b) for b in doc.split("\n\n")]
-    assert "\n".join(state.blocks + [render_markdown(state.tail)]) == render_markdown(doc)
+    assert "".join(state.blocks + [render_markdown(state.tail)]) == render_markdown(doc)
     sent = [html for msg in custom_messages(comms) for html in msg.get("blocks", [])]
     assert len(sent) == len(set(sent)) or all(sent.count(b) <= doc.count(b) for b in sent)
     assert blocks[0] in sent and sent.count(blocks[0]) == 1

@@ -44,7 +44,7 @@ def test_blocks_rendered_one_by_one_equal_a_one_shot_render(doc):
             blocks.extend(splitter.feed(piece))
         assert "".join(blocks) + splitter.tail != "" and splitter.tail.strip()
         blocks.append(splitter.tail)
-        assert "\n".join(render_markdown(b) for b in blocks) == render_markdown(doc)
+        assert "".join(render_markdown(b) for b in blocks) == render_markdown(doc)
 
 
 def test_a_code_fence_stays_one_block_until_it_closes():

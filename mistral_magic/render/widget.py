@@ -144,7 +144,7 @@ class WidgetRenderer:
             return None
         tail = self._splitter.tail
         parts = [*self._block_html, render_markdown(tail)] if tail.strip() else self._block_html
-        return "\n".join(parts)
+        return "".join(parts)
 
     def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
         self._flush(final=True)
