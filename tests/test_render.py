@@ -51,7 +51,7 @@ def test_a_code_fence_stays_one_block_until_it_closes():
     splitter = BlockSplitter()
     assert splitter.feed("```\na\n\nb\n") == []
     assert splitter.in_fence == "```"
-    assert splitter.feed("```\n\nnext\n") == ["```\na\n\nb\n```"]
+    assert splitter.feed("```\n\nnext\n") == ["```\na\n\nb\n```\n"]
     assert splitter.in_fence is None
 
 

@@ -13,12 +13,13 @@ are the one exception (they change blocks other than their own): see ``has_link_
 from __future__ import annotations
 
 import re
+from functools import cache
+from itertools import pairwise
 
 from markdown_it import MarkdownIt
 
 from .parser import make_block_parser
 
-_LINK_DEFINITION = re.compile(r"^ {0,3}\[[^\]]+\]:", re.MULTILINE)
 # Blocks that end with their own last line: a later line cannot change them.
 _COMPLETE_WHEN_CLOSED = {"fence", "heading_open", "hr", "math_block", "amsmath"}
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the line breaks the parser knows
@@ -26,7 +27,16 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the line breaks the parser knows
 
 def has_link_definitions(text: str) -> bool:
     """Reference-style link definitions change blocks other than their own."""
-    return bool(_LINK_DEFINITION.search(text))
+    if "]:" not in text:
+        return False
+    env: dict = {}
+    _shared_block_parser().parse(text, env)
+    return bool(env.get("references"))
+
+
+@cache
+def _shared_block_parser() -> MarkdownIt:
+    return make_block_parser()
 
 
 class BlockSplitter:
@@ -41,9 +51,7 @@ class BlockSplitter:
     @property
     def tail(self) -> str:
         """The current block so far (complete lines and the line being written)."""
-        if not self._lines:
-            return self._partial
-        return "\n".join(self._lines) + "\n" + self._partial if self._partial else "\n".join(self._lines)
+        return "".join(line + "\n" for line in self._lines) + self._partial
 
     @property
     def in_fence(self) -> str | None:
@@ -74,7 +82,7 @@ class BlockSplitter:
         self._fence = self._open_fence(last.markup, last.map[0]) if last is not None and last.type == "fence" else None
         if last is not None and self._fence is None and last.type in _COMPLETE_WHEN_CLOSED:
             bounds.append(len(self._lines))  # nothing that follows can change it
-        finished = [self._block(begin, end) for begin, end in zip(bounds, bounds[1:])]
+        finished = [self._block(begin, end) for begin, end in pairwise(bounds)]
         if len(bounds) > 1:
             del self._lines[: bounds[-1]]
             self._drop_leading_blank_lines()
@@ -88,7 +96,7 @@ class BlockSplitter:
     def _block(self, begin: int, end: int) -> str:
         while end > begin and not self._lines[end - 1].strip():
             end -= 1
-        return "\n".join(self._lines[begin:end])
+        return "".join(line + "\n" for line in self._lines[begin:end])
 
     def _open_fence(self, markup: str, opening: int) -> str | None:
         """``markup`` if the fence opened on line ``opening`` has no closing line yet."""

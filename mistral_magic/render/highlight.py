@@ -12,6 +12,7 @@ or comment keeps the theme's own colour.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import ClassVar
 
 from markdown_it.common.utils import escapeHtml
 from pygments import highlight as _pygments_highlight
@@ -20,6 +21,7 @@ from pygments.lexer import Lexer
 from pygments.lexers import get_lexer_by_name
 from pygments.style import Style
 from pygments.token import Comment, Error, Keyword, Name, Number, Operator, String, Token
+from pygments.util import ClassNotFound
 
 # A translucent grey reads as a slightly lighter or darker panel on any theme.
 CODE_BLOCK_STYLE = "background-color:rgba(127, 127, 127, 0.1);padding:0.5em 0.75em;border-radius:4px;overflow-x:auto"
@@ -42,7 +44,7 @@ class ThemeNeutralStyle(Style):
 
     background_color = ""
     highlight_color = ""
-    styles = {
+    styles: ClassVar[dict] = {
         Token: "",
         Keyword: f"bold {PALETTE['keyword']}",
         Keyword.Type: PALETTE["type"],
@@ -75,7 +77,7 @@ _FORMATTER = HtmlFormatter(style=ThemeNeutralStyle, noclasses=True, nowrap=True)
 def _lexer(language: str) -> Lexer | None:
     try:
         return get_lexer_by_name(language, stripnl=False, ensurenl=False)
-    except Exception:  # pygments.util.ClassNotFound, or a plugin lexer that fails to load
+    except ClassNotFound:
         return None
 
 
