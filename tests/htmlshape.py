@@ -22,14 +22,17 @@ class Node:
     def text(self) -> str:
         return "".join(c if isinstance(c, str) else c.text() for c in self.children)
 
-    def find_all(self, tag: str) -> list[Node]:
+    def descendants(self) -> list[Node]:
+        """Every element below this one, in document order."""
         found = []
         for child in self.children:
             if isinstance(child, Node):
-                if child.tag == tag:
-                    found.append(child)
-                found.extend(child.find_all(tag))
+                found.append(child)
+                found.extend(child.descendants())
         return found
+
+    def find_all(self, tag: str) -> list[Node]:
+        return [node for node in self.descendants() if node.tag == tag]
 
     def child_tags(self) -> list[str]:
         return [c.tag for c in self.children if isinstance(c, Node)]

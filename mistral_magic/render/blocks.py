@@ -22,6 +22,10 @@ from .parser import make_block_parser
 
 # Blocks that end with their own last line: a later line cannot change them.
 _COMPLETE_WHEN_CLOSED = {"fence", "heading_open", "hr", "math_block", "amsmath"}
+_LISTS = {"bullet_list_open", "ordered_list_open"}
+_LIST_MARKER_STARTS = set("-*+0123456789")
+_SPANS_BLANK_LINES = {"environment"}
+_ENVIRONMENT = re.compile(r" {0,3}\\begin\{")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the line breaks the parser knows
 
 
@@ -47,6 +51,7 @@ class BlockSplitter:
         self._lines: list[str] = []  # complete lines not yet handed out as a finished block
         self._partial = ""  # the line still being written
         self._fence: str | None = None
+        self._last_type: str | None = None  # the token type of the block in ``_lines``
 
     @property
     def tail(self) -> str:
@@ -61,32 +66,57 @@ class BlockSplitter:
     def feed(self, text: str) -> list[str]:
         """Add streamed text; return the blocks it finished, in order."""
         if "\n" not in text and "\r" not in text:
+            started = not self._partial
             self._partial += text
-            return []
+            return self._take_before_new_block() if started and self._partial else []
         combined = self._partial + text
         held = "\r" if combined.endswith("\r") else ""  # perhaps the first half of \r\n
         lines = _LINE_BREAK.split(combined[: len(combined) - len(held)])
         self._partial = lines.pop() + held
         self._lines.extend(lines)
-        return self._take_finished()
+        return self._take_finished() + self._take_before_new_block()
 
     def _take_finished(self) -> list[str]:
+        """Cut the complete lines where the parser's top-level blocks begin; all but the last
+        block are finished (the last one too when it is closed: a fence, a heading, a rule)."""
         self._drop_leading_blank_lines()
+        self._fence = self._last_type = None
         if not self._lines:
-            self._fence = None
             return []
         tokens = self._md.parse("\n".join(self._lines) + "\n")
         top = [t for t in tokens if t.level == 0 and t.map is not None and t.nesting >= 0]
+        for index, token in enumerate(top):
+            if token.type != "amsmath" and _ENVIRONMENT.match(self._lines[token.map[0]]):
+                del top[index + 1 :]  # \begin{...} without its \end yet: may swallow what follows
+                break
         bounds = [t.map[0] for t in top]
-        last = top[-1] if top else None
-        self._fence = self._open_fence(last.markup, last.map[0]) if last is not None and last.type == "fence" else None
-        if last is not None and self._fence is None and last.type in _COMPLETE_WHEN_CLOSED:
+        last = top[-1]
+        self._last_type = "environment" if _ENVIRONMENT.match(self._lines[last.map[0]]) else last.type
+        if last.type == "fence":
+            self._fence = self._open_fence(last.markup, last.map[0])
+        if self._fence is None and last.type in _COMPLETE_WHEN_CLOSED:
             bounds.append(len(self._lines))  # nothing that follows can change it
         finished = [self._block(begin, end) for begin, end in pairwise(bounds)]
         if len(bounds) > 1:
             del self._lines[: bounds[-1]]
             self._drop_leading_blank_lines()
+            if not self._lines:
+                self._last_type = None
         return [block for block in finished if block]
+
+    def _take_before_new_block(self) -> list[str]:
+        """The block in ``_lines`` is finished as soon as the line being written surely starts a new
+        one: after a blank line, unindented, and not another item of the same list."""
+        if not (self._lines and self._partial and not self._lines[-1].strip()):
+            return []
+        if self._partial[0] in " \t" or self._fence is not None or self._last_type in _SPANS_BLANK_LINES:
+            return []
+        if self._last_type in _LISTS and self._partial[0] in _LIST_MARKER_STARTS:
+            return []
+        block = self._block(0, len(self._lines))
+        self._lines.clear()
+        self._last_type = None
+        return [block]
 
     def _drop_leading_blank_lines(self) -> None:
         """Blank lines between blocks belong to neither."""
