@@ -26,6 +26,8 @@ from pygments.util import ClassNotFound
 # A translucent grey reads as a slightly lighter or darker panel on any theme.
 CODE_BLOCK_STYLE = "background-color:rgba(127, 127, 127, 0.1);padding:0.5em 0.75em;border-radius:4px;overflow-x:auto"
 INLINE_CODE_STYLE = "background-color:rgba(127, 127, 127, 0.12);padding:0 0.2em;border-radius:3px"
+# JupyterLab gives every <code> its own background: inside a block it would band each line.
+BLOCK_CODE_STYLE = "background-color:transparent;padding:0"
 
 PALETTE = {
     "keyword": "#b35ad6",
@@ -91,4 +93,4 @@ def highlight_code(code: str, language: str) -> str:
 
 def code_block(code: str, language: str) -> str:
     """A ``<pre>`` code block with a background; its indentation is kept as written."""
-    return f'<pre style="{CODE_BLOCK_STYLE}"><code>{highlight_code(code, language)}</code></pre>\n'
+    return f'<pre style="{CODE_BLOCK_STYLE}"><code style="{BLOCK_CODE_STYLE}">{highlight_code(code, language)}</code></pre>\n'
