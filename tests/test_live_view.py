@@ -150,7 +150,7 @@ def test_code_fence_flag(comms):
 
 
 def test_link_definitions_fall_back_to_a_one_shot_render(comms):
-    doc = "See [the docs][d].\n\n[d]: https://example.org/docs"
+    doc = "See [the docs][d].\n\n[d]: https://example.org/docs\n\n[e]: https://example.org/e\n\n- an [e]\n"
     clock, frontend = Clock(), Frontend()
     renderer = frontend.renderer(clock)
     stream_through(renderer, clock, list(doc))

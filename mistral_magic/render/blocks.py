@@ -89,6 +89,8 @@ class BlockSplitter:
             if token.type != "amsmath" and _ENVIRONMENT.match(self._lines[token.map[0]]):
                 del top[index + 1 :]  # \begin{...} without its \end yet: may swallow what follows
                 break
+        if not top:
+            return []  # only link definitions so far: they render as nothing on their own
         bounds = [t.map[0] for t in top]
         last = top[-1]
         self._last_type = "environment" if _ENVIRONMENT.match(self._lines[last.map[0]]) else last.type
