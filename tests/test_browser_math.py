@@ -122,8 +122,9 @@ def _write_notebook(path: Path) -> None:
 
 
 def _url(lab: Lab, frontend: str, name: str) -> str:
-    path = f"lab/tree/{name}" if frontend == "lab" else f"notebooks/{name}"
-    return f"{lab.url}/{path}?token={lab.token}"
+    # ?reset: JupyterLab would otherwise restore the notebook opened before, in a hidden tab.
+    path = f"lab/tree/{name}?reset&" if frontend == "lab" else f"notebooks/{name}?"
+    return f"{lab.url}/{path}token={lab.token}"
 
 
 def _open(context, lab: Lab, frontend: str, name: str, errors: list[str]):
@@ -137,6 +138,18 @@ def _open(context, lab: Lab, frontend: str, name: str, errors: list[str]):
 def _visible_cell(page, index: int):
     """A cell of the notebook on show (JupyterLab may restore an earlier notebook in a hidden tab)."""
     return page.locator(".jp-Notebook .jp-Cell:visible").nth(index)
+
+
+def _screenshot(page, index: int, name: str) -> None:
+    """A picture of one cell (its box on the page: an element screenshot waits for stability,
+    which an animated notebook may never reach)."""
+    cell = _visible_cell(page, index)
+    cell.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    box = cell.bounding_box()
+    assert box, f"cell {index} has no box on the page"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / name), clip=box)
 
 
 def _wait_kernel_idle(page) -> None:
@@ -178,8 +191,7 @@ def _wait_rendered(page, index: int, timeout: float = 20.0) -> dict:
         time.sleep(0.2)
 
 
-def _run_and_save(page, lab: Lab, frontend: str, notebook: Path) -> Frontend:
-    seen = Frontend()
+def _run_and_save(page, lab: Lab, frontend: str, notebook: Path, seen: Frontend) -> None:
     nb = Notebook(page, lab, Run())
     _wait_kernel_idle(page)
     _start(nb, 0)
@@ -196,9 +208,8 @@ def _run_and_save(page, lab: Lab, frontend: str, notebook: Path) -> Frontend:
     nb.wait_static(1)
     seen.final = _wait_rendered(page, 1)
     if frontend == "lab":
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        nb.cell(1).screenshot(path=str(SCREENSHOTS / "reply-math-code.png"))
-    nb.cell(1).locator(".jp-InputPrompt").click()
+        _screenshot(page, 1, "reply-math-code.png")
+    _visible_cell(page, 1).locator(".jp-InputPrompt").click()
     page.keyboard.press("Control+s")
     deadline = time.monotonic() + 15
     while not (seen.saved and seen.saved["cells"][1]["outputs"]):  # the save with the answer
@@ -209,7 +220,6 @@ def _run_and_save(page, lab: Lab, frontend: str, notebook: Path) -> Frontend:
         except ValueError:  # caught mid-write
             pass
         time.sleep(0.1)
-    return seen
 
 
 def _untrusted_copy(lab: Lab, source: Path, name: str) -> bool:
@@ -233,22 +243,16 @@ def frontends(math_lab) -> dict[str, Frontend]:
     FAILURE_SHOT.unlink(missing_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 1100})
+        context.set_default_timeout(45_000)
+        context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*"), lambda route: route.abort())
         try:
-            context = browser.new_context(viewport={"width": 1100, "height": 1100})
-            context.set_default_timeout(45_000)
-            context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*"), lambda route: route.abort())
             for frontend in ("lab", "notebook"):
                 name = f"{frontend}-{NOTEBOOK}"
                 _write_notebook(lab.root / name)
-                errors: list[str] = []
-                page = _open(context, lab, frontend, name, errors)
-                try:
-                    results[frontend] = _run_and_save(page, lab, frontend, lab.root / name)
-                except BaseException:
-                    FAILURE_SHOT.parent.mkdir(exist_ok=True)
-                    page.screenshot(path=str(FAILURE_SHOT))
-                    raise
-                results[frontend].errors = errors
+                results[frontend] = Frontend()
+                page = _open(context, lab, frontend, name, results[frontend].errors)
+                _run_and_save(page, lab, frontend, lab.root / name, results[frontend])
                 page.close()
             # The dark theme for every page opened from now on (the settings are read on load).
             themes = lab.settings / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
@@ -260,8 +264,13 @@ def frontends(math_lab) -> dict[str, Frontend]:
                 page = _open(context, lab, frontend, name, results[frontend].errors)
                 results[frontend].reloaded = _wait_rendered(page, 1)
                 if frontend == "lab":
-                    _visible_cell(page, 1).screenshot(path=str(SCREENSHOTS / "reply-math-code-dark.png"))
+                    _screenshot(page, 1, "reply-math-code-dark.png")
                 page.close()
+        except BaseException:
+            for open_page in context.pages:
+                FAILURE_SHOT.parent.mkdir(exist_ok=True)
+                open_page.screenshot(path=str(FAILURE_SHOT))
+            raise
         finally:
             browser.close()
     return results
