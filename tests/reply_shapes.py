@@ -146,8 +146,10 @@ REPLY_SHAPES: dict[str, tuple[str, Callable[[Node], None]]] = {
         check_code_in_list_item,
     ),
     "four math delimiters": (
-        "Inline $a_1 * b_1$ and \\(x_i * y_i\\), then\n$$\\sum_{i} a_i * b_i$$\n\n"
-        "\\[\n\\int_0^1 f_*(x)\\,dx * g_*(x)\n\\]\n\nand \\[c_1 * c_2\\] inline.",
+        (
+            "Inline $a_1 * b_1$ and \\(x_i * y_i\\), then\n$$\\sum_{i} a_i * b_i$$\n\n"
+            "\\[\n\\int_0^1 f_*(x)\\,dx * g_*(x)\n\\]\n\nand \\[c_1 * c_2\\] inline."
+        ),
         check_four_math_delimiters,
     ),
     "dollar amounts": ("It costs $5 and $10, or $15 in total; \\\\(not math.", check_dollar_amounts),

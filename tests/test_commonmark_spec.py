@@ -21,7 +21,6 @@ from pathlib import Path
 
 from htmlshape import normal_form
 from markdown_it import MarkdownIt
-
 from test_render import split_randomly
 
 from mistral_magic.render.blocks import BlockSplitter, has_link_definitions
