@@ -95,6 +95,12 @@ HOSTILE_KEYS = [
     "attribute-breaking image title",
     "image exfiltration",
     "relative link into the server",
+    "script in inline math",
+    "html in display math",
+    "html in bracket math",
+    "math links",
+    "html in highlighted code",
+    "html between prices",
 ]
 HOSTILE_REPLY = "\n\n".join(HOSTILE_REPLIES[key].replace("alert(", "window.__pwned=1;alert(") for key in HOSTILE_KEYS)
 HOSTILE_CHUNKS = 6
