@@ -1,7 +1,7 @@
 """Benchmark: the live widget view against re-rendering the whole reply.
 
-A ~16 KB markdown reply (headings, tables, code, lists) is fed to the widget renderer in 4,000
-chunks at a simulated 400 chunks per second (a simulated clock: no sleeping). For each approach
+A ~16 KB markdown reply (headings, tables, highlighted code, lists, inline and display math) is
+fed to the widget renderer in 4,000 chunks at a simulated 400 chunks per second (a simulated clock: no sleeping). For each approach
 it prints kernel CPU seconds and the bytes of widget messages sent (the JSON content of every
 comm message: opens, updates, closes), each as a ratio to the baseline measured in the same run:
 rendering the final reply once and sending its HTML once. The naive approaches re-render the
@@ -62,6 +62,7 @@ def sample_reply(target: int = 16_000) -> str:
         "Use `chunksize` to bound memory when the input is larger than the machine.",
         "The [reference guide](https://example.org/guide) lists every option with its default.",
         "Timings below were taken on a laptop; *your numbers will differ*.",
+        "With $n_i$ rows per file the total is \\(\\sum_i n_i * c\\) for a cost $c$ per row.",
     ]
     parts: list[str] = ["# Processing large CSV files", " ".join(sentences[:4])]
     section = 0
@@ -72,6 +73,7 @@ def sample_reply(target: int = 16_000) -> str:
             start = (section + paragraph) % len(sentences)
             parts.append(" ".join((sentences * 2)[start : start + 4]))
         parts.append("\n".join(f"- option {j}: keep *step {section}* small and measurable" for j in range(1, 5)))
+        parts.append(f"$$\\frac{{1}}{{{section}}} \\sum_{{j=1}}^{{{section}}} t_j^2$$")
         parts.append(
             "```python\n"
             + "\n".join(

@@ -24,6 +24,18 @@ HOSTILE_REPLIES = {
     "event handler in markdown table": "| a |\n|---|\n| <b onmouseover=alert(1)>x</b> |",
     "relative link into the server": "[files](/api/contents) [up](../../etc)",
     "code fence is fine": "```html\n<script>alert(1)</script>\n```",
+    "script in inline math": "Sum: $<script>alert(1)</script>$ and $x</span><img src=x onerror=alert(1)>$",
+    "html in display math": "$$<img src=x onerror=alert(1)>$$\n\n$$\n</div><iframe src=javascript:alert(1)>\n$$",
+    "html in bracket math": "\\(<svg onload=alert(1)>\\) and \\[</span><script>alert(1)</script>\\]",
+    "html in a display bracket block": "\\[\n<a href=javascript:alert(1)>x</a>\n\\]",
+    "math links": "$\\href{javascript:alert(1)}{click}$ \\(\\href{data:text/html,x}{y}\\)",
+    "html in an environment": "\\begin{align}\n<script>alert(1)</script> &= 1\n\\end{align}",
+    "html in highlighted code": "```javascript\ndocument.write('<script>alert(1)</script>'); // <img src=x onerror=alert(1)>\n```",
+    "html in highlighted markup code": "```html\n<img src=x onerror=alert(1)><a href=javascript:alert(1)>x</a>\n```",
+    "attribute injection through the language": '```python" onmouseover="alert(1)\nx = 1\n```',
+    "html in inline code": "`<script>alert(1)</script>` and `<img src=x onerror=alert(1)>`",
+    "html between prices": "$5 <script>alert(1)</script> and $6 <img src=x onerror=alert(1)>",
+    "task list with html": "- [ ] <input type=checkbox onclick=alert(1)>\n- [x] <img src=x onerror=alert(1)>",
 }
 
 ALLOWED_SCHEMES = ("http://", "https://", "mailto:")

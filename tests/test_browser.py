@@ -96,6 +96,12 @@ HOSTILE_KEYS = [
     "attribute-breaking image title",
     "image exfiltration",
     "relative link into the server",
+    "script in inline math",
+    "html in display math",
+    "html in bracket math",
+    "math links",
+    "html in highlighted code",
+    "html between prices",
 ]
 HOSTILE_REPLY = "\n\n".join(HOSTILE_REPLIES[key].replace("alert(", "window.__pwned=1;alert(") for key in HOSTILE_KEYS)
 HOSTILE_CHUNKS = 6
@@ -223,6 +229,8 @@ class Lab:
     server: FakeChatServer
     process: subprocess.Popen
     log: Path
+    settings: Path  # JUPYTERLAB_SETTINGS_DIR
+    data: Path  # JUPYTER_DATA_DIR (notebook signatures)
 
     def log_tail(self, chars: int = 6000) -> str:
         try:
@@ -248,6 +256,18 @@ def _stop_process(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
+    yield from running_lab(
+        tmp_path_factory,
+        {
+            TABLE_MARK: Reply(chunks=split_evenly(TABLE_REPLY, TABLE_CHUNKS), chunk_delay=TABLE_CHUNK_DELAY),
+            HOSTILE_MARK: Reply(chunks=split_evenly(HOSTILE_REPLY, HOSTILE_CHUNKS), chunk_delay=0.1),
+        },
+    )
+
+
+def running_lab(tmp_path_factory, replies: dict[str, Reply]):
+    """A JupyterLab server (Notebook 7's pages too) whose kernels ask a fake server that answers a
+    prompt containing a key of ``replies`` with its reply; yields a ``Lab``, stops it after."""
     _need_browser()
     base = tmp_path_factory.mktemp("browser")
     root = base / "root"
@@ -262,10 +282,8 @@ def lab(tmp_path_factory):
     port, token = _free_port(), secrets.token_hex(16)
     log = base / "jupyterlab.log"
     with FakeChatServer() as server, log.open("wb") as log_file:
-        server.add_rule(
-            TABLE_MARK, Reply(chunks=split_evenly(TABLE_REPLY, TABLE_CHUNKS), chunk_delay=TABLE_CHUNK_DELAY)
-        )
-        server.add_rule(HOSTILE_MARK, Reply(chunks=split_evenly(HOSTILE_REPLY, HOSTILE_CHUNKS), chunk_delay=0.1))
+        for mark, reply in replies.items():
+            server.add_rule(mark, reply)
         env.update(
             MISTRAL_BASE_URL=server.url + "/v1",
             MISTRAL_API_KEY=DUMMY_KEY,
@@ -300,7 +318,7 @@ def lab(tmp_path_factory):
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        lab = Lab(f"http://127.0.0.1:{port}", token, root, server, process, log)
+        lab = Lab(f"http://127.0.0.1:{port}", token, root, server, process, log, settings, base / "data")
         try:
             deadline = time.monotonic() + 60
             while True:
@@ -615,7 +633,7 @@ def test_saved_notebook_holds_static_answers(notebook_run):
         assert not problems("".join(bundles[0]["text/html"])), problems("".join(bundles[0]["text/html"]))
     table = cells[1]["outputs"][0]["data"]
     html, markdown = "".join(table["text/html"]), "".join(table["text/markdown"])
-    assert "<table>" in html and "<pre><code" in html, html
+    assert "<table>" in html and re.search(r"<pre[^>]*><code", html), html
     assert markdown == TABLE_REPLY
     assert "".join(cells[2]["outputs"][0]["data"]["text/markdown"]) == HOSTILE_REPLY
 

@@ -1,21 +1,20 @@
 """Markdown to safe HTML: model output is untrusted, so raw HTML is never passed through.
 
-Two layers: the markdown parser is told not to recognise raw HTML (it comes out as escaped
-text), and every fragment then goes through nh3 (the ammonia sanitizer) with a short allow-list:
-no script, no event handlers, no style except text alignment, links only to http, https and
-mailto. Images are turned into links, so a reply cannot make the page fetch a URL by itself
-(prompt-injected images are a known way to leak data through their URL).
+Two layers: the markdown parser (``parser.py``) does not recognise raw HTML (it comes out as
+escaped text) and renders images as links; every fragment then goes through nh3 (the ammonia
+sanitizer) with a short allow-list: no script, no event handlers, inline styles limited to the few
+properties our own rendering uses (text alignment, code colours and backgrounds), links only to
+http, https and mailto.
 """
 
 from __future__ import annotations
 
 import html as _html
-import xml.etree.ElementTree as etree
 
-import markdown
 import nh3
-from markdown.extensions import Extension
-from markdown.treeprocessors import Treeprocessor
+from markdown_it import MarkdownIt
+
+from .parser import make_parser
 
 from ..textsafe import encodable
 
@@ -58,7 +57,30 @@ _TAGS = {
     "dd",
     "abbr",
 }
-_ATTRIBUTES = {"a": {"href", "title"}, "th": {"style"}, "td": {"style"}, "ol": {"start"}, "abbr": {"title"}}
+_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "th": {"style"},
+    "td": {"style"},
+    "ol": {"start"},
+    "abbr": {"title"},
+    "li": {"style"},
+    "pre": {"style"},
+    "code": {"style"},
+    "span": {"style", "class"},
+    "div": {"class"},
+}
+_STYLE_PROPERTIES = {
+    "text-align",
+    "color",
+    "font-weight",
+    "font-style",
+    "background-color",
+    "padding",
+    "border-radius",
+    "overflow-x",
+    "list-style-type",
+}
+_CLASSES = {"math", "math display"}
 _URL_SCHEMES = {"http", "https", "mailto"}
 
 
@@ -66,6 +88,8 @@ def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
     # Only absolute http(s) and mailto links: relative URLs would point into the Jupyter server.
     if attribute == "href" and not value.lower().startswith(("http://", "https://", "mailto:")):
         return None
+    if attribute == "class" and value not in _CLASSES:
+        return None  # only the classes our math spans carry
     return value
 
 
@@ -75,7 +99,7 @@ _CLEANER = nh3.Cleaner(
     attributes=_ATTRIBUTES,
     url_schemes=_URL_SCHEMES,
     attribute_filter=_keep_attribute,
-    filter_style_properties={"text-align"},
+    filter_style_properties=_STYLE_PROPERTIES,
     link_rel="noopener noreferrer nofollow",
     strip_comments=True,
 )
@@ -86,41 +110,15 @@ def sanitize(fragment: str) -> str:
     return _CLEANER.clean(encodable(fragment))
 
 
-class _ImagesAsLinks(Treeprocessor):
-    """``![alt](url)`` becomes a link: nothing is fetched unless the reader clicks."""
-
-    def run(self, root: etree.Element) -> None:
-        for image in root.iter("img"):
-            src = image.get("src", "")
-            label = image.get("alt") or src
-            image.tag = "a"
-            image.attrib.clear()
-            image.set("href", src)
-            image.text = f"[image: {label}]"
-
-
-class _UntrustedMarkdown(Extension):
-    """Raw HTML stays text, and images become links."""
-
-    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - markdown's API
-        md.preprocessors.deregister("html_block")
-        md.inlinePatterns.deregister("html")
-        md.treeprocessors.register(_ImagesAsLinks(md), "images_as_links", 0)
-
-
 class MarkdownRenderer:
     """Renders markdown fragments to sanitized HTML with one reusable parser."""
 
-    def __init__(self) -> None:
-        self._md = markdown.Markdown(
-            extensions=["fenced_code", "tables", "sane_lists", _UntrustedMarkdown()],
-            output_format="html",
-        )
+    def __init__(self, parser: MarkdownIt | None = None) -> None:
+        self._md = parser or make_parser()
 
     def render(self, text: str) -> str:
         """Sanitized HTML for ``text``."""
-        self._md.reset()
-        return sanitize(self._md.convert(text))
+        return sanitize(self._md.render(text))
 
 
 _default: MarkdownRenderer | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 FINISH_NOTICES = {
     "length": "The reply was cut: it reached max_tokens (finish_reason=length). Raise --max-tokens.",
     "model_length": "The reply was cut: the model's context window is full (finish_reason=model_length). "
@@ -23,7 +25,7 @@ def reply_notice(
     return FINISH_NOTICES.get(finish_reason or "")
 
 
-def reply_footer(model: str | None, finish_reason: str | None, usage: dict | None) -> str:
+def reply_footer(model: str | None, finish_reason: str | None, usage: dict[str, Any] | None) -> str:
     """``model · finish reason · tokens``: what is known for sure once a reply ended."""
     parts = [model or "", finish_reason or ""]
     if usage:

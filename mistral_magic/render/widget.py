@@ -43,7 +43,7 @@ class WidgetRenderer:
     def __init__(
         self,
         show: Callable[[Any], None],
-        publish: Callable[[dict], None],
+        publish: Callable[[dict[str, Any]], None],
         clear: Callable[[], None],
         *,
         max_rate: float = 12.0,
@@ -125,7 +125,7 @@ class WidgetRenderer:
             self._updates += 1
         self._send(message)
 
-    def _send(self, message: dict) -> None:
+    def _send(self, message: dict[str, Any]) -> None:
         if message and self._view is not None:
             self._view.send(message)
 
@@ -144,9 +144,9 @@ class WidgetRenderer:
             return None
         tail = self._splitter.tail
         parts = [*self._block_html, render_markdown(tail)] if tail.strip() else self._block_html
-        return "\n".join(parts)
+        return "".join(parts)
 
-    def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
+    def finish(self, text: str, *, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
         self._flush(final=True)
         model = self._info.model if self._info else None
         footer = reply_footer(model, finish_reason, usage)
@@ -157,7 +157,7 @@ class WidgetRenderer:
         notice = reply_notice(None, interrupted=interrupted, error=error)
         self._end(final_bundle(text, notice, html=self.final_html(text)) if (text or interrupted) else None)
 
-    def _end(self, bundle: dict | None) -> None:
+    def _end(self, bundle: dict[str, Any] | None) -> None:
         """Replace the live view by the static display and close the widget."""
         self._clear()
         if bundle is not None:

@@ -9,6 +9,8 @@ import comm
 import pytest
 from comm.base_comm import BaseComm
 from hostile import HOSTILE_REPLIES, problems
+from htmlshape import parse
+from reply_shapes import REPLY_SHAPES
 
 from mistral_magic.render.base import ReplyInfo
 from mistral_magic.render.html import render_markdown
@@ -107,7 +109,7 @@ def test_the_view_shows_exactly_the_reply_and_finished_blocks_are_sent_once(comm
     renderer.finish(doc, finish_reason="stop", usage=None)
     state = ViewState(custom_messages(comms))
     blocks = [render_markdown(b) for b in doc.split("\n\n")]
-    assert "\n".join(state.blocks + [render_markdown(state.tail)]) == render_markdown(doc)
+    assert "".join(state.blocks + [render_markdown(state.tail)]) == render_markdown(doc)
     sent = [html for msg in custom_messages(comms) for html in msg.get("blocks", [])]
     assert len(sent) == len(set(sent)) or all(sent.count(b) <= doc.count(b) for b in sent)
     assert blocks[0] in sent and sent.count(blocks[0]) == 1
@@ -149,7 +151,7 @@ def test_code_fence_flag(comms):
 
 
 def test_link_definitions_fall_back_to_a_one_shot_render(comms):
-    doc = "See [the docs][d].\n\n[d]: https://example.org/docs"
+    doc = "See [the docs][d].\n\n[d]: https://example.org/docs\n\n[e]: https://example.org/e\n\n- an [e]\n"
     clock, frontend = Clock(), Frontend()
     renderer = frontend.renderer(clock)
     stream_through(renderer, clock, list(doc))
@@ -202,3 +204,35 @@ def test_the_front_end_code_never_parses_text_as_html():
     assert js.count("innerHTML") == 1  # only for blocks sanitized in the kernel
     assert "tail.textContent = " in js and "createTextNode(msg.append)" in js
     assert "status.textContent = " in js
+
+
+@pytest.mark.parametrize("name", sorted(REPLY_SHAPES))
+def test_reply_shapes_in_the_live_view_and_its_final_display(comms, name):
+    text, check = REPLY_SHAPES[name]
+    clock, frontend = Clock(), Frontend()
+    renderer = frontend.renderer(clock)
+    stream_through(renderer, clock, split_randomly(text + "\n\nThe end.", 5), rate=40)
+    renderer.finish(renderer.text, finish_reason="stop", usage=None)
+    state = ViewState(custom_messages(comms))
+    assert state.tail == "The end."  # the shape's blocks are finished: shown as HTML
+    check(parse("".join(state.blocks)))
+    final = parse(frontend.published[-1]["text/html"])
+    *shape, end, footer = [c for c in final.children if not isinstance(c, str)]
+    assert end.text() == "The end." and footer.tag == "div"
+    final.children = shape
+    check(final)
+
+
+def test_math_shows_as_its_source_until_its_block_is_finished(comms):
+    clock, frontend = Clock(), Frontend()
+    renderer = frontend.renderer(clock)
+    stream_through(renderer, clock, ["Energy: $E = m", "c^2$ where \\(m_0 * c\\) is", " the"], rate=1)
+    state = ViewState(custom_messages(comms))
+    assert state.blocks == [] and state.tail == "Energy: $E = mc^2$ where \\(m_0 * c\\) is the"
+    clock.now += 1
+    renderer.feed(" rest energy.\n\nNext")
+    (block,) = ViewState(custom_messages(comms)).blocks
+    assert [n.text() for n in parse(block).descendants() if n.attrs.get("class") == "math"] == [
+        "$E = mc^2$",
+        "\\(m_0 * c\\)",
+    ]

@@ -6,6 +6,8 @@ import random
 
 import pytest
 from hostile import HOSTILE_REPLIES, problems
+from htmlshape import parse
+from reply_shapes import REPLY_SHAPES
 
 from mistral_magic.render.blocks import BlockSplitter
 from mistral_magic.render.html import render_markdown
@@ -22,6 +24,11 @@ CORPUS = [
     "Setext\n======\n\ntext\n\n***\n\n    indented code\n\nend",
     "line one  \nline two\n\n- a\n\n1. b",
     "Text with <b>raw html</b> and <script>x</script>\n\n<div>block html</div>",
+    "Steps:\n1. one\n\n   more on one\n\n2. two\n   ```sh\n   ls\n\n   pwd\n   ```\n\nDone: $x_1$ and \\(y_*\\).",
+    "\\begin{align}\na_1 &= b \\\\\n\nc_* &= d\n\\end{align}\n\nafter the environment",
+    "$$\nx_1\n$$\n\n\\[\ny_2\n\\]\n\n# Heading $h$\n\n---\n\n> quote with \\(q_1\\)\n>\n> - item",
+    "Windows line ends:\r\n- a\r\n- b\r\n\r\nend\rold mac",
+    "    indented code\n\n    more code\nparagraph\n\n| a |\n|---|\n| $1 |\n\nafter",
 ]
 
 
@@ -44,14 +51,14 @@ def test_blocks_rendered_one_by_one_equal_a_one_shot_render(doc):
             blocks.extend(splitter.feed(piece))
         assert "".join(blocks) + splitter.tail != "" and splitter.tail.strip()
         blocks.append(splitter.tail)
-        assert "\n".join(render_markdown(b) for b in blocks) == render_markdown(doc)
+        assert "".join(render_markdown(b) for b in blocks) == render_markdown(doc)
 
 
 def test_a_code_fence_stays_one_block_until_it_closes():
     splitter = BlockSplitter()
     assert splitter.feed("```\na\n\nb\n") == []
     assert splitter.in_fence == "```"
-    assert splitter.feed("```\n\nnext\n") == ["```\na\n\nb\n```"]
+    assert splitter.feed("```\n\nnext\n") == ["```\na\n\nb\n```\n"]
     assert splitter.in_fence is None
 
 
@@ -72,3 +79,18 @@ def test_images_become_links_and_raw_html_stays_text():
     html = render_markdown("![chart](https://example.org/c.png) <b>bold?</b>")
     assert "<img" not in html and 'href="https://example.org/c.png"' in html and "[image: chart]" in html
     assert "&lt;b&gt;bold?&lt;/b&gt;" in html
+
+
+@pytest.mark.parametrize("name", sorted(REPLY_SHAPES))
+def test_reply_shapes_in_the_final_display(name):
+    text, check = REPLY_SHAPES[name]
+    check(parse(final_bundle(text)["text/html"]))
+
+
+@pytest.mark.parametrize("name", sorted(REPLY_SHAPES))
+def test_reply_shapes_streamed_in_blocks_equal_a_one_shot_render(name):
+    text = REPLY_SHAPES[name][0] + "\n\nThe end."
+    for seed in range(10):
+        splitter = BlockSplitter()
+        blocks = [block for piece in split_randomly(text, seed) for block in splitter.feed(piece)]
+        assert "".join(render_markdown(b) for b in [*blocks, splitter.tail]) == render_markdown(text)
