@@ -14,9 +14,8 @@ import html as _html
 import nh3
 from markdown_it import MarkdownIt
 
-from .parser import make_parser
-
 from ..textsafe import encodable
+from .parser import make_parser
 
 _TAGS = {
     "p",
