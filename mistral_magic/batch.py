@@ -26,7 +26,7 @@ from .progress import ProgressView
 from .protocol import Completion, Endpoint
 
 BATCH_MIN_RETRIES = 5
-SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens", "random_seed", "stop", "safe_prompt")
+SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens", "random_seed", "stop", "safe_prompt", "reasoning_effort")
 
 
 @dataclass(frozen=True)

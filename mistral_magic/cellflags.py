@@ -7,6 +7,7 @@ import shlex
 from typing import NoReturn
 
 from .errors import UsageError
+from .settings import REASONING_EFFORTS
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -61,6 +62,12 @@ def cell_parser() -> ArgumentParser:
     ask.add_argument("--json", action="store_true", help="ask for a JSON object and parse the reply")
     ask.add_argument(
         "--safe-prompt", dest="safe_prompt", action="store_true", default=None, help="prepend Mistral's safety prompt"
+    )
+    ask.add_argument(
+        "--reasoning-effort",
+        dest="reasoning_effort",
+        choices=REASONING_EFFORTS,
+        help="reasoning models (magistral): high thinks first, none answers at once",
     )
     stream = ask.add_mutually_exclusive_group()
     stream.add_argument(

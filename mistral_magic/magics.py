@@ -55,6 +55,7 @@ class MistralMagics(Magics, MistralConfig):
             max_tokens=args.max_tokens,
             random_seed=args.random_seed,
             safe_prompt=args.safe_prompt,
+            reasoning_effort=args.reasoning_effort,
             stream=args.stream,
         )
         if args.each:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import errors
+from .content import split_content
 from .secret import Secret
 
 # Fields the public Mistral API accepts; it rejects anything else with 422, so only these are sent.
@@ -20,6 +21,7 @@ SAMPLING_FIELDS = (
     "frequency_penalty",
     "safe_prompt",
     "response_format",
+    "reasoning_effort",
 )
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
@@ -42,23 +44,6 @@ def build_body(model: str, messages: list[dict], *, stream: bool, **options: Any
         raise TypeError(f"unknown request options: {sorted(unknown)}")
     body["stream"] = stream
     return body
-
-
-def content_text(content: Any) -> str:
-    """The text of a ``content`` value: a string, ``None``, or a list of typed parts.
-
-    Reasoning models send ``[{"type": "thinking", ...}, {"type": "text", "text": ...}]``;
-    only the text parts belong to the answer.
-    """
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type", "text") == "text"
-        )
-    return ""
 
 
 def error_message(body: Any) -> str:
@@ -157,9 +142,16 @@ class Endpoint:
 
 @dataclass
 class Completion:
-    """A finished reply."""
+    """A finished reply: ``text`` is the answer; ``content`` the assistant content to send back
+    when it is more than that text (a reasoning model's thinking parts and text)."""
 
     text: str
     finish_reason: str | None = None
     usage: dict | None = None
     model: str | None = None
+    content: list | None = None
+
+    @property
+    def thinking(self) -> str:
+        """What a reasoning model thought before answering ("" for other models)."""
+        return split_content(self.content)[0]

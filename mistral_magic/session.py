@@ -111,6 +111,7 @@ class Session:
             stop=list(options.stop) if options.stop else None,
             safe_prompt=settings.safe_prompt,
             response_format={"type": "json_object"} if options.json else None,
+            reasoning_effort=settings.reasoning_effort,
         )
         if settings.random_seed is not None and settings.sources.get("base_url") == LOCAL_SOURCE:
             body["seed"] = settings.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
@@ -134,16 +135,15 @@ class Session:
 
         stream: ChatStream | None = None
         try:
-            if cached is not None:
-                completion = cached
-                renderer.feed(cached.text)
-            elif settings.stream:
-                stream = self.client.stream(endpoint, body, on_retry)
+            if settings.stream and cached is None:
+                stream = self.client.stream(endpoint, body, on_retry, renderer.think)
                 for delta in stream:
                     renderer.feed(delta)
                 completion = stream.completion()
             else:
-                completion = self.client.complete(endpoint, body, on_retry)
+                completion = cached or self.client.complete(endpoint, body, on_retry)
+                if completion.thinking:
+                    renderer.think(completion.thinking)
                 if completion.text:
                     renderer.feed(completion.text)
         except KeyboardInterrupt:
@@ -151,7 +151,8 @@ class Session:
             self.store.record_usage(options.chat, stream.usage if stream is not None else None)
             kept = ""
             if partial:
-                self._record(prompt, settings, options, Completion(partial, "interrupted"), interrupted=True)
+                interrupted = replace(stream.completion(), finish_reason="interrupted")
+                self._record(prompt, settings, options, interrupted, interrupted=True)
                 kept = f"; the partial reply ({len(partial)} characters) is kept in chat '{options.chat}', marked as interrupted"
             error = ReplyInterrupted(f"Stopped by a kernel interrupt{kept}.")
             renderer.fail(partial, error, interrupted=True)
@@ -244,6 +245,7 @@ class Session:
                 finish_reason=completion.finish_reason,
                 usage=completion.usage,
                 interrupted=interrupted,
+                content=completion.content,
             )
         )
 

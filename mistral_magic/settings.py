@@ -20,6 +20,7 @@ DEFAULT_BASE_URL = "https://api.Mistral.com"
 DEFAULT_MODEL = "Mistral-chat"
 KEY_ENV = "MISTRAL_API_KEY"
 ENV_VARS = {"base_url": "MISTRAL_BASE_URL", "model": "MISTRAL_MODEL"}
+REASONING_EFFORTS = ("high", "none")  # what Mistral's reasoning models accept
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class Settings:
     max_tokens: int | None = None
     random_seed: int | None = None
     safe_prompt: bool = False
+    reasoning_effort: str | None = None
     stream: bool = True
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
@@ -78,6 +80,7 @@ def validate(name: str, value: Any) -> None:
             "must start with http:// or https://",
         ),
         "model": (lambda v: bool(v.strip()), "must not be empty"),
+        "reasoning_effort": (lambda v: v in REASONING_EFFORTS, "must be high or none"),
     }
     if name in checks:
         ok, rule = checks[name]
@@ -102,6 +105,12 @@ class MistralConfig(Configurable):
     max_tokens = CInt(None, allow_none=True, help="Default cap on reply tokens.").tag(config=True)
     random_seed = CInt(None, allow_none=True, help="Default random seed.").tag(config=True)
     safe_prompt = Bool(None, allow_none=True, help="Ask Mistral to prepend its safety prompt.").tag(config=True)
+    reasoning_effort = Enum(
+        list(REASONING_EFFORTS),
+        None,
+        allow_none=True,
+        help="Reasoning models (magistral): high thinks before answering, none answers at once (sent only when set).",
+    ).tag(config=True)
     stream = Bool(None, allow_none=True, help="Stream replies (default True).").tag(config=True)
     connect_timeout = CFloat(None, allow_none=True, help="Seconds to wait for a connection (default 10).").tag(
         config=True

@@ -50,8 +50,11 @@ MODELS_PATHS = ("/models", "/v1/models")
 ALLOWED_FIELDS = frozenset(
     "model messages temperature top_p max_tokens stream stop random_seed response_format "
     "presence_penalty frequency_penalty n safe_prompt tools tool_choice prediction "
-    "parallel_tool_calls".split()
+    "parallel_tool_calls reasoning_effort".split()
 )
+REASONING_EFFORTS = ("high", "none")
+# The keys of an assistant message's content parts (a reasoning model's thinking sent back).
+PART_KEYS = {"text": {"type", "text"}, "thinking": {"type", "thinking", "closed", "signature"}}
 
 _PAD_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 2
 
@@ -79,10 +82,14 @@ class Reply:
     """A successful completion. Served as SSE when the request has "stream": true, else as one JSON body.
 
     When ``chunks`` is given, the content is ``"".join(chunks)`` (``text`` is then ignored).
+    ``thinking`` (a string split into words, or a list of chunks) makes it a reasoning model's
+    reply in Mistral's shapes: streamed, lists of thinking parts, then a list with the closing
+    thinking part and the first text part, then plain strings; not streamed, a content list.
     """
 
     text: str = "Hello!"
     chunks: list[str] | None = None
+    thinking: str | list[str] | None = None
     finish_reason: str = "stop"
     usage: dict | None = None
     usage_in_separate_chunk: bool = False
@@ -100,6 +107,28 @@ class Reply:
         if self.chunks is not None:
             return list(self.chunks)
         return split_words(self.text)
+
+    def thinking_pieces(self) -> list[str]:
+        if self.thinking is None:
+            return []
+        return split_words(self.thinking) if isinstance(self.thinking, str) else list(self.thinking)
+
+
+def thinking_part(text: str, closed: bool = True) -> dict:
+    """A thinking part as Mistral sends it."""
+    return {"type": "thinking", "thinking": [{"type": "text", "text": text}], "signature": None, "closed": closed}
+
+
+def _content_deltas(thinking: list[str], pieces: list[str]) -> list[Any]:
+    """The ``delta.content`` values of a streamed reply: thinking parts, then the closing thinking
+    part with the first text part, then plain strings."""
+    if not thinking:
+        return list(pieces)
+    deltas: list[Any] = [[thinking_part(piece, closed=False)] for piece in thinking[:-1]]
+    closing = [thinking_part(thinking[-1])]
+    if pieces:
+        closing.append({"type": "text", "text": pieces[0]})
+    return [*deltas, closing, *pieces[1:]]
 
 
 @dataclass
@@ -266,7 +295,48 @@ def _validate(body: bytes, strict: bool) -> tuple[Any, dict | None]:
         )
     if strict:
         details += [_extra_field_error(k, v) for k, v in data.items() if k not in ALLOWED_FIELDS]
+    if "reasoning_effort" in data and data["reasoning_effort"] not in REASONING_EFFORTS:
+        details.append(
+            {
+                "type": "enum",
+                "loc": ["body", "reasoning_effort"],
+                "msg": "Input should be 'high' or 'none'",
+                "input": data["reasoning_effort"],
+            }
+        )
+    if isinstance(data.get("messages"), list):
+        details += _content_errors(data["messages"])
     return data, (_validation_error(details) if details else None)
+
+
+def _content_errors(messages: list) -> list[dict]:
+    """Malformed content parts of assistant messages (strings need no check)."""
+    details = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        content = message.get("content")
+        if content is None or isinstance(content, str):
+            continue
+        parts = content if isinstance(content, list) else [content]
+        for number, part in enumerate(parts):
+            kind = part.get("type") if isinstance(part, dict) else None
+            loc = ["body", "messages", index, "content", number]
+            if kind not in PART_KEYS:
+                details.append({"type": "union_tag_invalid", "loc": loc, "msg": "Unknown content part", "input": part})
+                continue
+            extra = set(part) - PART_KEYS[kind]
+            details += [_extra_field_error(name, part[name]) | {"loc": [*loc, name]} for name in sorted(extra)]
+            inner = part.get(kind)
+            if kind == "text":
+                valid = isinstance(inner, str)
+            else:
+                valid = isinstance(inner, list) and all(
+                    isinstance(chunk, dict) and isinstance(chunk.get("text"), str) for chunk in inner
+                )
+            if not valid:
+                details.append({"type": "invalid", "loc": [*loc, kind], "msg": f"Invalid {kind}", "input": inner})
+    return details
 
 
 def reply_from_dict(item: dict) -> Reply | ErrorReply | RawReply | Hang:
@@ -443,17 +513,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve_reply(self, reply: Reply, request_json: dict) -> None:
         pieces = reply.pieces()
+        thinking = reply.thinking_pieces()
         model = reply.model or request_json.get("model")
         usage = reply.usage
         if usage is None:
             prompt = _prompt_words(request_json)
-            usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
+            completion = len(pieces) + len(thinking)
+            usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         ident = "cmpl-" + uuid.uuid4().hex
         created = int(time.time())
         self._wait(reply.delay)
         if request_json.get("stream") is True:
-            self._stream(reply, pieces, ident, created, model, usage)
+            self._stream(reply, _content_deltas(thinking, pieces), ident, created, model, usage)
             return
+        content: Any = "".join(pieces)
+        if reply.thinking is not None:
+            content = [thinking_part("".join(thinking)), {"type": "text", "text": content}]
         self._send_json(
             200,
             {
@@ -464,7 +539,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": "".join(pieces), "tool_calls": None},
+                        "message": {"role": "assistant", "content": content, "tool_calls": None},
                         "finish_reason": reply.finish_reason,
                         "logprobs": None,
                     }
@@ -474,7 +549,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply.headers,
         )
 
-    def _stream(self, reply: Reply, pieces: list[str], ident: str, created: int, model: Any, usage: dict) -> None:
+    def _stream(self, reply: Reply, pieces: list[Any], ident: str, created: int, model: Any, usage: dict) -> None:
         head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
 
         def event(choices: list, **extra: Any) -> bytes:
@@ -499,11 +574,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Aborted
             if count:
                 self._wait(delay)
-            if reply.padding:
-                pad = _PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)]
+            pad = _PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)] if reply.padding else None
+            if pad and isinstance(piece, str):
                 text = prefix + _dumps(piece) + middle + pad + suffix
-            else:
-                text = f"data: {_dumps({**head, 'choices': choice({'content': piece})})}\n\n"
+            else:  # a list of parts (reasoning models), or no padding
+                padding = {"p": pad} if pad else {}
+                text = f"data: {_dumps({**head, 'choices': choice({'content': piece}), **padding})}\n\n"
             self._write_chunk(text.encode())
         if reply.drop_after is not None:
             raise _Aborted
