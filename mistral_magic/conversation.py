@@ -57,13 +57,18 @@ class Chat:
         self.system = system
 
 
-def build_messages(system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0) -> list[dict]:
+def build_messages(
+    system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0, *, thinking: bool = True
+) -> list[dict]:
     """The messages of a request: system prompt, past turns (the last ``max_turns`` when that is
-    > 0), then ``prompt``. The system prompt is never dropped."""
+    > 0), then ``prompt``. The system prompt is never dropped. A reasoning model's turn goes back
+    whole, thinking parts included, unless ``thinking`` is false (the answer's text alone, for a
+    server that knows no thinking parts)."""
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
     for turn in turns[-max_turns:] if max_turns > 0 else turns:
         messages.append({"role": "user", "content": turn.user})
-        messages.append({"role": "assistant", "content": turn.content or turn.assistant})
+        content = turn.content if thinking and turn.content else turn.assistant
+        messages.append({"role": "assistant", "content": content})
     messages.append({"role": "user", "content": prompt})
     return messages
 

@@ -99,7 +99,9 @@ class Session:
         if system is None:
             system = settings.system
         history = [] if (options.new or options.once) else chat.turns
-        messages = build_messages(system, history, prompt, settings.max_history_turns)
+        local = settings.sources.get("base_url") == LOCAL_SOURCE
+        # llama.cpp's server rejects thinking parts (a chat that began with a magistral model).
+        messages = build_messages(system, history, prompt, settings.max_history_turns, thinking=not local)
         body = protocol.build_body(
             settings.model,
             messages,
@@ -113,7 +115,7 @@ class Session:
             response_format={"type": "json_object"} if options.json else None,
             reasoning_effort=settings.reasoning_effort,
         )
-        if settings.random_seed is not None and settings.sources.get("base_url") == LOCAL_SOURCE:
+        if settings.random_seed is not None and local:
             body["seed"] = settings.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
         return body
 

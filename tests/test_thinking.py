@@ -273,3 +273,31 @@ def test_content_parts_merge_streamed_thinking_and_keep_what_is_not_text():
         {"type": "text", "text": "XY"},
     ]
     assert ContentParts().message_content("plain") is None
+
+
+def test_json_and_annotate_read_the_answer_alone(shell, fake):
+    thinking = 'Maybe {"label": "negative"}? No: the review is glowing.'
+    fake.script(Reply(text='{"label": "positive"}', thinking=thinking))
+    shell.ok("%%mistral --json --out t_parsed --reasoning-effort high\nLabel: great!")
+    assert shell.ns["t_parsed"] == {"label": "positive"}
+    import mistral_magic
+
+    fake.script(Reply(text="yes", thinking=thinking), Reply(text="no", thinking=thinking))
+    run = mistral_magic.annotate(["a", "b"], "Is {item} a vowel?", workers=1, reasoning_effort="high", cache=False)
+    assert list(run) == ["yes", "no"]
+    assert [r.json()["reasoning_effort"] for r in fake.requests[1:]] == ["high", "high"]
+
+
+def test_local_mode_gets_the_answers_text_alone(shell, fake):
+    """llama.cpp's server rejects thinking parts: a chat that began with a magistral model and
+    goes on with %mistral local sends it the answers' text."""
+    from mistral_magic.session import LOCAL_SOURCE
+
+    fake.script(reasoning_reply())
+    shell.ok("%%mistral --reasoning-effort high\nWhat is 2 + 2?")
+    shell.magics.set_by(LOCAL_SOURCE, base_url=fake.url + "/v1")  # what %mistral local sets
+    shell.ok("%%mistral\nAnd doubled?")
+    assert assistant_messages(fake) == [ANSWER]
+    shell.magics.unset_by(LOCAL_SOURCE)
+    shell.ok("%%mistral\nThird")
+    assert assistant_messages(fake)[0] == sent_back()
