@@ -37,7 +37,7 @@ class TextRenderer:
         self._wrote = False
         self._model: str | None = None
         self._thinking: list[str] = []
-        self._thinking_since = 0.0
+        self._started = 0.0
         self._thinking_open = False  # the thinking streams and the answer has not begun
         self._dim = False
 
@@ -49,6 +49,7 @@ class TextRenderer:
     def start(self, info: ReplyInfo) -> None:
         self._wrote = False
         self._model = info.model
+        self._started = self._clock()
         self._thinking = []
         self._thinking_open = False
 
@@ -59,7 +60,6 @@ class TextRenderer:
     def think(self, text: str) -> None:
         out = self.out
         if not self._thinking:
-            self._thinking_since = self._clock()
             self._thinking_open = True
             self._dim = _is_terminal(out)
             out.write(f"{THINKING_SUMMARY}\n{DIM if self._dim else ''}")
@@ -73,7 +73,7 @@ class TextRenderer:
         if not self._thinking_open:
             return
         self._thinking_open = False
-        elapsed = self._clock() - self._thinking_since
+        elapsed = self._clock() - self._started  # from the request to the answer's first text
         self.out.write(f"{RESET if self._dim else ''}\n(thought for {elapsed:.1f} s)\n\n")
 
     def feed(self, text: str) -> None:

@@ -61,8 +61,7 @@ class WidgetRenderer:
         self._pending: list[str] = []
         self._pending_thinking: list[str] = []
         self._thinking: list[str] = []
-        self._thinking_started: float | None = None
-        self._thinking_ended: float | None = None
+        self._thinking_ended: float | None = None  # when the answer began after thinking
         self._sent_thought = False
         self._text_parts: list[str] = []
         self._block_html: list[str] = []
@@ -102,8 +101,6 @@ class WidgetRenderer:
         return "".join(self._thinking)
 
     def think(self, text: str) -> None:
-        if self._thinking_started is None:
-            self._thinking_started = self._clock()
         self._thinking.append(text)
         self._pending_thinking.append(text)
         self._deltas += 1
@@ -111,7 +108,7 @@ class WidgetRenderer:
             self._flush()
 
     def feed(self, text: str) -> None:
-        if self._thinking_started is not None and self._thinking_ended is None:
+        if self._thinking and self._thinking_ended is None:
             self._thinking_ended = self._clock()
         self._pending.append(text)
         self._deltas += 1
@@ -120,7 +117,7 @@ class WidgetRenderer:
 
     def _flush(self, final: bool = False) -> None:
         message: dict[str, Any] = {}
-        if final and self._thinking_started is not None and self._thinking_ended is None:
+        if final and self._thinking and self._thinking_ended is None:
             self._thinking_ended = self._clock()  # a reply that ends while still thinking
         if self._pending_thinking:
             message["think"] = "".join(self._pending_thinking)
@@ -162,11 +159,11 @@ class WidgetRenderer:
         now = self._clock()
         elapsed = max(now - self._started, 1e-9)
         progress = f"{self._deltas} tokens · {self._deltas / elapsed:.0f} tokens/s · {elapsed:.1f} s"
-        if self._thinking_started is None:
+        if not self._thinking:  # thinking time counts from the request to the answer's first text
             return progress
         if self._thinking_ended is None:
-            return f"thinking for {now - self._thinking_started:.1f} s · {progress}"
-        return f"thought for {self._thinking_ended - self._thinking_started:.1f} s · {progress}"
+            return f"thinking for {now - self._started:.1f} s · {progress}"
+        return f"thought for {self._thinking_ended - self._started:.1f} s · {progress}"
 
     def _status(self, detail: str) -> str:
         info = self._info
