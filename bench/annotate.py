@@ -1,6 +1,6 @@
 """Benchmark: --each / annotate() over many items against a server that takes 100 ms a request.
 
-The fake chat-completions server (tests/fakeserver.py) runs in its own process on 127.0.0.1 and
+The fake chat-completions server (tests/fakeapi) runs in its own process on 127.0.0.1 and
 answers every request after 100 ms. For 1, 8 and 16 workers it prints the wall time as a ratio
 to the ideal (items x 100 ms / workers), and the peak memory of the run. Then it answers half of
 the items, runs the whole job again, and prints how many requests the re-run sent (the target
@@ -34,9 +34,10 @@ DELAY = 0.1
 
 def start_server(script: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "fakeserver.py"), "--script", str(script)],
+        [sys.executable, "-m", "fakeapi", "--script", str(script)],
         stdout=subprocess.PIPE,
         text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "tests")},
     )
     line = process.stdout.readline().strip()
     if not line.startswith("FAKE_SERVER_URL="):

@@ -7,7 +7,7 @@ the same request from two consumers in one run:
 
   (a) ``direct httpx`` -- ``httpx.Client.stream(...)`` + ``iter_lines()`` + ``json.loads`` per
                           ``data:`` line: the floor for a Python consumer of this server;
-  (b) ``magic client`` -- ``mistral_magic.client.ChatClient().stream(endpoint, body)``, what a
+  (b) ``magic client`` -- ``mistral_magic.api.client.ChatClient().stream(endpoint, body)``, what a
                           ``%%mistral`` cell uses.
 
 The request is fixed: one prompt, ``max_tokens`` 64, temperature 0 (greedy decoding) and a seed
@@ -93,8 +93,8 @@ def make_direct(base_url: str, body: dict) -> tuple[Consumer, Callable[[], None]
 
 
 def make_magic(base_url: str, body: dict) -> tuple[Consumer, Callable[[], None]]:
-    from mistral_magic.client import ChatClient
-    from mistral_magic.protocol import Endpoint
+    from mistral_magic.api.client import ChatClient
+    from mistral_magic.api.protocol import Endpoint
     from mistral_magic.secret import Secret
 
     client = ChatClient()

@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import comm  # noqa: E402
-from comm.base_comm import BaseComm  # noqa: E402
+import comm
+from comm.base_comm import BaseComm
 
 CHUNKS = 4000
 RATE = 400.0

@@ -5,7 +5,7 @@ is served from a loopback HTTP/1.1 server and consumed by:
 
   (a) ``raw httpx``  -- ``client.stream(...)`` + ``iter_lines()`` + ``json.loads`` per ``data:`` line,
                         the floor for any Python client built on httpx;
-  (b) ``ours``       -- ``mistral_magic.client.ChatClient().stream(endpoint, body)``;
+  (b) ``ours``       -- ``mistral_magic.api.client.ChatClient().stream(endpoint, body)``;
   (c) ``openai SDK`` -- ``openai.OpenAI(base_url=..., max_retries=0).chat.completions.create(stream=True)``
                         (a bench-only dependency: ``pip install -e '.[bench]'``; skipped with a note
                         when ``openai`` is not importable).
@@ -115,7 +115,7 @@ def serve(chunks: int) -> None:
             super().setup()
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server naming)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length:
                 self.rfile.read(length)
@@ -126,7 +126,7 @@ def serve(chunks: int) -> None:
             for start in range(0, len(response), WRITE_SIZE):
                 send(response[start : start + WRITE_SIZE])
 
-        def log_message(self, format: str, *args) -> None:  # noqa: A002 (signature is http.server's)
+        def log_message(self, format: str, *args) -> None:
             pass
 
     class Server(ThreadingHTTPServer):
@@ -199,8 +199,8 @@ def make_raw(base: str) -> tuple[Callable[[], str], Callable[[], None]]:
 
 
 def make_ours(base: str) -> tuple[Callable[[], str], Callable[[], None]]:
-    from mistral_magic.client import ChatClient
-    from mistral_magic.protocol import Endpoint
+    from mistral_magic.api.client import ChatClient
+    from mistral_magic.api.protocol import Endpoint
     from mistral_magic.secret import Secret
 
     client = ChatClient()
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     consumers: list[tuple[str, Callable[[str], tuple]]] = [("raw httpx", make_raw), ("ours", make_ours)]
     skipped: dict[str, str] = {}
     try:
-        import openai  # noqa: F401
+        import openai
     except ImportError as exc:
         skipped["openai SDK"] = f"openai is not importable ({exc}); install it with: pip install -e '.[bench]'"
     else:

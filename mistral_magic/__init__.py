@@ -1,54 +1,94 @@
 """mistral-magic: a streaming ``%%mistral`` cell magic for Jupyter and IPython.
 
-``%load_ext mistral_magic`` registers the magics; nothing heavy is imported until first use.
+``%load_ext mistral_magic`` registers the magics; nothing heavy is imported until first use (so the
+entry points below import their modules when called). The exceptions of :mod:`.errors` are exported.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from .errors import (
+    AnnotationInterrupted,
+    ApiError,
+    AuthenticationError,
+    BadRequestError,
+    BadResponseError,
+    ConnectionFailedError,
+    InvalidSettingError,
+    JsonReplyError,
+    LocalServerError,
+    MissingKeyError,
+    MistralMagicError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ReplyInterrupted,
+    RequestTimeoutError,
+    ServerError,
+    StreamError,
+    UnprocessableError,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from .annotation.run import AnnotationRun
+    from .render.columns import SideBySide
 
 __version__ = "0.1.0"
-__all__ = ["annotate", "load_ipython_extension", "unload_ipython_extension", "side_by_side", "__version__"]
-
-_loaded: dict[int, Any] = {}
+__all__ = [
+    "AnnotationInterrupted",
+    "ApiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "BadResponseError",
+    "ConnectionFailedError",
+    "InvalidSettingError",
+    "JsonReplyError",
+    "LocalServerError",
+    "MissingKeyError",
+    "MistralMagicError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ReplyInterrupted",
+    "RequestTimeoutError",
+    "ServerError",
+    "StreamError",
+    "UnprocessableError",
+    "UsageError",
+    "__version__",
+    "annotate",
+    "load_ipython_extension",
+    "side_by_side",
+    "unload_ipython_extension",
+]
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%%mistral`` / ``%mistral`` in this shell (``%load_ext mistral_magic``)."""
-    from .magics import MistralMagics
+    from .extension import load
 
-    if id(ipython) in _loaded:
-        return
-    magics = MistralMagics(shell=ipython)
-    ipython.register_magics(magics)
-    _loaded[id(ipython)] = magics
+    load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Close the HTTP client and remove the magics (``%unload_ext mistral_magic``)."""
-    magics = _loaded.pop(id(ipython), None)
-    if magics is None:
-        return
-    magics.session.close()
-    if magics in getattr(ipython, "configurables", []):
-        ipython.configurables.remove(magics)
-    registry = ipython.magics_manager.magics
-    for kind in ("line", "cell"):
-        if registry[kind].get("mistral") is not None:
-            del registry[kind]["mistral"]
-    ipython.magics_manager.registry.pop(type(magics).__name__, None)
+    from .extension import unload
+
+    unload(ipython)
 
 
-def side_by_side(**answers: str) -> Any:
+def side_by_side(**answers: str) -> SideBySide:
     """Display answers next to each other, e.g. ``side_by_side(tutor=a, critic=b)``."""
     from .render.columns import side_by_side as build
 
     return build(**answers)
 
 
-def annotate(items: Any, template: str, **options: Any) -> Any:
+def annotate(items: Any, template: str, **options: Any) -> AnnotationRun:
     """Label many items with one prompt template, concurrently and resumably; see
-    :func:`mistral_magic.batch.annotate`."""
-    from .batch import annotate as run
+    :func:`mistral_magic.script.annotate`."""
+    from .script import annotate as run
 
     return run(items, template, **options)

@@ -1,13 +1,18 @@
-"""The flags of ``%%mistral``, parsed with shlex and argparse into a usage error, never an exit."""
+"""The flags of ``%%mistral``, parsed with shlex and argparse into a usage error, never an exit.
+
+The flags that set a setting for one cell are derived from :mod:`.settings`; the others
+(conversation, ``--each``, result) are declared here.
+"""
 
 from __future__ import annotations
 
 import argparse
 import shlex
-from typing import NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 from .errors import UsageError
-from .settings import REASONING_EFFORTS
+from .settings import ALL_SETTINGS, Setting
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -28,22 +33,59 @@ class ArgumentParser(argparse.ArgumentParser):
         return self.parse_args(words)
 
 
-def _positive_int(text: str) -> int:
+def checked_int(item: Setting) -> Callable[[str], int]:
+    """An argparse type for a whole-number setting: argparse names the rule when a value breaks it."""
+    rule = item.spec.check
+
+    def convert(text: str) -> int:
+        value = int(text)
+        if rule is not None and not rule.test(value):
+            raise ValueError(text)
+        return value
+
+    convert.__name__ = rule.rule.removeprefix("be ").removeprefix("a ") if rule else "whole number"
+    return convert
+
+
+def positive_int(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise ValueError(text)
     return value
 
 
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
+positive_int.__name__ = "positive whole number"
+
+FLAGGED = tuple(item for item in ALL_SETTINGS if item.spec.flags)
 
 
-_positive_int.__name__ = "positive whole number"
-_non_negative_int.__name__ = "whole number >= 0"
+_METAVARS = {str: "NAME", float: "X", int: "N", tuple: "TEXT"}
+
+
+def _add_setting_flag(group: Any, item: Setting) -> None:
+    spec = item.spec
+    help = spec.flag_help or spec.help
+    metavar = _METAVARS.get(item.kind)
+    if item.kind is bool:
+        if spec.off_flag is None:
+            group.add_argument(*spec.flags, dest=item.name, action="store_true", default=None, help=help)
+            return
+        both = group.add_mutually_exclusive_group()
+        both.add_argument(spec.off_flag, dest=item.name, action="store_false", default=None, help=spec.off_help)
+        both.add_argument(*spec.flags, dest=item.name, action="store_true", default=None, help=help)
+    elif item.kind is tuple:
+        group.add_argument(*spec.flags, dest=item.name, action="append", metavar=metavar, help=help)
+    else:
+        kind: Callable[[str], Any] = checked_int(item) if item.kind is int else item.kind
+        choices = spec.choices or None  # argparse then shows them, as {high,none}
+        group.add_argument(
+            *spec.flags, dest=item.name, type=kind, choices=choices, metavar=None if choices else metavar, help=help
+        )
+
+
+def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings this cell's flags change (``None``: not given), for ``Settings.with_overrides``."""
+    return {item.name: tuple(v) if isinstance(v := getattr(args, item.name), list) else v for item in FLAGGED}
 
 
 def cell_parser() -> ArgumentParser:
@@ -52,36 +94,12 @@ def cell_parser() -> ArgumentParser:
         prog="%%mistral", add_help=False, allow_abbrev=False, description="Ask the model; the cell is the prompt."
     )
     ask = parser.add_argument_group("model and prompt")
-    ask.add_argument("-m", "--model", help="model for this cell (default: the model setting)")
-    ask.add_argument("-s", "--system", help="system prompt; it stays with the chat for later cells")
-    ask.add_argument("-t", "--temperature", type=float, help="sampling temperature (0 to 1.5 on Mistral)")
-    ask.add_argument("--top-p", dest="top_p", type=float, help="nucleus sampling probability (0 < p <= 1)")
-    ask.add_argument("--max-tokens", dest="max_tokens", type=_positive_int, help="cap on reply tokens")
-    ask.add_argument("--seed", dest="random_seed", type=_non_negative_int, help="random seed (sent as random_seed)")
-    ask.add_argument("--stop", action="append", default=[], help="stop sequence (repeat for several)")
+    ask.add_argument("-s", "--system", metavar="TEXT", help="system prompt; it stays with the chat for later cells")
+    for item in FLAGGED:
+        _add_setting_flag(ask, item)
     ask.add_argument("--json", action="store_true", help="ask for a JSON object and parse the reply")
-    ask.add_argument(
-        "--safe-prompt", dest="safe_prompt", action="store_true", default=None, help="prepend Mistral's safety prompt"
-    )
-    ask.add_argument(
-        "--reasoning-effort",
-        dest="reasoning_effort",
-        choices=REASONING_EFFORTS,
-        help="reasoning models (magistral): high thinks first, none answers at once",
-    )
-    stream = ask.add_mutually_exclusive_group()
-    stream.add_argument(
-        "--no-stream",
-        dest="stream",
-        action="store_false",
-        default=None,
-        help="wait for the whole reply (stream: false)",
-    )
-    stream.add_argument(
-        "--stream", dest="stream", action="store_true", default=None, help="stream even if the stream setting is off"
-    )
     chat = parser.add_argument_group("conversation")
-    chat.add_argument("-c", "--chat", default="default", help="named conversation (default: default)")
+    chat.add_argument("-c", "--chat", metavar="NAME", default="default", help="named conversation (default: default)")
     history = chat.add_mutually_exclusive_group()
     history.add_argument("--new", action="store_true", help="start this conversation afresh")
     history.add_argument("--once", action="store_true", help="neither read nor write the history")
@@ -92,8 +110,10 @@ def cell_parser() -> ArgumentParser:
         help="a list, tuple, pandas Series or DataFrame in the notebook: "
         "fill {item} (and {column} for a DataFrame) once per item",
     )
-    batch.add_argument("--workers", type=_positive_int, help="requests at once with --each (default 8)")
-    batch.add_argument("--rpm", type=_positive_int, help="at most this many requests per minute with --each")
+    batch.add_argument("--workers", metavar="N", type=positive_int, help="requests at once with --each (default 8)")
+    batch.add_argument(
+        "--rpm", metavar="N", type=positive_int, help="at most this many requests per minute with --each"
+    )
     caching = batch.add_mutually_exclusive_group()
     caching.add_argument(
         "--cache",

@@ -3,56 +3,79 @@ models, local, config, key and help."""
 
 from __future__ import annotations
 
+import argparse
 import getpass
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from .cellflags import ArgumentParser
+from .conversation import Usage
 from .errors import UsageError
 from .render.static import rich_bundle
 from .render.tables import table_bundle
+from .session import Session
 from .settings import SETTING_NAMES
 
-if TYPE_CHECKING:
-    from .magics import MistralMagics
-
-SUBCOMMAND_HELP = """\
-Line-magic subcommands:
-  %mistral history [-c NAME]        show a chat's system prompt and turns
-  %mistral chats                    list the chats of this kernel
-  %mistral reset [-c NAME | --all]  forget a chat's turns (or every chat)
-  %mistral undo [-c NAME]           drop the last turn of a chat
-  %mistral save PATH [-c NAME]      write chats to a JSON file (never the key)
-  %mistral load PATH                read chats saved by %mistral save
-  %mistral usage                    tokens used, per chat and in total
-  %mistral models                   the models the server offers
-  %mistral errors                   the items of the last --each run that have no answer
-  %mistral cache [clear]            where the reply cache is and how many answers it holds, or empty it
-  %mistral local [--model PATH.gguf] [--port N] [--ctx N]
-                                    start a small local model (llama.cpp) and ask it
-  %mistral local stop | status      stop it, or show whether it runs
-  %mistral config [name=value ...]  show settings and where each comes from, or set them
-  %mistral key                      type the API key privately (getpass)
-  %mistral help                     this help"""
+Handler = Callable[["Commands", argparse.Namespace], None]
 
 
-def _parser(prog: str) -> ArgumentParser:
-    return ArgumentParser(prog=f"%mistral {prog}", add_help=False, allow_abbrev=False)
+@dataclass(frozen=True)
+class Subcommand:
+    """One ``%mistral`` subcommand: its parser, its handler and a one-line summary for the help."""
+
+    name: str
+    summary: str
+    parser: ArgumentParser
+    handler: Handler
+
+    @property
+    def usage(self) -> str:
+        return " ".join(self.parser.format_usage().split())[len("usage: ") :]
 
 
-def _chat_option(parser: ArgumentParser) -> ArgumentParser:
-    parser.add_argument("-c", "--chat", default="default")
-    return parser
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def subcommand(summary: str, *arguments: Callable[[ArgumentParser], object]) -> Callable[[Handler], Handler]:
+    """Register a ``Commands`` method as ``%mistral NAME`` (the method's name); ``arguments``
+    add the parser's arguments."""
+
+    def register(handler: Handler) -> Handler:
+        name = handler.__name__
+        parser = ArgumentParser(prog=f"%mistral {name}", add_help=False, allow_abbrev=False)
+        for add in arguments:
+            add(parser)
+        SUBCOMMANDS[name] = Subcommand(name, summary, parser, handler)
+        return handler
+
+    return register
+
+
+def subcommand_help() -> str:
+    """The help of every subcommand, generated from the parsers."""
+    lines = ["Line-magic subcommands:"]
+    for command in SUBCOMMANDS.values():
+        usage = command.usage
+        if len(usage) <= 34:
+            lines.append(f"  {usage:<34}{command.summary}")
+        else:
+            lines.extend([f"  {usage}", f"  {'':<34}{command.summary}"])
+    return "\n".join(lines)
+
+
+def _chat(parser: ArgumentParser) -> None:
+    parser.add_argument("-c", "--chat", metavar="NAME", default="default")
 
 
 class Commands:
-    """Runs one subcommand line against the magics' session and shows the result."""
+    """Runs one subcommand line against the session and shows the result."""
 
-    def __init__(self, magics: MistralMagics, show: Callable[[dict], None]):
-        self.magics = magics
-        self.session = magics.session
+    def __init__(self, session: Session, show: Callable[[dict[str, str]], None], help_text: str):
+        self.session = session
+        self.kernel_config = session.config
         self.show = show
+        self.help_text = help_text
 
     def run(self, line: str) -> None:
         try:
@@ -61,21 +84,16 @@ class Commands:
             raise UsageError(f"Cannot read the arguments ({exc}); check the quotes.") from None
         if not words:
             raise UsageError("%mistral needs a subcommand, e.g. %mistral help; to ask, use %%mistral as a cell magic.")
-        name, args = words[0], words[1:]
-        handler = getattr(self, f"cmd_{name}", None)
-        if handler is None:
-            names = ", ".join(n[4:] for n in dir(self) if n.startswith("cmd_"))
-            raise UsageError(f"Unknown subcommand {name!r}; try one of: {names}.")
-        handler(args)
+        command = SUBCOMMANDS.get(words[0])
+        if command is None:
+            raise UsageError(f"Unknown subcommand {words[0]!r}; try one of: {', '.join(sorted(SUBCOMMANDS))}.")
+        command.handler(self, command.parser.parse_args(words[1:]))
 
     def _say(self, text: str) -> None:
         self.show({"text/plain": text})
 
-    def cmd_help(self, args: list[str]) -> None:
-        self._say(self.magics.help_text())
-
-    def cmd_history(self, args: list[str]) -> None:
-        opts = _chat_option(_parser("history")).parse_args(args)
+    @subcommand("show a chat's system prompt and turns", _chat)
+    def history(self, opts: argparse.Namespace) -> None:
         chat = self.session.store.chats.get(opts.chat)
         if chat is None or (not chat.turns and chat.system is None):
             self._say(f"Chat '{opts.chat}' is empty.")
@@ -98,8 +116,8 @@ class Commands:
             plain.append(f"[{number}] assistant ({turn.model}){mark}: {turn.assistant}")
         self.show(rich_bundle("\n\n---\n\n".join(md), "\n".join(plain)))
 
-    def cmd_chats(self, args: list[str]) -> None:
-        _parser("chats").parse_args(args)
+    @subcommand("list the chats of this kernel")
+    def chats(self, opts: argparse.Namespace) -> None:
         chats = self.session.store.chats
         if not chats:
             self._say("No chats yet.")
@@ -110,10 +128,8 @@ class Commands:
         ]
         self.show(table_bundle(["chat", "turns", "system prompt", "last model"], rows))
 
-    def cmd_reset(self, args: list[str]) -> None:
-        parser = _chat_option(_parser("reset"))
-        parser.add_argument("--all", action="store_true")
-        opts = parser.parse_args(args)
+    @subcommand("forget a chat's turns (or every chat)", _chat, lambda p: p.add_argument("--all", action="store_true"))
+    def reset(self, opts: argparse.Namespace) -> None:
         if opts.all:
             count = len(self.session.store.chats)
             self.session.store.reset_all()
@@ -122,8 +138,8 @@ class Commands:
             self.session.store.chats.pop(opts.chat, None)
             self._say(f"Chat '{opts.chat}' starts afresh.")
 
-    def cmd_undo(self, args: list[str]) -> None:
-        opts = _chat_option(_parser("undo")).parse_args(args)
+    @subcommand("drop the last turn of a chat", _chat)
+    def undo(self, opts: argparse.Namespace) -> None:
         chat = self.session.store.chats.get(opts.chat)
         turn = chat.undo() if chat is not None else None
         if turn is None:
@@ -131,11 +147,12 @@ class Commands:
         else:
             self._say(f"Dropped the last turn of chat '{opts.chat}' (it asked: {_short(turn.user)!r}).")
 
-    def cmd_save(self, args: list[str]) -> None:
-        parser = _parser("save")
-        parser.add_argument("path")
-        parser.add_argument("-c", "--chat", action="append")
-        opts = parser.parse_args(args)
+    @subcommand(
+        "write chats to a JSON file (never the key)",
+        lambda p: p.add_argument("path", metavar="PATH"),
+        lambda p: p.add_argument("-c", "--chat", metavar="NAME", action="append"),
+    )
+    def save(self, opts: argparse.Namespace) -> None:
         missing = [n for n in opts.chat or [] if n not in self.session.store.chats]
         if missing:
             raise UsageError(f"No chat named {missing[0]!r}; %mistral chats lists them.")
@@ -143,27 +160,24 @@ class Commands:
         count = len(opts.chat) if opts.chat else len(self.session.store.chats)
         self._say(f"Saved {count} chat(s) to {path}.")
 
-    def cmd_load(self, args: list[str]) -> None:
-        parser = _parser("load")
-        parser.add_argument("path")
-        opts = parser.parse_args(args)
+    @subcommand("read chats saved by %mistral save", lambda p: p.add_argument("path", metavar="PATH"))
+    def load(self, opts: argparse.Namespace) -> None:
         names = self.session.store.load(opts.path)
         self._say(f"Loaded {len(names)} chat(s): {', '.join(names) or 'none'}.")
 
-    def cmd_usage(self, args: list[str]) -> None:
-        _parser("usage").parse_args(args)
+    @subcommand("tokens used, per chat and in total")
+    def usage(self, opts: argparse.Namespace) -> None:
         usage = self.session.store.usage
         if not usage:
             self._say("No requests yet.")
             return
-        rows = [(name, u.requests, u.prompt_tokens, u.completion_tokens, u.total_tokens) for name, u in usage.items()]
-        totals = [sum(row[i] for row in rows) for i in range(1, 5)]
-        rows.append(("total", *totals))
+        counts = [*usage.items(), ("total", Usage.sum(usage.values()))]
+        rows = [(name, u.requests, u.prompt_tokens, u.completion_tokens, u.total_tokens) for name, u in counts]
         self.show(table_bundle(["chat", "requests", "prompt tokens", "completion tokens", "total tokens"], rows))
 
-    def cmd_models(self, args: list[str]) -> None:
-        _parser("models").parse_args(args)
-        settings = self.magics.settings()
+    @subcommand("the models the server offers")
+    def models(self, opts: argparse.Namespace) -> None:
+        settings = self.session.local.resolve(self.kernel_config.settings())
         models = self.session.client.models(self.session.endpoint(settings))
         rows = [
             (
@@ -179,8 +193,8 @@ class Commands:
             table_bundle(["model", "context length", "owned by", ""], rows, title=f"Models at {settings.base_url}")
         )
 
-    def cmd_errors(self, args: list[str]) -> None:
-        _parser("errors").parse_args(args)
+    @subcommand("the items of the last --each run that have no answer")
+    def errors(self, opts: argparse.Namespace) -> None:
         run = self.session.last_run
         if run is None:
             self._say("No --each run yet.")
@@ -191,36 +205,38 @@ class Commands:
         rows = [(e.index, _short(str(e.item), 40), e.error) for e in run.errors]
         self.show(table_bundle(["index", "item", "error"], rows, title=f"{len(run.errors)} of {len(run)} items failed"))
 
-    def cmd_cache(self, args: list[str]) -> None:
-        parser = _parser("cache")
-        parser.add_argument("action", nargs="?", choices=["info", "clear"], default="info")
-        opts = parser.parse_args(args)
+    @subcommand(
+        "where the reply cache is and how many answers it holds, or empty it",
+        lambda p: p.add_argument("action", nargs="?", choices=["info", "clear"], default="info", metavar="clear"),
+    )
+    def cache(self, opts: argparse.Namespace) -> None:
         cache = self.session.cache
         if opts.action == "clear":
             self._say(f"Emptied the reply cache ({cache.clear()} answers removed).")
         else:
             self._say(f"The reply cache holds {len(cache)} answers in {cache.path}.")
 
-    def cmd_local(self, args: list[str]) -> None:
-        parser = _parser("local")
-        parser.add_argument("action", nargs="?", choices=("start", "stop", "status"), default="start")
-        parser.add_argument("--model", metavar="PATH.gguf")
-        parser.add_argument("--port", type=int)
-        parser.add_argument("--ctx", type=int)
-        opts = parser.parse_args(args)
-        server = self.session.local
-        if opts.ctx is not None and opts.ctx <= 0:
-            raise UsageError(f"--ctx {opts.ctx} is invalid: the context size must be a positive number of tokens.")
+    @subcommand(
+        "start a small local model (llama.cpp) and ask it; stop it, or show whether it runs",
+        lambda p: p.add_argument(
+            "action", nargs="?", choices=("start", "stop", "status"), default="start", metavar="stop | status"
+        ),
+        lambda p: p.add_argument("--model", metavar="PATH.gguf"),
+        lambda p: p.add_argument("--port", metavar="N", type=int),
+        lambda p: p.add_argument("--ctx", metavar="N", type=int),
+    )
+    def local(self, opts: argparse.Namespace) -> None:
+        server = self.session.local.server
         if opts.action != "start" and (opts.model is not None or opts.port is not None or opts.ctx is not None):
             raise UsageError(
                 f"%mistral local {opts.action} takes no flags; --model, --port and --ctx are for starting."
             )
         if opts.action == "stop":
-            server = self.session.stop_local()
+            server = self.session.local.stop()
             if server is None:
                 self._say("No local model server runs in this kernel.")
                 return
-            settings = self.magics.settings()
+            settings = self.kernel_config.settings()
             if settings.base_url == "local":
                 self._say(
                     f"Stopped the local model server (pid {server.pid}); base_url is still 'local', so the next cell starts it again."
@@ -241,10 +257,15 @@ class Commands:
                     f"(pid {server.pid}, context {server.n_ctx} tokens)."
                 )
         else:
-            server, reused = self.session.start_local(opts.model, opts.port, opts.ctx)
+            server, reused = self.session.local.start(opts.model, opts.port, opts.ctx)
             self._say(server.banner(reused))
 
-    def cmd_config(self, args: list[str]) -> None:
+    @subcommand(
+        "show settings and where each comes from, or set them (name= unsets)",
+        lambda p: p.add_argument("assignments", nargs="*", metavar="name=value"),
+    )
+    def config(self, opts: argparse.Namespace) -> None:
+        args: list[str] = opts.assignments
         for assignment in args:
             name, sep, value = assignment.partition("=")
             if not sep:
@@ -253,28 +274,34 @@ class Commands:
                 raise UsageError(
                     "The key is never set in a cell (it would be saved in the notebook): run %mistral key."
                 )
-            self.magics.set_from_text(name.strip(), value)
-        settings = self.magics.settings()
+            self.kernel_config.set_from_text(name.strip(), value)
+        settings = self.kernel_config.settings()
         shown = [n for n in SETTING_NAMES if not args or any(a.partition("=")[0].strip() == n for a in args)]
-        rows = [(name, _format_value(getattr(settings, name)), settings.sources[name]) for name in shown]
+        rows = [(name, _format_value(settings.value(name)), settings.sources[name]) for name in shown]
         if not args:
-            key = self.magics.api_key()
-            rows.insert(0, ("api_key", key.masked() if key else "(not set)", self.magics.api_key_source()))
+            key = self.kernel_config.api_key()
+            rows.insert(0, ("api_key", key.masked() if key else "(not set)", self.kernel_config.api_key_source()))
         self.show(table_bundle(["setting", "value", "source"], rows))
 
-    def cmd_key(self, args: list[str]) -> None:
-        parser = _parser("key")
-        parser.add_argument("--clear", action="store_true")
-        opts = parser.parse_args(args)
+    @subcommand(
+        "type the API key privately (getpass), or forget it",
+        lambda p: p.add_argument("--clear", action="store_true"),
+    )
+    def key(self, opts: argparse.Namespace) -> None:
         if opts.clear:
-            self.magics.set_api_key("")
+            self.kernel_config.set_api_key("")
             self._say("Forgot the key typed with %mistral key (MISTRAL_API_KEY, if set, applies again).")
             return
         key = getpass.getpass("Mistral API key (hidden): ")
         if not key.strip():
             raise UsageError("No key entered; nothing changed.")
-        self.magics.set_api_key(key)
-        self._say(f"Key set for this kernel ({self.magics.api_key().masked()}); it is kept in memory only.")
+        self.kernel_config.set_api_key(key)
+        masked = self.kernel_config.api_key()
+        self._say(f"Key set for this kernel ({masked.masked() if masked else ''}); it is kept in memory only.")
+
+    @subcommand("this help")
+    def help(self, opts: argparse.Namespace) -> None:
+        self._say(self.help_text)
 
 
 def _short(text: str, limit: int = 60) -> str:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .content import split_content
+from .api.content import split_content
 from .errors import UsageError
 
 FORMAT = "mistral-magic/chats"
@@ -90,6 +91,16 @@ class Usage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @classmethod
+    def sum(cls, usages: Iterable[Usage]) -> Usage:
+        """The usage of several chats together."""
+        total = cls()
+        for usage in usages:
+            total.requests += usage.requests
+            total.prompt_tokens += usage.prompt_tokens
+            total.completion_tokens += usage.completion_tokens
+        return total
 
 
 class ChatStore:

@@ -1,12 +1,86 @@
-"""The exception hierarchy: every failure a user can meet, each with a one-line, actionable message.
+"""Every failure a user can meet, each with a one-line, actionable message.
 
-Exceptions shown in a notebook use IPython's ``_render_traceback_`` hook, so the cell fails
-("Run All" stops) but the user sees one line instead of a wall of frames.
+The hierarchy::
+
+    MistralMagicError
+    ├── UsageError                  a bad flag, value or subcommand; nothing was sent
+    │   └── InvalidSettingError     a setting out of range (also a traitlets TraitError, so %config refuses it)
+    ├── MissingKeyError             no API key for a server that needs one
+    ├── ApiError                    the server answered with an HTTP error status (``status``, ``body``)
+    │   ├── BadRequestError         400
+    │   ├── AuthenticationError     401
+    │   ├── PermissionDeniedError   403
+    │   ├── NotFoundError           404
+    │   ├── UnprocessableError      422
+    │   ├── RateLimitError          429, after every retry
+    │   └── ServerError             5xx, after every retry
+    ├── ConnectionFailedError       DNS failure, refused or reset before any reply
+    ├── RequestTimeoutError         no answer (or no next chunk) in time
+    ├── BadResponseError            a 2xx answer that is not a usable chat-completions body
+    ├── StreamError                 the reply stream broke after it started (``partial``)
+    ├── ReplyInterrupted            a kernel interrupt while a reply streamed (the partial reply is kept)
+    ├── AnnotationInterrupted       a kernel interrupt stopped ``--each`` / ``annotate()`` (``run``)
+    ├── JsonReplyError              ``--json`` reply that is not JSON
+    └── LocalServerError            the local model server could not start, or stopped
+
+Exceptions shown in a notebook use IPython's ``_render_traceback_`` hook, so the cell fails ("Run All"
+stops) but the user sees one line instead of a wall of frames.
+
+Hints that name a way to fix something depend on who reads them: a notebook user is told about
+``%mistral key``, code calling :func:`mistral_magic.annotate` about settings and arguments. They live
+in :data:`HINTS`, and :func:`hint` picks the wording for the :func:`audience` of the running code, so
+the HTTP layer and the annotation engine never spell a magic command.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, Generic, Literal, TypeVar
+
+from traitlets import TraitError
+
+Audience = Literal["notebook", "python"]
+
+# name -> (wording for a notebook user of the magics, wording for Python code)
+HINTS: dict[str, tuple[str, str]] = {
+    "key": (
+        "set the MISTRAL_API_KEY environment variable before starting Jupyter, or run %mistral key to type it in "
+        "privately (it is never stored in the notebook)",
+        "set the MISTRAL_API_KEY environment variable",
+    ),
+    "key_rejected": (
+        "Check MISTRAL_API_KEY, or run %mistral key to enter it again.",
+        "Check MISTRAL_API_KEY.",
+    ),
+    "local": (
+        "To try the magic offline with a small local model instead, run %mistral local.",
+        "To use a small local model instead, set MISTRAL_BASE_URL=local.",
+    ),
+    "base_url": ("%mistral config base_url=...", "the base_url setting"),
+    "read_timeout": ("%mistral config read_timeout=120", "the read_timeout setting"),
+    "item_errors": ("see %mistral errors", "see .errors"),
+    "json_reply": ("The text is kept in the history; ask again, or drop --json", "Ask again, or drop json=True"),
+}
+
+_audience: ContextVar[Audience] = ContextVar("mistral_magic_audience", default="python")
+
+
+def hint(name: str) -> str:
+    """The wording of hint ``name`` for the code that is running now (see :func:`audience`)."""
+    notebook, python = HINTS[name]
+    return notebook if _audience.get() == "notebook" else python
+
+
+@contextmanager
+def audience(who: Audience) -> Iterator[None]:
+    """Messages created inside this block speak to ``who`` (the magics say ``"notebook"``)."""
+    token = _audience.set(who)
+    try:
+        yield
+    finally:
+        _audience.reset(token)
 
 
 class MistralMagicError(Exception):
@@ -24,6 +98,10 @@ class UsageError(MistralMagicError):
     label = "UsageError"
 
 
+class InvalidSettingError(UsageError, TraitError):
+    """A setting's value is out of range. A ``TraitError`` too, so traitlets (``%config``) rolls it back."""
+
+
 class MissingKeyError(MistralMagicError):
     """No API key is configured."""
 
@@ -37,10 +115,7 @@ class ApiError(MistralMagicError):
         super().__init__(message)
         self.status = status
         self.body = body
-
-    @property
-    def label(self) -> str:  # type: ignore[override]
-        return f"MistralError {self.status}"
+        self.label = f"MistralError {status}"
 
 
 class BadRequestError(ApiError):
@@ -83,6 +158,13 @@ class RequestTimeoutError(MistralMagicError):
     label = "Timeout"
 
 
+class BadResponseError(MistralMagicError):
+    """A successful status with a body that is not a chat-completions answer (not JSON, an error
+    object, or cut off while it was read)."""
+
+    label = "BadResponse"
+
+
 class StreamError(MistralMagicError):
     """The reply stream broke after it started; ``partial`` holds the text that arrived."""
 
@@ -99,13 +181,53 @@ class ReplyInterrupted(MistralMagicError):
     label = "Interrupted"
 
 
-class LocalServerError(MistralMagicError):
-    """The local model server (``%mistral local``) could not be started, or stopped working."""
+RunT = TypeVar("RunT")
 
-    label = "LocalServer"
+
+class AnnotationInterrupted(MistralMagicError, Generic[RunT]):
+    """A kernel interrupt stopped the annotation; ``run`` holds what finished (also in the cache)."""
+
+    label = "Interrupted"
+
+    def __init__(self, run: RunT, *, remaining: int, total: int):
+        super().__init__(
+            f"Stopped with {remaining} of {total} items remaining; the finished answers are kept "
+            "(and cached): run it again to send only the rest."
+        )
+        self.run = run
 
 
 class JsonReplyError(MistralMagicError):
     """``--json`` was asked for but the reply is not valid JSON (the text is still kept)."""
 
     label = "JsonError"
+
+
+class LocalServerError(MistralMagicError):
+    """The local model server (``%mistral local``) could not be started, or stopped working."""
+
+    label = "LocalServer"
+
+
+PUBLIC = (
+    "MistralMagicError",
+    "UsageError",
+    "InvalidSettingError",
+    "MissingKeyError",
+    "ApiError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "UnprocessableError",
+    "RateLimitError",
+    "ServerError",
+    "ConnectionFailedError",
+    "RequestTimeoutError",
+    "BadResponseError",
+    "StreamError",
+    "ReplyInterrupted",
+    "AnnotationInterrupted",
+    "JsonReplyError",
+    "LocalServerError",
+)

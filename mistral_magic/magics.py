@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from .batch import AnnotationInterrupted, as_items, fill_template, run_batch, store_results
-from .cellflags import cell_parser, check_variable_name
-from .commands import SUBCOMMAND_HELP, Commands
-from .errors import UsageError
+from .annotation.jsonmode import parse_json_reply
+from .annotation.run import as_items, fill_template, store_results
+from .cellflags import cell_parser, check_variable_name, setting_overrides
+from .commands import Commands, subcommand_help
+from .config import MistralConfig
+from .errors import AnnotationInterrupted, UsageError, audience
 from .interpolate import interpolate
-from .jsonmode import parse_json_reply
-from .render.select import make_renderer, publish
+from .render.select import make_renderer, progress_factory, publish
 from .session import Session, TurnOptions
-from .settings import MistralConfig
+from .settings import Settings
 
 _PARSER = cell_parser()
 
@@ -30,10 +32,11 @@ class MistralMagics(Magics, MistralConfig):
     @no_var_expand
     @line_cell_magic
     def mistral(self, line: str, cell: str | None = None) -> None:
-        if cell is None:
-            Commands(self, publish).run(line)
-            return
-        self.ask_cell(line, cell)
+        with audience("notebook"):
+            if cell is None:
+                Commands(self.session, publish, self.help_text()).run(line)
+            else:
+                self.ask_cell(line, cell)
 
     def ask_cell(self, line: str, cell: str) -> None:
         """Run one ``%%mistral`` cell: parse flags, interpolate, ask, show, record, store."""
@@ -48,56 +51,52 @@ class MistralMagics(Magics, MistralConfig):
                 prompt = interpolate(prompt, namespace)
             system = interpolate(system, namespace) if system is not None else None
         out = check_variable_name(args.out) if args.out else None
-        settings = self.settings().with_overrides(
-            model=args.model,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            max_tokens=args.max_tokens,
-            random_seed=args.random_seed,
-            safe_prompt=args.safe_prompt,
-            reasoning_effort=args.reasoning_effort,
-            stream=args.stream,
-        )
-        if args.each:
-            self.each_cell(args, cell.strip(), settings, system, namespace, out)
-            return
-        if args.workers is not None or args.rpm is not None:
+        if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
+        settings = self.settings().with_overrides(**setting_overrides(args))
         options = TurnOptions(
             chat=args.chat,
             system=system,
             new=args.new,
             once=args.once,
             json=args.json,
-            stop=tuple(args.stop),
             cache=bool(args.cache),
         )
-        renderer = make_renderer(self.shell, settings)
-        completion = self.session.ask(prompt, settings, options, renderer)
+        if args.each:
+            self.each_cell(args, cell.strip(), settings, options, namespace, out)
+            return
+        settings = self.session.local.resolve(settings)
+        completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
+        self._show_local_banner()
         result: Any = parse_json_reply(completion.text) if args.json else completion.text
         if out is not None:
             namespace[out] = result
 
     def each_cell(
-        self, args: Any, template: str, settings: Any, system: str | None, namespace: dict, out: str | None
+        self,
+        args: argparse.Namespace,
+        template: str,
+        settings: Settings,
+        options: TurnOptions,
+        namespace: dict[str, Any],
+        out: str | None,
     ) -> None:
         """``--each NAME``: the cell is a template filled once per item; answers go to ``--out``."""
         if args.each not in namespace:
             raise UsageError(f"--each: there is no variable named {args.each!r} in the notebook.")
         items = as_items(namespace[args.each], f"--each {args.each}")
         prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace)
-        options = TurnOptions(chat=args.chat, system=system, json=args.json, stop=tuple(args.stop))
-        use_cache = settings.cache if args.cache is None else args.cache
+        settings = self.session.local.resolve(settings)
         try:
-            run = run_batch(
-                self.session,
+            run = self.session.ask_each(
                 items,
                 prompts,
                 settings,
                 options,
                 workers=args.workers or 8,
-                cache=use_cache,
+                cache=settings.cache if args.cache is None else args.cache,
                 rpm=args.rpm,
+                progress=progress_factory(self.shell, settings.display),
                 usage_label=f"--each {args.each}",
             )
         except AnnotationInterrupted as stopped:
@@ -107,15 +106,22 @@ class MistralMagics(Magics, MistralConfig):
         if out is not None:
             store_results(namespace, out, items, run)
         print(run.summary())
+        self._show_local_banner()
+
+    def _show_local_banner(self) -> None:
+        """Under the first answer after ``base_url=local`` started the local model server."""
+        banner = self.session.local.take_banner()
+        if banner is not None:
+            print(banner)
 
     def help_text(self) -> str:
-        return f"{_PARSER.format_help()}\n{SUBCOMMAND_HELP}"
+        return f"{_PARSER.format_help()}\n{subcommand_help()}"
 
 
 MistralMagics.mistral.__doc__ = f"""Ask a Mistral chat model; each %%mistral cell is one turn of a conversation.
 
 {_PARSER.format_help()}
-{SUBCOMMAND_HELP}
+{subcommand_help()}
 
 Cell text: {{name}}, {{name.attr}} and {{name[key]}} are replaced by notebook variables (once);
 anything else in braces stays as written; {{{{text}}}} gives a literal {{text}}; --raw turns it off.

@@ -1,53 +1,54 @@
-"""One kernel's state and the turn loop: settings, chats and the HTTP client, without IPython."""
+"""One kernel's state and the turn loop: settings, chats and the HTTP client, without IPython.
+
+Callers pass settings that are ready to send (see :meth:`.localmode.LocalMode.resolve`).
+"""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
-from . import protocol
-from .cache import ReplyCache, cache_key
+from .annotation.cache import ReplyCache, cache_key
+from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
+from .api import protocol
+from .api.protocol import Completion, Endpoint
+from .config import MistralConfig
 from .conversation import ChatStore, Turn, build_messages
-from .errors import LocalServerError, MistralMagicError, ReplyInterrupted
-from .protocol import Completion, Endpoint
+from .errors import AnnotationInterrupted, MistralMagicError, ReplyInterrupted
+from .localmode import LocalMode, is_local
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
-from .settings import MistralConfig, Settings
+from .settings import Settings
 
-if TYPE_CHECKING:
-    from .batch import AnnotationRun
-    from .client import ChatClient, ChatStream
-    from .local import LocalServer
+if TYPE_CHECKING:  # httpx, under the client, is imported on first use
+    from .api.client import ChatClient, ChatStream
 
-LOCAL_SOURCE = "%mistral local"  # the source %mistral config shows for what local mode set
+JSON_OBJECT = {"type": "json_object"}
 
 
 @dataclass(frozen=True)
 class TurnOptions:
-    """How one prompt is asked: which chat, and what the cell's flags changed."""
+    """How one prompt is asked: which chat, and what the cell's flags changed besides settings."""
 
     chat: str = "default"
     system: str | None = None
     new: bool = False
     once: bool = False
     json: bool = False
-    stop: tuple[str, ...] = ()
     cache: bool = False
 
 
 class Session:
-    """Everything one kernel keeps: configuration, named chats and one pooled HTTP client."""
+    """Everything one kernel keeps: configuration, named chats, one pooled HTTP client, the reply
+    cache and the local model server."""
 
     def __init__(self, config: MistralConfig):
         self.config = config
         self.store = ChatStore()
+        self.local = LocalMode(config)
         self.last_run: AnnotationRun | None = None
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
-        self.local: LocalServer | None = None  # the llama.cpp server of %mistral local
-        self._local_banner: str | None = None
 
     @property
     def cache(self) -> ReplyCache:
@@ -60,7 +61,7 @@ class Session:
     def client(self) -> ChatClient:
         """The pooled client, created on first use so that loading the extension stays cheap."""
         if self._client is None:
-            from .client import ChatClient  # httpx is imported on first use, not on load
+            from .api.client import ChatClient  # httpx is imported on first use, not on load
 
             self._client = ChatClient()
         return self._client
@@ -72,14 +73,13 @@ class Session:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
-        self.stop_local()
+        self.local.stop()
 
     def endpoint(self, settings: Settings) -> Endpoint:
         """Where to send: a key is required, except for a server on this machine."""
-        settings = self.resolve_local(settings)
         key = self.config.api_key()
         if key is None:
-            key = Secret("") if is_loopback(settings.base_url) else self.config.require_api_key()
+            key = Secret("") if protocol.is_loopback(settings.base_url) else self.config.require_api_key()
         return Endpoint(
             base_url=settings.base_url,
             api_key=key,
@@ -90,7 +90,7 @@ class Session:
             retry_max_wait=settings.retry_max_wait,
         )
 
-    def build_request(self, prompt: str, settings: Settings, options: TurnOptions) -> dict:
+    def build_request(self, prompt: str, settings: Settings, options: TurnOptions) -> dict[str, Any]:
         """The request body for ``prompt`` in its chat, as it stands (nothing is changed yet)."""
         chat = self.store.get(options.chat)
         system = options.system
@@ -99,25 +99,15 @@ class Session:
         if system is None:
             system = settings.system
         history = [] if (options.new or options.once) else chat.turns
-        local = settings.sources.get("base_url") == LOCAL_SOURCE
+        local = is_local(settings)
         # llama.cpp's server rejects thinking parts (a chat that began with a magistral model).
         messages = build_messages(system, history, prompt, settings.max_history_turns, thinking=not local)
-        body = protocol.build_body(
-            settings.model,
-            messages,
-            stream=settings.stream,
-            temperature=settings.temperature,
-            top_p=settings.top_p,
-            max_tokens=settings.max_tokens,
-            random_seed=settings.random_seed,
-            stop=list(options.stop) if options.stop else None,
-            safe_prompt=settings.safe_prompt,
-            response_format={"type": "json_object"} if options.json else None,
-            reasoning_effort=settings.reasoning_effort,
-        )
-        if settings.random_seed is not None and local:
-            body["seed"] = settings.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
-        return body
+        fields = settings.sampling.body_fields()
+        if options.json:
+            fields["response_format"] = JSON_OBJECT
+        if settings.sampling.random_seed is not None and local:
+            fields["seed"] = settings.sampling.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
+        return protocol.build_body(settings.model, messages, stream=settings.stream, fields=fields)
 
     def ask(self, prompt: str, settings: Settings, options: TurnOptions, renderer: Renderer) -> Completion:
         """Send ``prompt``, show the reply through ``renderer`` and record the turn.
@@ -125,7 +115,6 @@ class Session:
         A failed request leaves the chat as it was. An interrupt keeps the partial reply, on
         screen and in the history (marked ``interrupted``), then raises :class:`ReplyInterrupted`.
         """
-        settings = self.resolve_local(settings)
         endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)
         key = cache_key(endpoint.base_url, body) if options.cache else None
@@ -152,7 +141,7 @@ class Session:
             partial = stream.text if stream is not None else ""
             self.store.record_usage(options.chat, stream.usage if stream is not None else None)
             kept = ""
-            if partial:
+            if stream is not None and partial:
                 interrupted = replace(stream.completion(), finish_reason="interrupted")
                 self._record(prompt, settings, options, interrupted, interrupted=True)
                 kept = f"; the partial reply ({len(partial)} characters) is kept in chat '{options.chat}', marked as interrupted"
@@ -168,66 +157,45 @@ class Session:
             if key is not None:
                 self.cache.put(key, completion)
         self._record(prompt, settings, options, completion)
-        if self._local_banner is not None:  # base_url=local started the server for this reply
-            print(self._local_banner)
-            self._local_banner = None
         return completion
 
-    def start_local(
-        self, model: str | None = None, port: int | None = None, n_ctx: int | None = None
-    ) -> tuple[LocalServer, bool]:
-        """Start this kernel's local model server (or reuse it when it runs with the same model,
-        port and context size) and point the settings at it. Returns the server and whether it
-        was reused."""
-        from . import local
+    def ask_each(
+        self,
+        items: Items,
+        prompts: list[str],
+        settings: Settings,
+        options: TurnOptions,
+        *,
+        workers: int = 8,
+        cache: bool = True,
+        rpm: float | None = None,
+        progress: ProgressFactory = SilentProgress,
+        usage_label: str = "annotate",
+    ) -> AnnotationRun:
+        """Ask every prompt as a one-shot request (no history read or written) and keep the run
+        for ``%mistral errors``; see :class:`.annotation.run.Runner`."""
+        settings = replace(settings, stream=False)
+        options = replace(options, once=True, new=False, cache=False)
+        bodies = [self.build_request(prompt, settings, options) for prompt in prompts]
+        runner = Runner(
+            self.client,
+            self.endpoint(settings),
+            workers=workers,
+            cache=self.cache if cache else None,
+            rpm=rpm,
+            progress=progress,
+        )
 
-        server = self.local
-        if server is not None and server.running() and server.matches(model, port, n_ctx):
-            self.config.set_by(LOCAL_SOURCE, base_url=server.base_url, model=server.alias)
-            return server, True
-        if model is not None:
-            local.check_model(model)  # before a running server is stopped for it
-        if port is not None and (server is None or port != server.port):
-            local.check_port(port)
-        self.stop_local()
-        server = local.start(model, port, n_ctx)
-        self.local = server
-        self.config.set_by(LOCAL_SOURCE, base_url=server.base_url, model=server.alias)
-        return server, False
+        def on_answer(completion: Completion) -> None:
+            self.store.record_usage(usage_label, completion.usage)
 
-    def stop_local(self) -> LocalServer | None:
-        """Stop the local model server, if any, and put back the settings it replaced."""
-        server, self.local = self.local, None
-        if server is None:
-            return None
-        server.stop()
-        self.config.unset_by(LOCAL_SOURCE)
-        return server
-
-    def resolve_local(self, settings: Settings) -> Settings:
-        """``base_url=local``: start (or reuse) the local model server and point ``settings`` at it.
-
-        Settings that point at a local server that has died since give a clear error.
-        """
-        if settings.base_url == "local":
-            server, reused = self.start_local()
-            if not reused:
-                self._local_banner = server.banner()
-            flagged = settings.sources.get("model") == "cell flag"
-            return replace(
-                settings,
-                base_url=server.base_url,
-                model=settings.model if flagged else server.alias,
-                sources={**settings.sources, "base_url": LOCAL_SOURCE, **({} if flagged else {"model": LOCAL_SOURCE})},
-            )
-        server = self.local
-        if settings.sources.get("base_url") == LOCAL_SOURCE and server is not None and not server.running():
-            tail = server.log_tail()
-            raise LocalServerError(
-                f"The local model server (pid {server.pid}) has stopped (exit code {server.process.returncode}); "
-                "run %mistral local to start it again" + (f". Its last lines: {tail}" if tail else ".")
-            )
-        return settings
+        try:
+            run = runner.run(items, bodies, json=options.json, on_answer=on_answer)
+        except AnnotationInterrupted as stopped:
+            self.last_run = stopped.run
+            raise
+        self.last_run = run
+        return run
 
     def _record(
         self, prompt: str, settings: Settings, options: TurnOptions, completion: Completion, interrupted: bool = False
@@ -250,14 +218,3 @@ class Session:
                 content=completion.content,
             )
         )
-
-
-def is_loopback(base_url: str) -> bool:
-    """True for a server on this machine (localhost, 127.0.0.0/8, ::1)."""
-    host = urlsplit(base_url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

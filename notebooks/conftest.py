@@ -7,7 +7,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from notebook_harness import patch_nbval, start_fake_server  # noqa: E402
+from notebook_harness import patch_nbval, start_fake_server
 
 _server = None
 

@@ -13,8 +13,8 @@ from IPython.core.interactiveshell import InteractiveShell
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakeserver import FakeChatServer  # noqa: E402
-from support import TEST_KEY, Shell  # noqa: E402
+from fakeapi import FakeChatServer
+from support import TEST_KEY, Shell
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import tempfile
 from collections import deque
 from collections.abc import Iterable
 
-from fakeserver import FakeChatServer
+from fakeapi import FakeChatServer
 from notebook_replies import install
 
 DUMMY_KEY = "sk-notebooks-dummy-key"

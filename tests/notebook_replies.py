@@ -6,7 +6,7 @@ cells run in; nbval compares the outputs against the ones saved in the notebooks
 
 from __future__ import annotations
 
-from fakeserver import ErrorReply, FakeChatServer, Reply
+from fakeapi import ErrorReply, FakeChatServer, Reply
 
 SLOW = 0.02  # seconds between streamed chunks: visible streaming, quick test runs
 

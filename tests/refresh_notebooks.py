@@ -14,7 +14,7 @@ from nbclient import NotebookClient
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from notebook_harness import start_fake_server  # noqa: E402
+from notebook_harness import start_fake_server
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

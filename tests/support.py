@@ -62,9 +62,9 @@ class Shell:
 
     @property
     def magics(self):
-        import mistral_magic
+        from mistral_magic.extension import magics_of
 
-        return mistral_magic._loaded[id(self.ip)]
+        return magics_of(self.ip)
 
 
 def run_and_collect(client, code: str, timeout: float = 60) -> list[dict]:

@@ -22,6 +22,7 @@ to ``tests/screenshots/`` (ignored by git).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -38,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeserver import FakeChatServer, Reply
+from fakeapi import FakeChatServer, Reply
 from hostile import ALLOWED_SCHEMES, FORBIDDEN_TAGS, HOSTILE_REPLIES, problems
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -476,7 +477,7 @@ def notebook_run(lab):
             except BaseException:
                 try:
                     _shot(page, "browser-failure.png")
-                except Exception:  # noqa: BLE001 - the original error matters more
+                except Exception:
                     pass
                 raise
         finally:
@@ -582,7 +583,7 @@ def test_reply_streams_visibly_into_the_live_view(notebook_run):
     )
     sizes = [_alnum(s["text"]) for s in shown]
     longest = run_ = 0
-    for previous, current in zip(sizes, sizes[1:]):
+    for previous, current in itertools.pairwise(sizes):
         run_ = run_ + 1 if current > previous else 0
         longest = max(longest, run_)
     assert longest >= 3, f"the text did not grow over 3 successive polls while busy: {sizes}"

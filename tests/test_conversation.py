@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fakeserver import ErrorReply, Reply
+from fakeapi import ErrorReply, Reply
 
 
 def messages(fake, index=-1) -> list[dict]:

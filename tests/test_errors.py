@@ -6,11 +6,11 @@ import socket
 
 import httpx
 import pytest
-from fakeserver import ErrorReply, Hang, Reply
+from fakeapi import ErrorReply, Hang, Reply
 from support import TEST_KEY
 
-from mistral_magic.client import connection_error
-from mistral_magic.protocol import Endpoint
+from mistral_magic.api.client import connection_error
+from mistral_magic.api.protocol import Endpoint
 from mistral_magic.secret import Secret
 
 

@@ -12,13 +12,11 @@ import time
 
 import httpx
 import pytest
+from fakeapi import ErrorReply, FakeChatServer, Hang, RawReply, Reply, split_words
 
-try:
-    from fakeserver import ErrorReply, FakeChatServer, Hang, RawReply, Reply, split_words
-except ImportError:  # tests/ is a package
-    from tests.fakeserver import ErrorReply, FakeChatServer, Hang, RawReply, Reply, split_words
-
-FAKESERVER_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fakeserver.py")
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+FAKEAPI = [sys.executable, "-m", "fakeapi"]  # run with tests/ on PYTHONPATH
+FAKEAPI_ENV = {**os.environ, "PYTHONPATH": TESTS_DIR}
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Say hi"}]
 
 
@@ -463,9 +461,7 @@ def test_cli_mode(tmp_path):
             }
         )
     )
-    process = subprocess.Popen(
-        [sys.executable, FAKESERVER_PATH, "--script", str(script)], stdout=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([*FAKEAPI, "--script", str(script)], stdout=subprocess.PIPE, text=True, env=FAKEAPI_ENV)
     try:
         line = process.stdout.readline().strip()
         assert line.startswith("FAKE_SERVER_URL=http://127.0.0.1:")
@@ -492,7 +488,7 @@ def test_cli_list_script(tmp_path):
     script = tmp_path / "script.json"
     script.write_text(json.dumps([{"status": 429, "headers": {"Retry-After": "1"}}, {"text": "after retry"}]))
     process = subprocess.Popen(
-        [sys.executable, FAKESERVER_PATH, "--port", "0", "--script", str(script)], stdout=subprocess.PIPE, text=True
+        [*FAKEAPI, "--port", "0", "--script", str(script)], stdout=subprocess.PIPE, text=True, env=FAKEAPI_ENV
     )
     try:
         url = process.stdout.readline().strip().split("=", 1)[1]

@@ -7,7 +7,7 @@ import time
 
 import nbformat
 import pytest
-from fakeserver import Reply
+from fakeapi import Reply
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 from support import TEST_KEY, run_and_collect

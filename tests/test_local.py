@@ -87,8 +87,8 @@ def module_shell(local_env):
     servers: list[int] = []
     yield shell, servers
     session = shell.magics.session
-    if session.local is not None:
-        servers.append(session.local.pid)
+    if session.local.server is not None:
+        servers.append(session.local.server.pid)
     ip.run_line_magic("unload_ext", "mistral_magic")
     assert all(wait_gone(pid, 5) for pid in servers), "unloading the extension left a server running"
 
@@ -98,7 +98,7 @@ def shell(needs_llama, module_shell):
     """The module's shell with its local server running and empty chats."""
     shell, servers = module_shell
     run = shell.ok("%mistral local")
-    servers.append(shell.magics.session.local.pid)
+    servers.append(shell.magics.session.local.server.pid)
     shell.ok("%mistral reset --all")
     shell.magics.session.store.usage.clear()
     assert "not from the Mistral API" in "".join(run.plain)
@@ -126,8 +126,8 @@ def test_two_questions_stream_in_one_conversation(shell, monkeypatch):
     renderers: list[CountingRenderer] = []
     real_make = magics_module.make_renderer
 
-    def make_renderer(ip, settings):
-        renderers.append(CountingRenderer(real_make(ip, settings)))
+    def make_renderer(ip, display):
+        renderers.append(CountingRenderer(real_make(ip, display)))
         return renderers[-1]
 
     monkeypatch.setattr(magics_module, "make_renderer", make_renderer)
@@ -172,7 +172,7 @@ def test_two_questions_stream_in_one_conversation(shell, monkeypatch):
 
 
 def test_the_stream_ends_with_done_and_sends_one_token_per_chunk(shell):
-    server = shell.magics.session.local
+    server = shell.magics.session.local.server
     body = {
         "model": server.alias,
         "messages": [{"role": "user", "content": "Say hello."}],
@@ -196,29 +196,29 @@ def test_seed_makes_sampled_answers_repeatable(shell):
 
 
 def test_config_shows_the_local_server_and_a_second_local_reuses_it(shell):
-    server = shell.magics.session.local
+    server = shell.magics.session.local.server
     table = "".join(shell.ok("%mistral config").plain)
     assert server.base_url in table and "%mistral local" in table and "SmolLM2-135M-Instruct.Q4_1" in table
     again = "".join(shell.ok("%mistral local").plain)
     assert "reusing" in again and f"pid {server.pid}" in again
-    assert shell.magics.session.local is server and server.running()
+    assert shell.magics.session.local.server is server and server.running()
     status = "".join(shell.ok("%mistral local status").plain)
     assert "running" in status and str(server.port) in status
 
 
 def test_a_missing_gguf_file_is_a_clear_error_and_keeps_the_server(shell, tmp_path):
-    server = shell.magics.session.local
+    server = shell.magics.session.local.server
     run = shell.run(f"%mistral local --model {tmp_path / 'nowhere.gguf'}")
     assert isinstance(run.error, LocalServerError)
     assert "No model file at" in str(run.error) and "nowhere.gguf" in str(run.error) and "\n" not in str(run.error)
     (tmp_path / "notes.gguf").write_text("not a model")
     run = shell.run(f"%mistral local --model {tmp_path / 'notes.gguf'}")
     assert isinstance(run.error, LocalServerError) and "is not a GGUF model file" in str(run.error)
-    assert shell.magics.session.local is server and server.running()
+    assert shell.magics.session.local.server is server and server.running()
 
 
 def test_a_port_in_use_is_a_clear_error(shell):
-    server = shell.magics.session.local
+    server = shell.magics.session.local.server
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -228,18 +228,18 @@ def test_a_port_in_use_is_a_clear_error(shell):
     assert f"Port {port} on 127.0.0.1 is not free" in str(run.error) and "--port" in str(run.error)
     assert isinstance(shell.run("%mistral local --port 70000").error, LocalServerError)
     assert type(shell.run("%mistral local --ctx 0").error).__name__ == "UsageError"
-    assert shell.magics.session.local is server and server.running()
+    assert shell.magics.session.local.server is server and server.running()
 
 
 def test_a_server_that_dies_gives_a_clear_error_then_starts_again(shell):
-    server = shell.magics.session.local
+    server = shell.magics.session.local.server
     os.kill(server.pid, signal.SIGKILL)
     server.process.wait(5)
     run = shell.run(ASK + "Hello?")
     assert isinstance(run.error, LocalServerError)
     assert f"(pid {server.pid}) has stopped" in str(run.error) and "%mistral local" in str(run.error)
     shell.ok("%mistral local")
-    assert shell.magics.session.local.pid != server.pid
+    assert shell.magics.session.local.server.pid != server.pid
     shell.ok(ASK + "Hello?")
 
 
@@ -250,7 +250,7 @@ def test_a_broken_gguf_shows_the_servers_last_lines(shell, tmp_path):
     assert isinstance(run.error, LocalServerError)
     message = str(run.error)
     assert "stopped before it was ready" in message and "its last lines:" in message and "broken.gguf" in message
-    assert shell.magics.session.local is None  # the old server was replaced, the new one failed
+    assert shell.magics.session.local.server is None  # the old server was replaced, the new one failed
     assert "%mistral local" not in "".join(shell.ok("%mistral config").plain)
 
 
@@ -261,7 +261,7 @@ def test_base_url_local_starts_the_server_on_first_use_and_stop_restores_it(shel
         run = shell.ok(ASK + Q1)
         assert "Paris" in run.markdown[0]
         assert "not from the Mistral API" in run.stdout  # the banner, under the first answer
-        server = shell.magics.session.local
+        server = shell.magics.session.local.server
         assert server is not None and server.running()
         table = "".join(shell.ok("%mistral config").plain)
         assert server.base_url in table and "%mistral local" in table
@@ -318,9 +318,7 @@ def shown(messages: list[dict]) -> str:
     return "".join(parts)
 
 
-PID_CODE = (
-    "import os, mistral_magic; print('pids', os.getpid(), next(iter(mistral_magic._loaded.values())).session.local.pid)"
-)
+PID_CODE = "import os, mistral_magic.extension; print('pids', os.getpid(), next(iter(mistral_magic.extension._loaded.values())).session.local.server.pid)"
 
 
 def start_local_in_kernel(client) -> tuple[int, int]:
@@ -375,7 +373,7 @@ def test_stop_interrupt_and_kernel_shutdown_leave_no_server(kernel):
 
 
 def test_a_killed_kernel_takes_its_server_along(kernel):
-    manager, client = kernel
+    _manager, client = kernel
     kernel_pid, server = start_local_in_kernel(client)
     os.kill(kernel_pid, signal.SIGKILL)  # the kernel alone: no atexit, no process-group kill
     assert gone_or_killed(server), "the local server outlived a killed kernel"

@@ -15,7 +15,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from test_local import _local_missing
+
+from tests.test_local import _local_missing
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

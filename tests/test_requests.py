@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fakeserver import Reply
+from fakeapi import Reply
 from support import TEST_KEY
 
 
@@ -55,6 +55,38 @@ def test_every_sampling_flag_is_sent_under_its_wire_name(shell, fake):
         "safe_prompt": True,
         "stream": True,
     }
+
+
+# A valid value of each kind of sampling option, and how a flag and %mistral config write it.
+SAMPLE_VALUES = {float: (0.5, "0.5"), int: (7, "7"), bool: (True, None), tuple: (("END",), "END")}
+
+
+def _sampling_settings():
+    from mistral_magic.settings import SAMPLING_SETTINGS
+
+    return SAMPLING_SETTINGS
+
+
+@pytest.mark.parametrize("item", _sampling_settings(), ids=lambda item: item.name)
+def test_each_sampling_entry_reaches_the_body_from_a_flag_a_setting_and_annotate(shell, fake, item):
+    """One entry in settings.Sampling is all a sampling option needs: flag, setting, annotate()
+    argument and request field are derived from it."""
+    import mistral_magic
+
+    value, text = (item.spec.choices[0],) * 2 if item.spec.choices else SAMPLE_VALUES[item.kind]
+    wire = item.spec.wire or item.name
+    sent = list(value) if isinstance(value, tuple) else value
+    flag = item.spec.flags[-1] + ("" if text is None else f" {text}")
+    shell.ok(f"%%mistral --once {flag}\nhi")
+    assert last_body(fake)[wire] == sent
+    mistral_magic.annotate(["hi"], "{item}", cache=False, **{item.name: value})
+    assert last_body(fake)[wire] == sent
+    if item.spec.configurable:
+        shell.ok(f"%mistral config {item.name}={text or 'true'}")
+        shell.ok("%%mistral --once\nhi")
+        assert last_body(fake)[wire] == sent
+        assert item.name in shell.ok("%mistral config").plain[0]
+        assert item.name in shell.magics.traits(config=True)
 
 
 def test_no_stream_sends_stream_false_and_shows_the_reply(shell, fake):

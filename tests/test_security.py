@@ -7,7 +7,7 @@ import logging
 import pickle
 
 import pytest
-from fakeserver import ErrorReply, Reply
+from fakeapi import ErrorReply, Reply
 from support import TEST_KEY
 
 from mistral_magic.secret import Secret
@@ -15,7 +15,7 @@ from mistral_magic.secret import Secret
 
 def test_secret_never_formats_itself():
     secret = Secret(TEST_KEY)
-    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret, json.dumps({"k": str(secret)})):
+    for text in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % secret, json.dumps({"k": str(secret)})):  # noqa: UP031
         assert TEST_KEY not in text
     assert secret.reveal() == TEST_KEY
     with pytest.raises(TypeError):

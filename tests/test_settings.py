@@ -43,7 +43,6 @@ def test_config_table_shows_values_and_sources_and_masks_the_key(shell, monkeypa
 
 
 def test_config_from_an_ipython_config_object(fake, monkeypatch):
-    from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
     from mistral_magic.magics import MistralMagics
@@ -52,7 +51,7 @@ def test_config_from_an_ipython_config_object(fake, monkeypatch):
     config = Config()
     config.MistralMagics.model = "from-ipython-config"
     config.MistralMagics.read_timeout = 5
-    magics = MistralMagics(shell=InteractiveShell.instance(), config=config)
+    magics = MistralMagics(shell=None, config=config)  # not one of the shell's configurables
     settings = magics.settings()
     assert (settings.model, settings.read_timeout) == ("from-ipython-config", 5.0)
     assert settings.sources["model"] == "%config"
@@ -108,3 +107,61 @@ def test_key_typed_with_getpass_wins_over_the_environment(shell, fake, monkeypat
     shell.ok("%mistral key --clear")
     shell.ok("%%mistral\nhi")
     assert fake.requests[-1].headers["authorization"] == f"Bearer {TEST_KEY}"
+
+
+def test_any_loopback_address_needs_no_key_and_never_goes_through_a_proxy(shell, monkeypatch):
+    """127.0.0.2 is this machine too: no key, and the proxy from the environment is not used."""
+    from fakeapi import FakeChatServer, Reply
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there: a proxied request fails
+    for name in ("NO_PROXY", "no_proxy", "MISTRAL_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with FakeChatServer(host="127.0.0.2") as other:
+        other.script(Reply(text="direct"))
+        monkeypatch.setenv("MISTRAL_BASE_URL", other.url + "/v1")
+        run = shell.ok("%%mistral --once\nhi")
+        assert "direct" in run.everything
+        assert "authorization" not in other.requests[-1].headers
+
+
+@pytest.mark.parametrize(
+    "name, text, message",
+    [
+        ("read_timeout", "-1", "read_timeout=-1.0 is invalid: it must be a number of seconds > 0."),
+        ("temperature", "3", "temperature=3.0 is invalid: it must be between 0 and 2 (Mistral accepts 0 to 1.5)."),
+        ("max_tokens", "0", "max_tokens=0 is invalid: it must be a positive whole number."),
+        ("base_url", "'ftp://x'", "base_url='ftp://x' is invalid: it must start with http:// or https://."),
+    ],
+)
+def test_config_and_mistral_config_refuse_a_bad_value_at_set_time_alike(shell, caplog, name, text, message):
+    run = shell.run(f"%config MistralMagics.{name} = {text}")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [message]
+    assert getattr(shell.magics, name) is None  # refused: the setting keeps its value
+    run = shell.run(f"%mistral config {name}={text.strip(chr(39))}")
+    assert run.error is not None and str(run.error) == message
+    assert getattr(shell.magics, name) is None
+    shell.ok("%%mistral --once\nhi")  # and nothing is left broken
+
+
+def test_a_bad_value_in_ipython_config_stops_the_extension_with_one_line(fake):
+    from traitlets.config import Config
+
+    from mistral_magic import InvalidSettingError
+    from mistral_magic.magics import MistralMagics
+
+    config = Config()
+    config.MistralMagics.max_retries = 99
+    with pytest.raises(
+        InvalidSettingError, match=r"^max_retries=99 is invalid: it must be a whole number from 0 to 10\.$"
+    ):
+        MistralMagics(shell=None, config=config)
+
+
+def test_every_setting_has_a_trait_whose_help_comes_from_the_table(shell):
+    from mistral_magic.settings import CONFIGURABLE
+
+    traits = shell.magics.traits(config=True)
+    assert sorted(traits) == sorted(item.name for item in CONFIGURABLE)
+    assert traits["read_timeout"].help == "Seconds to wait for the next piece of a reply (default 60)."
+    assert traits["model"].help == "Model name (default Mistral-chat; env MISTRAL_MODEL)."

@@ -6,7 +6,7 @@ import json
 import threading
 import time
 
-from fakeserver import RawReply, Reply
+from fakeapi import RawReply, Reply
 
 
 def event(obj) -> bytes:

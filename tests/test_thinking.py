@@ -11,14 +11,14 @@ import sqlite3
 import threading
 
 import pytest
-from fakeserver import Reply
+from fakeapi import Reply
 from hostile import HOSTILE_REPLIES, problems
-from test_live_view import ViewState, comms, custom_messages  # noqa: F401 - comms is a fixture
 
-from mistral_magic.cache import ReplyCache
-from mistral_magic.content import ContentParts
-from mistral_magic.protocol import Completion
+from mistral_magic.annotation.cache import ReplyCache
+from mistral_magic.api.content import ContentParts
+from mistral_magic.api.protocol import Completion
 from mistral_magic.render.text import DIM, RESET, TextRenderer
+from tests.render.test_live_view import ViewState, comms, custom_messages  # noqa: F401 - comms is a fixture
 
 THINKING = "The user asks for 2 + 2. Adding *two* and two gives four; check: 4 - 2 = 2."
 ANSWER = "It is **4**."
@@ -61,7 +61,7 @@ def test_a_wrong_reasoning_effort_is_a_one_line_error(shell, fake):
     run = shell.run("%%mistral --reasoning-effort medium\nhi")
     assert type(run.error).__name__ == "UsageError" and "high" in str(run.error) and "\n" not in str(run.error)
     run = shell.run("%mistral config reasoning_effort=low")
-    assert type(run.error).__name__ == "UsageError" and "must be high or none" in str(run.error)
+    assert type(run.error).__name__ == "UsageError" and "high | none" in str(run.error)
     assert fake.requests == []
 
 
@@ -291,7 +291,7 @@ def test_json_and_annotate_read_the_answer_alone(shell, fake):
 def test_local_mode_gets_the_answers_text_alone(shell, fake):
     """llama.cpp's server rejects thinking parts: a chat that began with a magistral model and
     goes on with %mistral local sends it the answers' text."""
-    from mistral_magic.session import LOCAL_SOURCE
+    from mistral_magic.localmode import LOCAL_SOURCE
 
     fake.script(reasoning_reply())
     shell.ok("%%mistral --reasoning-effort high\nWhat is 2 + 2?")

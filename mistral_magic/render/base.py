@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class Renderer(Protocol):
     def feed(self, text: str) -> None:
         """More reply text arrived."""
 
-    def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
+    def finish(self, text: str, *, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
         """The reply ended normally; replace the live view by the static display."""
 
     def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:

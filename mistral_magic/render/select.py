@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Literal
 
-from ..settings import Settings
 from .base import Renderer
+from .progress import ProgressView
 from .text import TextRenderer
 
 
-def publish(bundle: dict) -> None:
+def publish(bundle: dict[str, str]) -> None:
     """Show a MIME bundle in the output of the running cell."""
     from IPython.display import display
 
@@ -24,6 +26,7 @@ def show(obj: Any) -> None:
 
 
 def clear() -> None:
+    """Clear the output of the running cell when the next output arrives."""
     from IPython.display import clear_output
 
     clear_output(wait=True)
@@ -35,6 +38,7 @@ def in_kernel(shell: Any) -> bool:
 
 
 def is_terminal(shell: Any) -> bool:
+    """True in terminal IPython, where streamed text stays as the record."""
     return type(shell).__name__ == "TerminalInteractiveShell"
 
 
@@ -53,36 +57,43 @@ def frontend_shows_widgets(shell: Any) -> bool:
     return bool((parent or {}).get("metadata", {}).get("cellId"))
 
 
-def make_renderer(shell: Any, settings: Settings) -> Renderer:
-    """The live widget view where widgets can be seen (or ``display=widget``), else plain text.
+Frontend = Literal["widget", "terminal", "kernel", "plain"]
+
+
+def frontend(shell: Any, display: str = "auto") -> Frontend:
+    """Where output goes: a notebook frontend that shows widgets (or ``display=widget``), terminal
+    IPython, another kernel client or a headless run (text, then the static display), or a plain shell."""
+    if display == "widget" or (display == "auto" and frontend_shows_widgets(shell)):
+        return "widget"
+    if is_terminal(shell):
+        return "terminal"
+    return "kernel" if in_kernel(shell) else "plain"
+
+
+def make_renderer(shell: Any, display: str = "auto") -> Renderer:
+    """The live widget view where widgets can be seen, else plain text.
 
     With text, a terminal keeps the streamed text as the record; in a notebook the static
     display replaces it when the reply ends.
     """
-    mode = settings.display
-    if mode == "widget" or (mode == "auto" and frontend_shows_widgets(shell)):
-        from .widget import WidgetRenderer
+    where = frontend(shell, display)
+    if where == "widget":
+        from .widget import WidgetRenderer  # anywidget and markdown load on first use
 
         return WidgetRenderer(show, publish, clear)
-    if is_terminal(shell):
+    if where == "terminal":
         return TextRenderer(None)
-    if in_kernel(shell):
+    if where == "kernel":
         return TextRenderer(publish, clear=clear)
     return TextRenderer(publish)
 
 
-def batch_progress() -> Any:
-    """A factory of progress views for this frontend: a widget bar in notebook frontends, a text
-    bar elsewhere (cleared in a kernel, so the saved notebook keeps only the summary)."""
-    from functools import partial
-
-    from IPython import get_ipython
-
-    from ..progress import ProgressView
-
-    shell = get_ipython()
-    if frontend_shows_widgets(shell):
+def progress_factory(shell: Any, display: str = "auto") -> Callable[[int, int], ProgressView]:
+    """Progress views for this frontend: a widget bar where widgets can be seen, a text bar
+    elsewhere (cleared in a kernel, so the saved notebook keeps only the summary)."""
+    where = frontend(shell, display)
+    if where == "widget":
         return partial(ProgressView, widget=True)
-    if in_kernel(shell):
+    if where == "kernel":
         return partial(ProgressView, clear=clear)
     return ProgressView

@@ -5,12 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from .base import ReplyInfo
 from .static import THINKING_SUMMARY, final_bundle, reply_footer, reply_notice
 
-PublishFunction = Callable[[dict], None]
+PublishFunction = Callable[[dict[str, str]], None]
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"  # the thinking is dimmed in a terminal
 
@@ -82,7 +82,7 @@ class TextRenderer:
         self.out.flush()
         self._wrote = True
 
-    def finish(self, text: str, *, finish_reason: str | None, usage: dict | None) -> None:
+    def finish(self, text: str, *, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
         self._end(text, reply_notice(finish_reason), reply_footer(self._model, finish_reason, usage))
 
     def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:

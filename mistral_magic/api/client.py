@@ -4,48 +4,77 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
 
-from . import errors, protocol
+from .. import errors
+from ..errors import hint
+from ..secret import Secret
+from . import protocol
 from .content import ContentParts
 from .protocol import Completion, Endpoint
 from .retry import retry_delay
-from .secret import Secret
 from .sse import SSEDecoder
-
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 RetryCallback = Callable[[int, int, float, str], None]
 """Called before each retry with (attempt number, attempts allowed, delay in s, reason)."""
 
 
 class _Retryable(Exception):
-    def __init__(self, error: Exception, reason: str, headers: dict | None = None):
+    def __init__(self, error: Exception, reason: str, headers: Mapping[str, str] | None = None):
         super().__init__(reason)
         self.error = error
         self.reason = reason
-        self.headers = headers or {}
+        self.headers: Mapping[str, str] = headers or {}
+
+
+class Attempts:
+    """The attempts of one request: the one place that decides whether to retry, how long to
+    wait, tells ``on_retry`` and waits (or pauses every worker sharing the pacer, after a 429)."""
+
+    def __init__(self, endpoint: Endpoint, on_retry: RetryCallback | None):
+        self.endpoint = endpoint
+        self.on_retry = on_retry
+        self.allowed = endpoint.max_retries + 1
+        self.done = 0  # attempts that failed so far
+
+    def retry_or_raise(self, error: Exception, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        """Wait before the next attempt, or raise ``error`` when none is left."""
+        if self.done + 1 >= self.allowed:
+            raise error
+        endpoint = self.endpoint
+        delay = retry_delay(self.done, headers or {}, base=endpoint.retry_base_delay, cap=endpoint.retry_max_wait)
+        if self.on_retry is not None:
+            self.on_retry(self.done + 2, self.allowed, delay, reason)
+        if endpoint.pacer is not None and reason == "HTTP 429":
+            endpoint.pacer.back_off(delay)  # a rate limit pauses every worker, not only this one
+        else:
+            time.sleep(delay)
+        self.done += 1
 
 
 class ChatClient:
-    """Sends chat-completion requests over one pooled ``httpx.Client``."""
+    """Sends chat-completion requests over pooled ``httpx`` connections.
+
+    A server on this machine is reached directly, never through a proxy from the environment
+    (see :func:`protocol.is_loopback`); ``http`` replaces both pools (a test's mock transport).
+    """
 
     def __init__(self, http: httpx.Client | None = None):
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-        # A server on this machine is never reached through a proxy from the environment.
-        direct = {f"all://{host}": httpx.HTTPTransport(limits=limits) for host in LOOPBACK_HOSTS}
-        self._http = http or httpx.Client(limits=limits, follow_redirects=True, mounts=direct)
+        self._http = http or httpx.Client(limits=limits, follow_redirects=True)
+        self._direct = http or httpx.Client(limits=limits, follow_redirects=True, trust_env=False)
 
     def close(self) -> None:
         self._http.close()
+        self._direct.close()
 
     def stream(
         self,
         endpoint: Endpoint,
-        body: dict,
+        body: dict[str, Any],
         on_retry: RetryCallback | None = None,
         on_thinking: Callable[[str], None] | None = None,
     ) -> ChatStream:
@@ -53,10 +82,12 @@ class ChatClient:
         model's thinking goes to ``on_thinking`` as it arrives."""
         return ChatStream(self, endpoint, {**body, "stream": True}, on_retry, on_thinking)
 
-    def complete(self, endpoint: Endpoint, body: dict, on_retry: RetryCallback | None = None) -> Completion:
+    def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None) -> Completion:
         """A one-shot completion (``stream: false``)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         choices = payload.get("choices") or [{}]
+        if not isinstance(choices, list) or not isinstance(choices[0], dict):
+            raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
         message = choices[0].get("message") or {}
         parts = ContentParts()
         _, text = parts.add(message.get("content"))
@@ -68,59 +99,49 @@ class ChatClient:
             content=parts.message_content(text),
         )
 
-    def models(self, endpoint: Endpoint) -> list[dict]:
+    def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""
         payload = self._json_request(endpoint, "GET", "models", None, None)
         return list(payload.get("data") or [])
 
     def _json_request(
-        self, endpoint: Endpoint, method: str, path: str, body: dict | None, on_retry: RetryCallback | None
-    ) -> dict:
+        self,
+        endpoint: Endpoint,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None,
+        on_retry: RetryCallback | None,
+    ) -> dict[str, Any]:
         url = protocol.endpoint(endpoint.base_url, path)
-        response, _ = self.send_with_retries(endpoint, method, url, body, on_retry)
+        response = self.send_with_retries(endpoint, method, url, body, Attempts(endpoint, on_retry))
         try:
             return _read_json(response, endpoint, url)
         finally:
             response.close()
 
     def send_with_retries(
-        self,
-        endpoint: Endpoint,
-        method: str,
-        url: str,
-        body: dict | None,
-        on_retry: RetryCallback | None,
-        first_attempt: int = 0,
-    ) -> tuple[httpx.Response, int]:
-        """Send until a 2xx response arrives (returned open, headers read) or retries run out."""
-        attempts = endpoint.max_retries + 1
-        attempt = first_attempt
-        pacer = endpoint.pacer
+        self, endpoint: Endpoint, method: str, url: str, body: dict[str, Any] | None, attempts: Attempts
+    ) -> httpx.Response:
+        """Send until a 2xx response arrives (returned open, headers read) or ``attempts`` run out."""
         while True:
-            if pacer is not None:
-                pacer.before_attempt()
+            if endpoint.pacer is not None:
+                endpoint.pacer.before_attempt()
             try:
-                return self._send_once(endpoint, method, url, body, attempt + 1), attempt
+                return self._send_once(endpoint, method, url, body, attempts.done + 1)
             except _Retryable as retry:
-                if attempt + 1 >= attempts:
-                    raise retry.error from None
-                delay = retry_delay(attempt, retry.headers, base=endpoint.retry_base_delay, cap=endpoint.retry_max_wait)
-                if on_retry is not None:
-                    on_retry(attempt + 2, attempts, delay, retry.reason)
-                if pacer is not None and retry.reason == "HTTP 429":
-                    pacer.back_off(delay)  # a rate limit pauses every worker, not only this one
-                else:
-                    time.sleep(delay)
-                attempt += 1
+                attempts.retry_or_raise(retry.error, retry.reason, retry.headers)
 
-    def _send_once(self, endpoint: Endpoint, method: str, url: str, body: dict | None, attempt: int) -> httpx.Response:
+    def _send_once(
+        self, endpoint: Endpoint, method: str, url: str, body: dict[str, Any] | None, attempt: int
+    ) -> httpx.Response:
         headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
         if endpoint.api_key:
             headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"
         timeout = httpx.Timeout(endpoint.read_timeout, connect=endpoint.connect_timeout)
-        request = self._http.build_request(method, url, json=body, headers=headers, timeout=timeout)
+        http = self._direct if protocol.is_loopback(url) else self._http
+        request = http.build_request(method, url, json=body, headers=headers, timeout=timeout)
         try:
-            response = self._http.send(request, stream=True)
+            response = http.send(request, stream=True)
         except httpx.TimeoutException as exc:
             raise _Retryable(timeout_error(endpoint, exc), "timeout") from None
         except httpx.TransportError as exc:
@@ -141,7 +162,7 @@ class ChatClient:
             attempts=attempt,
         )
         if response.status_code in protocol.RETRYABLE_STATUSES:
-            raise _Retryable(error, f"HTTP {response.status_code}", dict(response.headers))
+            raise _Retryable(error, f"HTTP {response.status_code}", response.headers)
         raise error
 
 
@@ -155,7 +176,7 @@ class ChatStream:
         self,
         client: ChatClient,
         endpoint: Endpoint,
-        body: dict,
+        body: dict[str, Any],
         on_retry: RetryCallback | None,
         on_thinking: Callable[[str], None] | None = None,
     ):
@@ -167,7 +188,7 @@ class ChatStream:
         self._parts: list[str] = []
         self._content = ContentParts()  # a reasoning model's thinking parts
         self.finish_reason: str | None = None
-        self.usage: dict | None = None
+        self.usage: dict[str, Any] | None = None
         self.model: str | None = None
 
     @property
@@ -192,23 +213,17 @@ class ChatStream:
     def __iter__(self) -> Iterator[str]:
         endpoint = self._endpoint
         url = protocol.endpoint(endpoint.base_url, "chat/completions")
-        attempt = 0
+        attempts = Attempts(endpoint, self._on_retry)
         while True:
-            response, attempt = self._client.send_with_retries(
-                endpoint, "POST", url, self._body, self._on_retry, attempt
-            )
+            response = self._client.send_with_retries(endpoint, "POST", url, self._body, attempts)
             try:
                 yield from self._read_events(response)
                 return
             except httpx.TransportError as exc:
-                if self._received or attempt >= endpoint.max_retries:
+                if self._received:
                     raise self._broken(exc) from None
                 reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection lost"
-                delay = retry_delay(attempt, {}, base=endpoint.retry_base_delay, cap=endpoint.retry_max_wait)
-                if self._on_retry is not None:
-                    self._on_retry(attempt + 2, endpoint.max_retries + 1, delay, reason)
-                time.sleep(delay)
-                attempt += 1
+                attempts.retry_or_raise(self._broken(exc), reason)
             finally:
                 response.close()
 
@@ -279,7 +294,7 @@ def timeout_error(endpoint: Endpoint, exc: httpx.TimeoutException) -> errors.Req
         )
     return errors.RequestTimeoutError(
         f"No answer from {endpoint.base_url} for {endpoint.read_timeout:g} s; try again, or raise "
-        "the limit with %mistral config read_timeout=120."
+        f"the limit with {hint('read_timeout')}."
     )
 
 
@@ -293,22 +308,23 @@ def connection_error(endpoint: Endpoint, exc: httpx.TransportError) -> errors.Co
         why = "the connection failed"
     return errors.ConnectionFailedError(
         f"Cannot reach {endpoint.base_url}: {why}. Check the base URL (MISTRAL_BASE_URL or "
-        "%mistral config base_url=...) and your network."
+        f"{hint('base_url')}) and your network."
     )
 
 
-def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> Any:
+def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> dict[str, Any]:
     try:
         raw = response.read()
     except httpx.TimeoutException as exc:
         raise timeout_error(endpoint, exc) from None
     except httpx.TransportError:
-        raise errors.StreamError(f"Reply incomplete: the connection to {endpoint.base_url} was lost.") from None
+        raise errors.BadResponseError(f"Reply incomplete: the connection to {endpoint.base_url} was lost.") from None
     payload = protocol.parse_body(raw)
     if not isinstance(payload, dict):
-        raise errors.StreamError(f"The server at {url} did not answer with JSON.")
+        raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
     if "error" in payload or payload.get("object") == "error":
-        raise errors.StreamError(f"The server reported an error: {protocol.error_message(payload)}")
+        message = protocol.error_message(_redacted(payload, endpoint.api_key))
+        raise errors.BadResponseError(f"The server reported an error: {message}")
     return payload
 
 

@@ -1,32 +1,62 @@
-"""Batches: one prompt template over many items, sent concurrently, cached as answers arrive.
+"""Annotation runs: one prompt template over many items, sent concurrently, cached as answers arrive.
 
 Each item is its own one-shot request (no conversation history). Answers keep input order;
-an item that fails (after retries) or whose ``--json`` reply does not parse becomes an error
-entry, and the run goes on. Every answer is written to the reply cache the moment it arrives,
-so an interrupted run keeps what it paid for and a re-run sends only the missing items.
+an item that fails (after retries) or whose JSON reply does not parse becomes an error entry,
+and the run goes on. Every answer is written to the reply cache the moment it arrives, so an
+interrupted run keeps what it paid for and a re-run sends only the missing items.
+
+This module knows nothing of sessions, settings or frontends: it gets a client, an endpoint,
+the request bodies and a progress factory.
 """
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 import time
 from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from ..api.pacing import Cancelled, Pacer
+from ..api.protocol import Completion, Endpoint
+from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint
+from ..interpolate import interpolate
 from .cache import ReplyCache, cache_key
-from .errors import MistralMagicError, UsageError
-from .interpolate import interpolate
 from .jsonmode import parse_json_reply
-from .pacing import Cancelled, Pacer
-from .progress import ProgressView
-from .protocol import Completion, Endpoint
 
-BATCH_MIN_RETRIES = 5
-SAMPLING_OPTIONS = ("temperature", "top_p", "max_tokens", "random_seed", "stop", "safe_prompt", "reasoning_effort")
+if TYPE_CHECKING:  # httpx, under the client, is imported on first use
+    from ..api.client import ChatClient
+
+MIN_RETRIES = 5
+
+
+class Progress(Protocol):
+    """Shows how a run goes: :meth:`update` from the run's own thread, :meth:`close` at the end."""
+
+    def update(self, done: int, failed: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
+ProgressFactory = Callable[[int, int], Progress]
+"""Makes the progress view of a run from (items in total, items already answered)."""
+
+
+class SilentProgress:
+    """Progress nobody sees (a run without a frontend)."""
+
+    def __init__(self, total: int, already: int = 0):
+        self.total = total
+
+    def update(self, done: int, failed: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 @dataclass(frozen=True)
@@ -38,18 +68,25 @@ class ItemError:
     error: str
 
 
-class AnnotationRun(list):
+class AnnotationRun(list[Any]):
     """The answers in input order (``None`` where an item has none), with what happened."""
 
     def __init__(
-        self, results: list, *, errors: list[ItemError], sent: int, cached: int, interrupted: bool, index: Any = None
+        self,
+        results: list[Any],
+        *,
+        errors: list[ItemError],
+        sent: int,
+        cached: int,
+        interrupted: bool,
+        input_index: Any = None,
     ):
         super().__init__(results)
         self.errors = errors
         self.sent = sent
         self.cached = cached
         self.interrupted = interrupted
-        self.index = index
+        self.input_index = input_index  # the pandas index of the input (``index`` is list.index)
 
     @property
     def remaining(self) -> int:
@@ -61,38 +98,25 @@ class AnnotationRun(list):
         """The answers as a pandas Series aligned to the input's index (pandas input)."""
         import pandas
 
-        return pandas.Series(list(self), index=self.index, name=name)
+        return pandas.Series(list(self), index=self.input_index, name=name)
 
     def summary(self) -> str:
         """One line: how many answered, from the cache, failed, remaining."""
         answered = sum(1 for r in self if r is not None)
         parts = [f"{answered} answered ({self.cached} from the cache)"]
         if self.errors:
-            parts.append(f"{len(self.errors)} failed: see %mistral errors")
+            parts.append(f"{len(self.errors)} failed: {hint('item_errors')}")
         if self.interrupted:
             parts.append(f"interrupted with {self.remaining} remaining: run it again to continue")
         return f"{len(self)} items: " + ", ".join(parts) + "."
-
-
-class AnnotationInterrupted(MistralMagicError):
-    """A kernel interrupt stopped the batch; ``run`` holds what finished (also in the cache)."""
-
-    label = "Interrupted"
-
-    def __init__(self, run: AnnotationRun):
-        super().__init__(
-            f"Stopped with {run.remaining} of {len(run)} items remaining; the finished answers are kept "
-            "(and cached): run it again to send only the rest."
-        )
-        self.run = run
 
 
 @dataclass(frozen=True)
 class Items:
     """What ``--each`` names, as rows to fill the template with."""
 
-    values: list
-    fields: list[dict]
+    values: list[Any]
+    fields: list[dict[str, Any]]
     kind: str  # "list", "series" or "frame"
     source: Any = None
 
@@ -119,31 +143,31 @@ def as_items(obj: Any, name: str = "items") -> Items:
 def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | None = None) -> list[str]:
     """The prompt for each item: ``{item}`` and the row's ``{column}`` fields, then notebook
     variables; other braces stay as written."""
-    base = namespace or {}
+    base = cast("MutableMapping[str, Any]", namespace or {})  # ChainMap only reads it
     return [
         interpolate(template, ChainMap(fields, {"item": value}, base))
         for value, fields in zip(items.values, items.fields)
     ]
 
 
-class BatchRunner:
+class Runner:
     """Sends one request per body over a thread pool, sharing a pacer, writing the cache."""
 
     def __init__(
         self,
-        client: Any,
+        client: ChatClient,
         endpoint: Endpoint,
         *,
         workers: int,
         cache: ReplyCache | None,
         rpm: float | None = None,
-        progress: Callable[..., ProgressView] = ProgressView,
+        progress: ProgressFactory = SilentProgress,
     ):
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
         self.client = client
         self.pacer = Pacer(rpm)
-        self.endpoint = replace(endpoint, pacer=self.pacer, max_retries=max(endpoint.max_retries, BATCH_MIN_RETRIES))
+        self.endpoint = replace(endpoint, pacer=self.pacer, max_retries=max(endpoint.max_retries, MIN_RETRIES))
         self.workers = workers
         self.cache = cache
         self.progress = progress
@@ -153,7 +177,7 @@ class BatchRunner:
     def run(
         self,
         items: Items,
-        bodies: list[dict],
+        bodies: list[dict[str, Any]],
         *,
         json: bool = False,
         on_answer: Callable[[Completion], None] | None = None,
@@ -162,7 +186,8 @@ class BatchRunner:
         total = len(bodies)
         results: list[Any] = [None] * total
         errors: dict[int, str] = {}
-        keys = [cache_key(self.endpoint.base_url, body) for body in bodies] if self.cache is not None else None
+        cache = self.cache
+        keys = [cache_key(self.endpoint.base_url, body) for body in bodies] if cache is not None else None
 
         def settle(index: int, completion: Completion) -> None:
             try:
@@ -172,16 +197,18 @@ class BatchRunner:
 
         todo = []
         for index in range(total):
-            hit = self.cache.get(keys[index]) if keys else None
+            hit = cache.get(keys[index]) if cache is not None and keys is not None else None
             if hit is None:
                 todo.append(index)
             else:
                 settle(index, hit)
         cached = total - len(todo)
         progress = self.progress(total, cached)
-        executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-batch")
-        futures: dict[Future, int] = {
-            executor.submit(self._answer, bodies[i], keys[i] if keys else None): i for i in todo
+        executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-annotate")
+        # Each request runs in a copy of the caller's context, so its messages speak to the same audience.
+        futures: dict[Future[Completion], int] = {
+            executor.submit(contextvars.copy_context().run, self._answer, bodies[i], keys[i] if keys else None): i
+            for i in todo
         }
         pending = set(futures)
         interrupted = False
@@ -209,13 +236,13 @@ class BatchRunner:
             sent=self.sent,
             cached=cached,
             interrupted=interrupted,
-            index=items.index,
+            input_index=items.index,
         )
         if interrupted:
-            raise AnnotationInterrupted(run)
+            raise AnnotationInterrupted(run, remaining=run.remaining, total=len(run))
         return run
 
-    def _answer(self, body: dict, key: str | None) -> Completion:
+    def _answer(self, body: dict[str, Any], key: str | None) -> Completion:
         try:
             completion = self.client.complete(self.endpoint, body)
         except Cancelled:
@@ -224,7 +251,7 @@ class BatchRunner:
             self._count_sent()
             raise
         self._count_sent()
-        if key is not None:
+        if key is not None and self.cache is not None:
             self.cache.put(key, completion)
         return completion
 
@@ -233,7 +260,13 @@ class BatchRunner:
             self.sent += 1
 
     @staticmethod
-    def _collect(finished, futures, settle, errors, on_answer) -> None:
+    def _collect(
+        finished: Iterable[Future[Completion]],
+        futures: Mapping[Future[Completion], int],
+        settle: Callable[[int, Completion], None],
+        errors: dict[int, str],
+        on_answer: Callable[[Completion], None] | None,
+    ) -> None:
         for future in finished:
             if future.cancelled():
                 continue
@@ -253,7 +286,7 @@ class BatchRunner:
             settle(index, completion)
 
 
-def store_results(namespace: dict, name: str, items: Items, run: AnnotationRun) -> None:
+def store_results(namespace: dict[str, Any], name: str, items: Items, run: AnnotationRun) -> None:
     """``--out``: a list for list-like input, a Series aligned to the index for a Series, and for
     a DataFrame a new column ``name`` (the variable ``name`` gets that column too)."""
     if items.kind == "list":
@@ -263,107 +296,3 @@ def store_results(namespace: dict, name: str, items: Items, run: AnnotationRun) 
     if items.kind == "frame":
         items.source[name] = series
     namespace[name] = series
-
-
-def run_batch(
-    session: Any,
-    items: Items,
-    prompts: list[str],
-    settings: Any,
-    options: Any,
-    *,
-    workers: int = 8,
-    cache: bool = True,
-    rpm: float | None = None,
-    usage_label: str = "batch",
-) -> AnnotationRun:
-    """Ask every prompt as a one-shot request with the session's settings; see :class:`BatchRunner`."""
-    from .render.select import batch_progress
-
-    settings = session.resolve_local(replace(settings, stream=False))
-    options = replace(options, once=True)
-    bodies = [session.build_request(prompt, settings, options) for prompt in prompts]
-    runner = BatchRunner(
-        session.client,
-        session.endpoint(settings),
-        workers=workers,
-        cache=session.cache if cache else None,
-        rpm=rpm,
-        progress=batch_progress(),
-    )
-
-    def on_answer(completion: Completion) -> None:
-        session.store.record_usage(usage_label, completion.usage)
-
-    try:
-        run = runner.run(items, bodies, json=options.json, on_answer=on_answer)
-    except AnnotationInterrupted as stopped:
-        session.last_run = stopped.run
-        raise
-    session.last_run = run
-    return run
-
-
-def annotate(
-    items: Any,
-    template: str,
-    *,
-    model: str | None = None,
-    system: str | None = None,
-    json: bool = False,
-    workers: int = 8,
-    cache: bool = True,
-    rpm: float | None = None,
-    **sampling: Any,
-) -> AnnotationRun:
-    """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
-    as its own request, concurrently. Returns the answers in input order; ``.errors`` lists the
-    items without one. Uses the settings of the loaded ``%mistral`` extension, else the
-    environment. A KeyboardInterrupt raises :class:`AnnotationInterrupted` with the partial run.
-    """
-    from .session import Session, TurnOptions
-    from .settings import MistralConfig
-
-    unknown = set(sampling) - set(SAMPLING_OPTIONS)
-    if unknown:
-        raise TypeError(f"unknown options {sorted(unknown)}; sampling options are {', '.join(SAMPLING_OPTIONS)}")
-    session = _extension_session() or _standalone_session(Session, MistralConfig)
-    stop = sampling.pop("stop", None)
-    stop = (stop,) if isinstance(stop, str) else tuple(stop or ())
-    settings = session.config.settings().with_overrides(model=model, **sampling)
-    rows = as_items(items)
-    options = TurnOptions(system=system, json=json, stop=stop)
-    return run_batch(
-        session,
-        rows,
-        fill_template(template, rows),
-        settings,
-        options,
-        workers=workers,
-        cache=cache,
-        rpm=rpm,
-        usage_label="annotate",
-    )
-
-
-_standalone: Any = None
-
-
-def _extension_session() -> Any:
-    """The session of the ``%mistral`` extension loaded in the running IPython, if any."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    from . import _loaded
-
-    magics = _loaded.get(id(shell)) if shell is not None else None
-    return magics.session if magics is not None else None
-
-
-def _standalone_session(session_class: Any, config_class: Any) -> Any:
-    global _standalone
-    if _standalone is None:
-        _standalone = session_class(config_class())
-    return _standalone

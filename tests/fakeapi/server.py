@@ -10,7 +10,7 @@ bytes, dropped connections and hangs. Use it in-process::
 
 or from a shell / notebook kernel::
 
-    python tests/fakeserver.py --port 8765 --script replies.json   # prints FAKE_SERVER_URL=...
+    PYTHONPATH=tests python -m fakeapi --port 8765 --script replies.json   # prints FAKE_SERVER_URL=...
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import signal
 import socket
 import socketserver
@@ -27,337 +26,28 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field, fields
-from http import HTTPStatus
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
-from typing import Any, Callable
+from typing import Any
 
-__all__ = [
-    "CapturedRequest",
-    "Reply",
-    "ErrorReply",
-    "RawReply",
-    "Hang",
-    "FakeChatServer",
-    "reply_from_dict",
-    "main",
-]
-
-CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")
-MODELS_PATHS = ("/models", "/v1/models")
-
-# Top-level request fields the public Mistral API accepts; anything else is a 422.
-ALLOWED_FIELDS = frozenset(
-    "model messages temperature top_p max_tokens stream stop random_seed response_format "
-    "presence_penalty frequency_penalty n safe_prompt tools tool_choice prediction "
-    "parallel_tool_calls reasoning_effort".split()
+from .shapes import (
+    CHAT_PATHS,
+    MODELS_PATHS,
+    PAD_ALPHABET,
+    CapturedRequest,
+    ErrorReply,
+    Hang,
+    RawReply,
+    Reply,
+    default_error_body,
+    dumps,
+    echo_reply,
+    last_user_message,
+    model_entry,
+    prompt_words,
+    reply_from_dict,
+    validate_chat_request,
 )
-REASONING_EFFORTS = ("high", "none")
-# The keys of an assistant message's content parts (a reasoning model's thinking sent back).
-PART_KEYS = {"text": {"type", "text"}, "thinking": {"type", "thinking", "closed", "signature"}}
-
-_PAD_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 2
-
-
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, separators=(",", ":"))
-
-
-@dataclass
-class CapturedRequest:
-    """One HTTP request as the server received it (header names lower-cased)."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body parsed as JSON (raises ValueError when it is not JSON)."""
-        return json.loads(self.body)
-
-
-@dataclass
-class Reply:
-    """A successful completion. Served as SSE when the request has "stream": true, else as one JSON body.
-
-    When ``chunks`` is given, the content is ``"".join(chunks)`` (``text`` is then ignored).
-    ``thinking`` (a string split into words, or a list of chunks) makes it a reasoning model's
-    reply in Mistral's shapes: streamed, lists of thinking parts, then a list with the closing
-    thinking part and the first text part, then plain strings; not streamed, a content list.
-    """
-
-    text: str = "Hello!"
-    chunks: list[str] | None = None
-    thinking: str | list[str] | None = None
-    finish_reason: str = "stop"
-    usage: dict | None = None
-    usage_in_separate_chunk: bool = False
-    model: str | None = None
-    delay: float = 0.0
-    chunk_delay: float = 0.0
-    role_chunk: bool = True
-    padding: bool = True
-    done: bool = True
-    drop_after: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def pieces(self) -> list[str]:
-        """The content deltas: ``chunks``, or ``text`` split into words keeping spaces."""
-        if self.chunks is not None:
-            return list(self.chunks)
-        return split_words(self.text)
-
-    def thinking_pieces(self) -> list[str]:
-        if self.thinking is None:
-            return []
-        return split_words(self.thinking) if isinstance(self.thinking, str) else list(self.thinking)
-
-
-def thinking_part(text: str, closed: bool = True) -> dict:
-    """A thinking part as Mistral sends it."""
-    return {"type": "thinking", "thinking": [{"type": "text", "text": text}], "signature": None, "closed": closed}
-
-
-def _content_deltas(thinking: list[str], pieces: list[str]) -> list[Any]:
-    """The ``delta.content`` values of a streamed reply: thinking parts, then the closing thinking
-    part with the first text part, then plain strings."""
-    if not thinking:
-        return list(pieces)
-    deltas: list[Any] = [[thinking_part(piece, closed=False)] for piece in thinking[:-1]]
-    closing = [thinking_part(thinking[-1])]
-    if pieces:
-        closing.append({"type": "text", "text": pieces[0]})
-    return [*deltas, closing, *pieces[1:]]
-
-
-@dataclass
-class ErrorReply:
-    """An HTTP error with a Mistral-shaped body (a default one per status when ``body`` is None).
-
-    A ``str`` body is sent as text/html (like a proxy's error page); a dict as JSON.
-    """
-
-    status: int
-    body: dict | str | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
-@dataclass
-class RawReply:
-    """Exact bytes written as the body, piece by piece (use for malformed SSE, CRLF, BOM, comments, one-byte writes, error objects inside a 200 stream).
-
-    Each non-empty piece is sent and flushed as its own chunked-encoding chunk.
-    """
-
-    pieces: list[bytes]
-    status: int = 200
-    content_type: str = "text/event-stream"
-    piece_delay: float = 0.0
-    drop: bool = False
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Hang:
-    """Accept the request and send nothing for `seconds` (for read-timeout tests), then close."""
-
-    seconds: float = 5.0
-
-
-def split_words(text: str) -> list[str]:
-    """Split text into word deltas that keep their leading spaces: "a b" -> ["a", " b"]."""
-    pieces = re.findall(r"\s*\S+(?:\s+\Z)?", text)
-    if not pieces and text:
-        return [text]
-    return pieces
-
-
-def _content_text(content: Any) -> str:
-    """The text of a message's content, whether a string or a list of typed parts."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text", "") for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
-        )
-    return ""
-
-
-def last_user_message(request_json: Any) -> str:
-    """The content of the last user message in a request body ("" when there is none)."""
-    messages = request_json.get("messages") if isinstance(request_json, dict) else None
-    for message in reversed(messages if isinstance(messages, list) else []):
-        if isinstance(message, dict) and message.get("role") == "user":
-            return _content_text(message.get("content"))
-    return ""
-
-
-def _prompt_words(request_json: dict) -> int:
-    messages = request_json.get("messages")
-    return sum(
-        len(_content_text(m.get("content")).split())
-        for m in (messages if isinstance(messages, list) else [])
-        if isinstance(m, dict)
-    )
-
-
-def echo_reply(request_json: Any) -> Reply:
-    """The default reply: "Echo: " + the last user message."""
-    return Reply(text="Echo: " + last_user_message(request_json))
-
-
-def _default_error_body(status: int, request_json: Any) -> dict:
-    model = request_json.get("model") if isinstance(request_json, dict) else None
-    if status == 400:
-        return {
-            "object": "error",
-            "message": f"Invalid model: {model or 'unknown-model'}",
-            "type": "invalid_model",
-            "param": None,
-            "code": "1500",
-        }
-    if status == 401:
-        return {"message": "Unauthorized", "request_id": uuid.uuid4().hex}
-    if status == 403:
-        return {
-            "object": "error",
-            "message": "This model is not available in your subscription tier",
-            "type": "tier_not_allowed",
-            "param": None,
-            "code": None,
-        }
-    if status == 404:
-        return {"detail": "Not Found"}
-    if status == 422:
-        return _validation_error([_extra_field_error("foo", "bar")])
-    if status == 429:
-        return {"message": "Requests rate limit exceeded"}
-    if status >= 500:
-        try:
-            phrase = HTTPStatus(status).phrase
-        except ValueError:
-            phrase = "Server error"
-        return {"object": "error", "message": phrase, "type": "server_error", "param": None, "code": None}
-    try:
-        return {"detail": HTTPStatus(status).phrase}
-    except ValueError:
-        return {"detail": "Error"}
-
-
-def _validation_error(details: list[dict]) -> dict:
-    return {
-        "object": "error",
-        "message": {"detail": details},
-        "type": "invalid_request_error",
-        "param": None,
-        "code": None,
-    }
-
-
-def _extra_field_error(name: str, value: Any) -> dict:
-    return {"type": "extra_forbidden", "loc": ["body", name], "msg": "Extra inputs are not permitted", "input": value}
-
-
-def _validate(body: bytes, strict: bool) -> tuple[Any, dict | None]:
-    """Parse and check a chat request body like Mistral does; return (json, 422-body or None)."""
-    try:
-        data = json.loads(body)
-    except ValueError:
-        return None, _validation_error(
-            [{"type": "json_invalid", "loc": ["body", 0], "msg": "JSON decode error", "input": {}}]
-        )
-    if not isinstance(data, dict):
-        return data, _validation_error(
-            [
-                {
-                    "type": "model_attributes_type",
-                    "loc": ["body"],
-                    "input": data,
-                    "msg": "Input should be a valid dictionary or object to extract fields from",
-                }
-            ]
-        )
-    details = [
-        {"type": "missing", "loc": ["body", name], "msg": "Field required", "input": data}
-        for name in ("model", "messages")
-        if name not in data
-    ]
-    if "messages" in data and not isinstance(data["messages"], list):
-        details.append(
-            {
-                "type": "list_type",
-                "loc": ["body", "messages"],
-                "msg": "Input should be a valid list",
-                "input": data["messages"],
-            }
-        )
-    if strict:
-        details += [_extra_field_error(k, v) for k, v in data.items() if k not in ALLOWED_FIELDS]
-    if "reasoning_effort" in data and data["reasoning_effort"] not in REASONING_EFFORTS:
-        details.append(
-            {
-                "type": "enum",
-                "loc": ["body", "reasoning_effort"],
-                "msg": "Input should be 'high' or 'none'",
-                "input": data["reasoning_effort"],
-            }
-        )
-    if isinstance(data.get("messages"), list):
-        details += _content_errors(data["messages"])
-    return data, (_validation_error(details) if details else None)
-
-
-def _content_errors(messages: list) -> list[dict]:
-    """Malformed content parts of assistant messages (strings need no check)."""
-    details = []
-    for index, message in enumerate(messages):
-        if not isinstance(message, dict) or message.get("role") != "assistant":
-            continue
-        content = message.get("content")
-        if content is None or isinstance(content, str):
-            continue
-        parts = content if isinstance(content, list) else [content]
-        for number, part in enumerate(parts):
-            kind = part.get("type") if isinstance(part, dict) else None
-            loc = ["body", "messages", index, "content", number]
-            if kind not in PART_KEYS:
-                details.append({"type": "union_tag_invalid", "loc": loc, "msg": "Unknown content part", "input": part})
-                continue
-            extra = set(part) - PART_KEYS[kind]
-            details += [_extra_field_error(name, part[name]) | {"loc": [*loc, name]} for name in sorted(extra)]
-            inner = part.get(kind)
-            if kind == "text":
-                valid = isinstance(inner, str)
-            else:
-                valid = isinstance(inner, list) and all(
-                    isinstance(chunk, dict) and isinstance(chunk.get("text"), str) for chunk in inner
-                )
-            if not valid:
-                details.append({"type": "invalid", "loc": [*loc, kind], "msg": f"Invalid {kind}", "input": inner})
-    return details
-
-
-def reply_from_dict(item: dict) -> Reply | ErrorReply | RawReply | Hang:
-    """Build a reply from its JSON form (as used by ``--script``).
-
-    ``{"status": 429, ...}`` is an ErrorReply, ``{"pieces": [...]}`` a RawReply (str pieces are
-    UTF-8 encoded), ``{"hang": 2}`` a Hang, anything else the fields of a Reply.
-    """
-    item = dict(item)
-    if "pieces" in item:
-        item["pieces"] = [p.encode() if isinstance(p, str) else bytes(p) for p in item["pieces"]]
-        return RawReply(**item)
-    if "hang" in item:
-        return Hang(seconds=float(item["hang"]))
-    if "status" in item:
-        return ErrorReply(**item)
-    known = {f.name for f in fields(Reply)}
-    unknown = set(item) - known
-    if unknown:
-        raise ValueError(f"unknown Reply fields in script: {sorted(unknown)}")
-    return Reply(**item)
 
 
 class _Aborted(Exception):
@@ -367,7 +57,7 @@ class _Aborted(Exception):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeChatServer/1.0"
-    server: "_TCPServer"
+    server: _TCPServer
 
     def version_string(self) -> str:
         return self.server_version
@@ -426,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
         key = self.server.fake.required_key
         if key is None or self.headers.get("Authorization") == f"Bearer {key}":
             return True
-        self._send_json(401, _default_error_body(401, None))
+        self._send_json(401, default_error_body(401, None))
         return False
 
     # -- writing -------------------------------------------------------------------------------
@@ -458,7 +148,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
 
     def _send_json(self, status: int, obj: Any, extra: dict[str, str] | None = None) -> None:
-        self._send_body(status, "application/json", _dumps(obj).encode(), extra)
+        self._send_body(status, "application/json", dumps(obj).encode(), extra)
 
     def _write_chunk(self, data: bytes) -> None:
         if data:  # an empty chunk would end the body
@@ -479,7 +169,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: bytes) -> None:
         fake = self.server.fake
-        request_json, error = _validate(body, fake.strict)
+        request_json, error = validate_chat_request(body, fake.strict)
         if error is not None:
             self._send_json(422, error)
             return
@@ -491,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             if isinstance(reply.body, str):
                 self._send_body(reply.status, "text/html; charset=utf-8", reply.body.encode(), reply.headers)
             else:
-                payload = reply.body if reply.body is not None else _default_error_body(reply.status, request_json)
+                payload = reply.body if reply.body is not None else default_error_body(reply.status, request_json)
                 self._send_json(reply.status, payload, reply.headers)
         elif isinstance(reply, RawReply):
             self._serve_raw(reply)
@@ -512,23 +202,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._end_chunks()
 
     def _serve_reply(self, reply: Reply, request_json: dict) -> None:
-        pieces = reply.pieces()
-        thinking = reply.thinking_pieces()
+        pieces = reply.content_deltas()
         model = reply.model or request_json.get("model")
         usage = reply.usage
         if usage is None:
-            prompt = _prompt_words(request_json)
-            completion = len(pieces) + len(thinking)
+            prompt = prompt_words(request_json)
+            completion = len(reply.pieces()) + len(reply.thinking_pieces())
             usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         ident = "cmpl-" + uuid.uuid4().hex
         created = int(time.time())
         self._wait(reply.delay)
         if request_json.get("stream") is True:
-            self._stream(reply, _content_deltas(thinking, pieces), ident, created, model, usage)
+            self._stream(reply, pieces, ident, created, model, usage)
             return
-        content: Any = "".join(pieces)
-        if reply.thinking is not None:
-            content = [thinking_part("".join(thinking)), {"type": "text", "text": content}]
         self._send_json(
             200,
             {
@@ -539,7 +225,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": content, "tool_calls": None},
+                        "message": {"role": "assistant", "content": reply.message_content(), "tool_calls": None},
                         "finish_reason": reply.finish_reason,
                         "logprobs": None,
                     }
@@ -553,13 +239,13 @@ class _Handler(BaseHTTPRequestHandler):
         head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
 
         def event(choices: list, **extra: Any) -> bytes:
-            return b"data: %s\n\n" % _dumps({**head, "choices": choices, **extra}).encode()
+            return b"data: %s\n\n" % dumps({**head, "choices": choices, **extra}).encode()
 
         def choice(delta: dict, finish: Any = None) -> list:
             return [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]
 
         # Content chunks are built from a prefix/suffix around the delta: cheap for long streams.
-        template = _dumps({**head, "choices": choice({"content": "\0"}), "p": "\1"})
+        template = dumps({**head, "choices": choice({"content": "\0"}), "p": "\1"})
         prefix, rest = template.split('"\\u0000"')
         middle, suffix = rest.split('"\\u0001"')
         prefix, middle, suffix = "data: " + prefix, middle + '"', '"' + suffix + "\n\n"
@@ -574,12 +260,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Aborted
             if count:
                 self._wait(delay)
-            pad = _PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)] if reply.padding else None
+            pad = PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)] if reply.padding else None
             if pad and isinstance(piece, str):
-                text = prefix + _dumps(piece) + middle + pad + suffix
+                text = prefix + dumps(piece) + middle + pad + suffix
             else:  # a list of parts (reasoning models), or no padding
                 padding = {"p": pad} if pad else {}
-                text = f"data: {_dumps({**head, 'choices': choice({'content': piece}), **padding})}\n\n"
+                text = f"data: {dumps({**head, 'choices': choice({'content': piece}), **padding})}\n\n"
             self._write_chunk(text.encode())
         if reply.drop_after is not None:
             raise _Aborted
@@ -602,7 +288,7 @@ class _TCPServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
-    fake: "FakeChatServer"
+    fake: FakeChatServer
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -646,7 +332,7 @@ class FakeChatServer:
         """Base URL without trailing slash, e.g. "http://127.0.0.1:54321"."""
         return f"http://{self.host}:{self.port}"
 
-    def start(self) -> "FakeChatServer":
+    def start(self) -> FakeChatServer:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is not None:
             return self
@@ -692,7 +378,7 @@ class FakeChatServer:
             except OSError:
                 pass
 
-    def __enter__(self) -> "FakeChatServer":
+    def __enter__(self) -> FakeChatServer:
         return self.start()
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -720,8 +406,8 @@ class FakeChatServer:
     def _set_defaults(self) -> None:
         self.default_reply: Callable[[Any], Any] = echo_reply
         self.models: list[dict] = [
-            _model_entry("mistral-small-latest", 32768),
-            _model_entry("Mistral-chat", 131072),
+            model_entry("mistral-small-latest", 32768),
+            model_entry("Mistral-chat", 131072),
         ]
         self.required_key: str | None = None
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
@@ -751,7 +437,7 @@ class FakeChatServer:
             reply = reply(request_json)
         return reply
 
-    def _accept_loop(self, server: "_TCPServer") -> None:
+    def _accept_loop(self, server: _TCPServer) -> None:
         """Accept connections (one daemon thread each) until stop() sets the flag and wakes us."""
         while not self._stopping.is_set():
             try:
@@ -765,7 +451,7 @@ class FakeChatServer:
                 return
             try:
                 server.process_request(request, address)
-            except Exception:  # noqa: BLE001 - keep serving whatever one connection does
+            except Exception:
                 server.shutdown_request(request)
 
     def _track(self, conn: socket.socket) -> bool:
@@ -778,30 +464,6 @@ class FakeChatServer:
     def _untrack(self, conn: socket.socket) -> None:
         with self._lock:
             self._connections.discard(conn)
-
-
-def _model_entry(model_id: str, context: int) -> dict:
-    return {
-        "id": model_id,
-        "object": "model",
-        "created": 1741852402,
-        "owned_by": "mistralai",
-        "capabilities": {
-            "completion_chat": True,
-            "completion_fim": False,
-            "function_calling": True,
-            "fine_tuning": False,
-            "vision": False,
-            "classification": False,
-        },
-        "name": model_id,
-        "description": f"Fake {model_id}",
-        "max_context_length": context,
-        "aliases": [],
-        "deprecation": None,
-        "default_model_temperature": 0.3,
-        "type": "base",
-    }
 
 
 def load_script(server: FakeChatServer, data: Any) -> None:
@@ -846,7 +508,3 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from ipaddress import ip_address
 from typing import Any
+from urllib.parse import urlsplit
 
-from . import errors
+from .. import errors
+from ..errors import hint
+from ..secret import Secret
 from .content import split_content
-from .secret import Secret
-
-# Fields the public Mistral API accepts; it rejects anything else with 422, so only these are sent.
-SAMPLING_FIELDS = (
-    "temperature",
-    "top_p",
-    "max_tokens",
-    "random_seed",
-    "stop",
-    "presence_penalty",
-    "frequency_penalty",
-    "safe_prompt",
-    "response_format",
-    "reasoning_effort",
-)
+from .pacing import Pacer
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
@@ -32,18 +23,26 @@ def endpoint(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}/{path}"
 
 
-def build_body(model: str, messages: list[dict], *, stream: bool, **options: Any) -> dict:
-    """A request body carrying only the fields that were set (``None`` means unset)."""
-    body: dict[str, Any] = {"model": model, "messages": messages}
-    for name in SAMPLING_FIELDS:
-        value = options.get(name)
-        if value is not None and value is not False:
-            body[name] = value
-    unknown = set(options) - set(SAMPLING_FIELDS)
-    if unknown:
-        raise TypeError(f"unknown request options: {sorted(unknown)}")
-    body["stream"] = stream
-    return body
+def is_loopback(url: str) -> bool:
+    """True for a server on this machine (``localhost``, 127.0.0.0/8, ``::1``): it needs no key and is
+    never reached through a proxy."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def build_body(
+    model: str, messages: list[dict[str, Any]], *, stream: bool, fields: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A request body: model, messages, the optional ``fields`` that are set, and ``stream``.
+
+    Only set fields are sent: the public Mistral API rejects unknown fields with 422.
+    """
+    return {"model": model, "messages": messages, **fields, "stream": stream}
 
 
 def error_message(body: Any) -> str:
@@ -100,13 +99,12 @@ _STATUS_ERRORS: dict[int, tuple[type[errors.ApiError], str]] = {
     400: (errors.BadRequestError, "Bad request: {message}"),
     401: (
         errors.AuthenticationError,
-        "Unauthorized ({message}): the API key was rejected. Check MISTRAL_API_KEY, or run %mistral key to enter it again.",
+        "Unauthorized ({message}): the API key was rejected. {key_rejected}",
     ),
     403: (errors.PermissionDeniedError, "Forbidden: {message}"),
     404: (
         errors.NotFoundError,
-        "Not found: {url}. The base URL is probably wrong ({base_url}); fix it with MISTRAL_BASE_URL or "
-        "%mistral config base_url=...",
+        "Not found: {url}. The base URL is probably wrong ({base_url}); fix it with MISTRAL_BASE_URL or {base_url_hint}",
     ),
     422: (errors.UnprocessableError, "Rejected request: {message}"),
     429: (errors.RateLimitError, "Rate limited{tried}: {message}. Wait a little and run the cell again."),
@@ -119,7 +117,15 @@ def api_error(status: int, body: Any, *, url: str, base_url: str, attempts: int)
     """The exception, with its one actionable line, for an HTTP error status."""
     kind, template = _STATUS_ERRORS.get(status) or (_SERVER_ERROR if status >= 500 else _OTHER_ERROR)
     tried = f" (after {attempts} attempts)" if attempts > 1 else ""
-    message = template.format(message=error_message(body), url=url, base_url=base_url, tried=tried, status=status)
+    message = template.format(
+        message=error_message(body),
+        url=url,
+        base_url=base_url,
+        tried=tried,
+        status=status,
+        key_rejected=hint("key_rejected"),
+        base_url_hint=hint("base_url"),
+    )
     return kind(message, status=status, body=body)
 
 
@@ -134,7 +140,7 @@ class Endpoint:
     max_retries: int = 2
     retry_base_delay: float = 0.5
     retry_max_wait: float = 20.0
-    pacer: Any = None  # a pacing.Pacer shared by the workers of a batch
+    pacer: Pacer | None = None  # shared by the workers of one annotation run
 
     def __repr__(self) -> str:
         return f"Endpoint(base_url={self.base_url!r}, api_key={self.api_key!r})"
@@ -147,9 +153,9 @@ class Completion:
 
     text: str
     finish_reason: str | None = None
-    usage: dict | None = None
+    usage: dict[str, Any] | None = None
     model: str | None = None
-    content: list | None = None
+    content: list[dict[str, Any]] | None = None
 
     @property
     def thinking(self) -> str:

@@ -10,7 +10,7 @@ import time
 
 import pandas as pd
 import pytest
-from fakeserver import ErrorReply, Reply, last_user_message
+from fakeapi import ErrorReply, Reply, last_user_message
 
 import mistral_magic
 
@@ -204,3 +204,35 @@ def test_progress_is_shown_and_a_summary_stays(shell, fake):
     run = shell.ok("%%mistral --each t_items --workers 2\n{item}")
     assert "[####" in run.stdout and "/s" in run.stdout and "ETA" in run.stdout
     assert run.stdout.rstrip().endswith("12 items: 12 answered (0 from the cache).")
+
+
+def test_annotate_from_code_speaks_python_and_the_cell_speaks_notebook(shell, fake):
+    """The same failures, worded for who asked: no magic command in what annotate() returns."""
+    fake.script(ErrorReply(401), Reply(text="not json"))
+    run = mistral_magic.annotate(["a", "b"], "{item}", json=True, workers=1, cache=False)
+    reasons = [e.error for e in run.errors]
+    assert reasons[0].endswith("the API key was rejected. Check MISTRAL_API_KEY.")
+    assert reasons[1].endswith("Ask again, or drop json=True.")
+    assert run.summary() == "2 items: 0 answered (0 from the cache), 2 failed: see .errors."
+    assert "%mistral" not in " ".join(reasons) + run.summary()
+    fake.script(ErrorReply(401), Reply(text="not json"))
+    shell.ns["t_items"] = ["a", "b"]
+    cell = shell.ok("%%mistral --each t_items --json --workers 1 --no-cache\n{item}")
+    assert cell.stdout.rstrip().endswith("2 failed: see %mistral errors.")
+    table = shell.ok("%mistral errors").plain[0]
+    assert "run %mistral key to enter it again" in table and "drop --json" in table
+
+
+def test_a_run_is_still_a_list():
+    """AnnotationRun once shadowed list.index with the input's index: run.index(x) raised TypeError."""
+    from mistral_magic.annotation.run import AnnotationRun
+
+    run = AnnotationRun(["x", "y"], errors=[], sent=2, cached=0, interrupted=False, input_index=["k1", "k2"])
+    assert run.index("y") == 1 and run.input_index == ["k1", "k2"]
+
+
+def test_the_interrupt_of_a_run_is_a_public_error():
+    from mistral_magic.errors import AnnotationInterrupted as inner
+
+    assert mistral_magic.AnnotationInterrupted is inner
+    assert issubclass(inner, mistral_magic.MistralMagicError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 
 class Cancelled(Exception):
@@ -14,7 +15,7 @@ class Cancelled(Exception):
 class Pacer:
     """Call :meth:`before_attempt` before every request and :meth:`back_off` after a 429."""
 
-    def __init__(self, rpm: float | None = None, clock=time.monotonic):
+    def __init__(self, rpm: float | None = None, clock: Callable[[], float] = time.monotonic):
         self._interval = 60.0 / rpm if rpm else 0.0
         self._clock = clock
         self._lock = threading.Lock()

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from .errors import JsonReplyError
+from ..errors import JsonReplyError, hint
 
 _FENCE = re.compile(r"^\s*```[\w-]*\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
 
@@ -19,9 +19,9 @@ def parse_json_reply(text: str) -> Any:
         candidate = fenced.group("body")
     try:
         return json.loads(candidate)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         preview = text.strip().replace("\n", " ")[:60]
         raise JsonReplyError(
             f"The reply is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno}): "
-            f"{preview!r}. The text is kept in the history; ask again, or drop --json."
+            f"{preview!r}. {hint('json_reply')}."
         ) from None

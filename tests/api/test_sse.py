@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mistral_magic.sse import SSEDecoder
+from mistral_magic.api.sse import SSEDecoder
 
 
 def decode(*chunks: bytes) -> list[str]:

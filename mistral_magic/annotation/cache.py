@@ -11,8 +11,9 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
-from .protocol import Completion
+from ..api.protocol import Completion
 
 CACHE_DIR_ENV = "MISTRAL_MAGIC_CACHE_DIR"
 
@@ -25,7 +26,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "mistral-magic"
 
 
-def cache_key(base_url: str, body: dict) -> str:
+def cache_key(base_url: str, body: dict[str, Any]) -> str:
     """A stable hash of what determines a reply: server, model, messages and parameters."""
     relevant = {k: v for k, v in body.items() if k != "stream"}
     blob = json.dumps({"base_url": base_url.rstrip("/"), "body": relevant}, sort_keys=True, ensure_ascii=False)
@@ -85,13 +86,14 @@ class ReplyCache:
 
     def __len__(self) -> int:
         with self._lock:
-            return self._connection().execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+            count: int = self._connection().execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+        return count
 
     def clear(self) -> int:
         """Forget every reply; returns how many there were."""
         with self._lock:
             db = self._connection()
-            count = db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
+            count: int = db.execute("SELECT COUNT(*) FROM replies").fetchone()[0]
             db.execute("DELETE FROM replies")
         return count
 

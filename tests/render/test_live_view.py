@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import comm
 import pytest
 from comm.base_comm import BaseComm
 from hostile import HOSTILE_REPLIES, problems
-from test_render import CORPUS, split_randomly
 
 from mistral_magic.render.base import ReplyInfo
 from mistral_magic.render.html import render_markdown
 from mistral_magic.render.widget import WidgetRenderer
+from tests.render.test_render import CORPUS, split_randomly
 
 
 class RecordingComm(BaseComm):
     """Stands in for the kernel's comm: records every message meant for the front end."""
 
-    log: list[tuple[str, dict]] = []
+    log: ClassVar[list[tuple[str, dict]]] = []
 
     def publish_msg(self, msg_type, data=None, metadata=None, buffers=None, **keys):
         RecordingComm.log.append((msg_type, json.loads(json.dumps(data or {}))))

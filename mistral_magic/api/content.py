@@ -20,8 +20,9 @@ def _chunk_text(chunk: Any) -> str | None:
     """The text of a text chunk (``{"type": "text", "text": ...}``, or a bare string), else ``None``."""
     if isinstance(chunk, str):
         return chunk
-    if isinstance(chunk, dict) and chunk.get("type", "text") == "text" and isinstance(chunk.get("text"), str):
-        return chunk["text"]
+    if isinstance(chunk, dict) and chunk.get("type", "text") == "text":
+        text = chunk.get("text")
+        return text if isinstance(text, str) else None
     return None
 
 
@@ -30,7 +31,7 @@ class ContentParts:
     to send back. Plain strings never need to pass through it (they are answer text)."""
 
     def __init__(self) -> None:
-        self._inner: list[dict | list[str]] = []  # the thinking's chunks; a run of text is a list of pieces
+        self._inner: list[dict[str, Any] | list[str]] = []  # the thinking's chunks; a run of text: a list of pieces
         self._thinking: list[str] = []
         self._closed: bool | None = None
         self._signature: Any = None
@@ -59,7 +60,7 @@ class ContentParts:
                     text.append(piece)
         return "".join(thinking), "".join(text)
 
-    def _add_thinking(self, part: dict, added: list[str]) -> None:
+    def _add_thinking(self, part: dict[str, Any], added: list[str]) -> None:
         self.has_thinking = True
         if "closed" in part:
             self._closed = part["closed"]
@@ -74,13 +75,15 @@ class ContentParts:
                 continue
             if not piece:
                 continue
-            if not self._inner or not isinstance(self._inner[-1], list):
-                self._inner.append([])
-            self._inner[-1].append(piece)
+            run = self._inner[-1] if self._inner else None
+            if not isinstance(run, list):
+                run = []
+                self._inner.append(run)
+            run.append(piece)
             self._thinking.append(piece)
             added.append(piece)
 
-    def message_content(self, text: str) -> list[dict] | None:
+    def message_content(self, text: str) -> list[dict[str, Any]] | None:
         """The assistant content to send back with answer ``text``: one thinking part holding
         everything thought, then the text; ``None`` when there was no thinking (plain text then)."""
         if not self.has_thinking:

@@ -1,4 +1,4 @@
-"""Progress of a batch: a widget bar in notebook frontends, a one-line bar elsewhere."""
+"""Progress of an annotation run: a widget bar in notebook frontends, a one-line bar elsewhere."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def server_hint(headers: Mapping[str, str], now: float | None = None) -> float |
 
 def backoff_delay(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with jitter: ``base * 2**attempt``, capped, minus up to 25%."""
-    return min(base * 2**attempt, cap) * (1 - 0.25 * random.random())
+    return min(base * 2.0**attempt, cap) * (1 - 0.25 * random.random())
 
 
 def retry_delay(attempt: int, headers: Mapping[str, str], *, base: float, cap: float) -> float:

@@ -1,0 +1,71 @@
+""":func:`annotate` for Python code: the engine of ``--each`` without a magic line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .annotation.run import AnnotationRun, as_items, fill_template
+from .config import MistralConfig
+from .extension import loaded_session
+from .render.select import progress_factory
+from .session import Session, TurnOptions
+from .settings import SAMPLING_NAMES
+
+_standalone: Session | None = None
+
+
+def annotate(
+    items: Any,
+    template: str,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    json: bool = False,
+    workers: int = 8,
+    cache: bool = True,
+    rpm: float | None = None,
+    **sampling: Any,
+) -> AnnotationRun:
+    """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
+    as its own request, concurrently. Returns the answers in input order; ``.errors`` lists the
+    items without one. Uses the settings of the loaded ``%mistral`` extension, else the
+    environment. ``sampling`` takes the sampling options (``temperature``, ``stop``...). A
+    KeyboardInterrupt raises :class:`~mistral_magic.errors.AnnotationInterrupted` with the partial run.
+    """
+    unknown = set(sampling) - set(SAMPLING_NAMES)
+    if unknown:
+        raise TypeError(f"unknown options {sorted(unknown)}; sampling options are {', '.join(SAMPLING_NAMES)}")
+    if isinstance(sampling.get("stop"), str):
+        sampling["stop"] = (sampling["stop"],)
+    elif sampling.get("stop") is not None:
+        sampling["stop"] = tuple(sampling["stop"])
+    session = loaded_session() or _standalone_session()
+    settings = session.local.resolve(session.config.settings().with_overrides(model=model, **sampling))
+    rows = as_items(items)
+    shell = _running_shell()
+    return session.ask_each(
+        rows,
+        fill_template(template, rows),
+        settings,
+        TurnOptions(system=system, json=json),
+        workers=workers,
+        cache=cache,
+        rpm=rpm,
+        progress=progress_factory(shell, settings.display),
+        usage_label="annotate",
+    )
+
+
+def _standalone_session() -> Session:
+    global _standalone
+    if _standalone is None:
+        _standalone = Session(MistralConfig())
+    return _standalone
+
+
+def _running_shell() -> Any:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
