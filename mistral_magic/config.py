@@ -8,6 +8,7 @@ with a one-line :class:`InvalidSettingError`.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from traitlets import Bool, CFloat, CInt, Enum, TraitError, TraitType, Unicode, validate
@@ -15,7 +16,7 @@ from traitlets.config import Configurable
 
 from . import settings as table
 from .errors import InvalidSettingError, MissingKeyError, UsageError, hint
-from .secret import Secret
+from .secret import Secret, key_problem
 from .settings import CONFIGURABLE, DEFAULT_BASE_URL, DEFAULTS, KEY_ENV, SETTING_NAMES, Setting, Settings
 
 _TRAIT_TYPES: dict[type, type[TraitType[Any, Any]]] = {str: Unicode, float: CFloat, int: CInt, bool: Bool}
@@ -49,6 +50,17 @@ else:
     SettingTraits = type(Configurable)("SettingTraits", (Configurable,), _traits())
 
 
+@dataclass(frozen=True)
+class ConfigState:
+    """What a reload of the extension carries over: the values set in this kernel, where they came
+    from, and the key typed with ``%mistral key``."""
+
+    values: dict[str, Any]
+    set_by_magic: frozenset[str]
+    set_by_code: dict[str, tuple[str, Any, Any]]
+    api_key: Secret | None
+
+
 class MistralConfig(SettingTraits):
     """The settings set in this kernel, where they came from, and the API key."""
 
@@ -73,11 +85,28 @@ class MistralConfig(SettingTraits):
                 if by_code is not None and by_code[1] == value:
                     sources[name] = by_code[0]
             elif from_env is not None:
+                try:
+                    table.check(name, from_env)  # the same rule as a value set here
+                except InvalidSettingError as error:
+                    raise InvalidSettingError(f"{item.spec.env}: {error}") from None
                 values[name] = from_env
                 sources[name] = f"env {item.spec.env}"
             else:
                 sources[name] = "default"
         return table.with_values(DEFAULTS, values, sources)
+
+    def state(self) -> ConfigState:
+        """The settings set here and the typed key, for :meth:`restore` in the next instance."""
+        values = {item.name: getattr(self, item.name) for item in CONFIGURABLE if getattr(self, item.name) is not None}
+        return ConfigState(values, frozenset(self._set_by_magic), dict(self._set_by_code), self._api_key)
+
+    def restore(self, state: ConfigState) -> None:
+        """Take over the settings and key of an earlier instance (see :meth:`state`)."""
+        for name, value in state.values.items():
+            setattr(self, name, value)
+        self._set_by_magic = set(state.set_by_magic)
+        self._set_by_code = dict(state.set_by_code)
+        self._api_key = state.api_key
 
     def set_from_text(self, name: str, text: str) -> None:
         """``%mistral config name=value``: parse ``text`` as the setting's type; empty text unsets it."""
@@ -124,13 +153,22 @@ class MistralConfig(SettingTraits):
 
     # The key lives here and only here.
     def set_api_key(self, key: str) -> None:
-        self._api_key = Secret(key.strip()) if key.strip() else None
+        """Set (or, with an empty ``key``, forget) the key; a key with whitespace inside or a
+        non-ASCII character is refused, and the one set before is kept."""
+        key = key.strip()
+        problem = key_problem(key)
+        if problem is not None:
+            raise UsageError(f"That key was not set: {problem}. Copy it again.")
+        self._api_key = Secret(key) if key else None
 
     def api_key(self) -> Secret | None:
         """The key from ``%mistral key``, else from ``MISTRAL_API_KEY``; ``None`` when neither is set."""
         if self._api_key:
             return self._api_key
         value = os.environ.get(KEY_ENV, "").strip()
+        problem = key_problem(value)
+        if problem is not None:
+            raise UsageError(f"{KEY_ENV} cannot be used: {problem}. Set it again.")
         return Secret(value) if value else None
 
     def api_key_source(self) -> str:

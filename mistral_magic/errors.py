@@ -16,6 +16,8 @@ The hierarchy::
     │   └── ServerError             5xx, after every retry
     ├── ConnectionFailedError       DNS failure, refused or reset before any reply
     ├── RequestTimeoutError         no answer (or no next chunk) in time
+    ├── RequestFailedError          the request could not be built or sent (a URL httpx cannot use, a bug)
+    │   └── RedirectRefusedError    the server redirected to another host (not followed)
     ├── BadResponseError            a 2xx answer that is not a usable chat-completions body
     ├── StreamError                 the reply stream broke after it started (``partial``)
     ├── ReplyInterrupted            a kernel interrupt while a reply streamed (the partial reply is kept)
@@ -158,6 +160,19 @@ class RequestTimeoutError(MistralMagicError):
     label = "Timeout"
 
 
+class RequestFailedError(MistralMagicError):
+    """An unexpected failure on the request path (a URL httpx cannot use, text that cannot be
+    encoded, a bug), in one line."""
+
+    label = "RequestFailed"
+
+
+class RedirectRefusedError(RequestFailedError):
+    """The server redirected the request to another host; following would send the conversation there."""
+
+    label = "Redirect"
+
+
 class BadResponseError(MistralMagicError):
     """A successful status with a body that is not a chat-completions answer (not JSON, an error
     object, or cut off while it was read)."""
@@ -224,6 +239,8 @@ PUBLIC = (
     "ServerError",
     "ConnectionFailedError",
     "RequestTimeoutError",
+    "RequestFailedError",
+    "RedirectRefusedError",
     "BadResponseError",
     "StreamError",
     "ReplyInterrupted",

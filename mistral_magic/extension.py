@@ -1,30 +1,67 @@
-"""The IPython extension: loading and unloading the magics, and the session of a loaded one."""
+"""The IPython extension: loading and unloading the magics, and the session of a loaded one.
+
+Unloading keeps the kernel's state (chats, usage, the last ``--each`` run, the settings set here and
+the typed key) for the next load in the same shell, so ``%reload_ext`` loses nothing; the HTTP
+client, the cache handle and the local model server are closed and made anew on use.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
+from .config import ConfigState
+from .conversation import ChatStore
 from .magics import MistralMagics
 from .session import Session
+
+if TYPE_CHECKING:
+    from .annotation.run import AnnotationRun
 
 _loaded: dict[int, MistralMagics] = {}  # id(shell) -> its magics
 
 
+@dataclass(frozen=True)
+class _KeptState:
+    """What an unload keeps for the next load in the same shell."""
+
+    config: ConfigState
+    store: ChatStore
+    last_run: AnnotationRun | None
+
+    @classmethod
+    def of(cls, magics: MistralMagics) -> _KeptState:
+        return cls(magics.state(), magics.session.store, magics.session.last_run)
+
+    def restore(self, magics: MistralMagics) -> None:
+        magics.restore(self.config)
+        magics.session.store = self.store
+        magics.session.last_run = self.last_run
+
+
+_kept: WeakKeyDictionary[Any, _KeptState] = WeakKeyDictionary()  # shell -> its state while unloaded
+
+
 def load(ipython: Any) -> None:
-    """Register ``%%mistral`` / ``%mistral`` in this shell, once."""
+    """Register ``%%mistral`` / ``%mistral`` in this shell, once, with the state an unload kept."""
     if id(ipython) in _loaded:
         return
     magics = MistralMagics(shell=ipython)
+    kept = _kept.pop(ipython, None)
+    if kept is not None:
+        kept.restore(magics)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
 
 
 def unload(ipython: Any) -> None:
-    """Close the session (HTTP client, cache, local server) and remove the magics."""
+    """Close the session (HTTP client, cache, local server), keep its state and remove the magics."""
     magics = _loaded.pop(id(ipython), None)
     if magics is None:
         return
-    magics.session.close()
+    magics.session.close()  # stops the local server first, which puts back the settings it replaced
+    _kept[ipython] = _KeptState.of(magics)
     if magics in getattr(ipython, "configurables", []):
         ipython.configurables.remove(magics)
     registry = ipython.magics_manager.magics
@@ -32,6 +69,11 @@ def unload(ipython: Any) -> None:
         if registry[kind].get("mistral") is not None:
             del registry[kind]["mistral"]
     ipython.magics_manager.registry.pop(type(magics).__name__, None)
+
+
+def forget(ipython: Any) -> None:
+    """Drop the state an unload kept, so that the next load starts afresh (as in a new kernel)."""
+    _kept.pop(ipython, None)
 
 
 def magics_of(ipython: Any) -> MistralMagics | None:

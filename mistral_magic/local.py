@@ -215,9 +215,10 @@ def plan(
     return Launch(model_path or bundled_model(), port, n_ctx)
 
 
-def start(launch: Launch | None = None, timeout: float = START_TIMEOUT) -> LocalServer:
+def start(launch: Launch | None = None, timeout: float = START_TIMEOUT, withhold: tuple[str, ...] = ()) -> LocalServer:
     """Start llama.cpp's server on 127.0.0.1 as :func:`plan` says (default: the bundled SmolLM2 on
-    a free port) and wait until it answers ``GET /v1/models``."""
+    a free port) and wait until it answers ``GET /v1/models``. The environment variables named in
+    ``withhold`` (the API key) are not passed to it."""
     launch = launch or plan()
     model_path, n_ctx = launch.model_path, launch.n_ctx
     port = free_port() if launch.port is None else launch.port
@@ -246,6 +247,7 @@ def start(launch: Launch | None = None, timeout: float = START_TIMEOUT) -> Local
         process = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
+            env={name: value for name, value in os.environ.items() if name not in withhold},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a kernel interrupt (SIGINT to its process group) leaves it alone

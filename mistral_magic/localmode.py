@@ -14,7 +14,7 @@ from . import local
 from .config import MistralConfig
 from .errors import LocalServerError
 from .local import LocalServer
-from .settings import Settings
+from .settings import KEY_ENV, Settings
 
 LOCAL_SOURCE = "%mistral local"  # the source %mistral config shows for what local mode set
 
@@ -39,7 +39,7 @@ class LocalMode:
         # Every check before a running server is stopped for the new one.
         launch = local.plan(model, port, n_ctx, port_freed=server.port if server is not None else None)
         self.stop()
-        server = self.server = local.start(launch)
+        server = self.server = local.start(launch, withhold=(KEY_ENV,))  # the key is not for this server
         self.config.set_by(LOCAL_SOURCE, base_url=server.base_url, model=server.alias)
         return server, False
 

@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+import json
+
+
+def key_problem(value: str) -> str | None:
+    """Why ``value`` cannot be an API key (whitespace, a control or non-ASCII character), or None.
+
+    Such a key is a paste accident (a zero-width space, a newline); sent, it would fail deep in the
+    HTTP layer. The message never quotes the key.
+    """
+    for position, char in enumerate(value, 1):
+        if not ("!" <= char <= "~"):
+            return (
+                f"character {position} of {len(value)} is whitespace, a control or a non-ASCII character "
+                "(a key is printable ASCII without whitespace)"
+            )
+    return None
+
 
 class Secret:
     """A string that refuses to show itself: repr, str and format all mask it."""
 
-    __slots__ = ("_value",)
+    __slots__ = ("_forms", "_value")
 
     def __init__(self, value: str):
         self._value = value
+        escaped = json.dumps(value)[1:-1]  # as a JSON string would carry it (an echoed request body)
+        self._forms = tuple(dict.fromkeys((value, escaped, escaped.replace("/", "\\/")))) if value else ()
 
     def reveal(self) -> str:
         """The real value; only the HTTP layer should call this."""
@@ -20,8 +39,11 @@ class Secret:
         return "****" if self._value else ""
 
     def redact(self, text: str) -> str:
-        """``text`` with every occurrence of the key replaced by a mask."""
-        return text.replace(self._value, "****") if self._value else text
+        """``text`` with every occurrence of the key (also JSON-escaped) replaced by a mask."""
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, "****")
+        return text
 
     def __bool__(self) -> bool:
         return bool(self._value)

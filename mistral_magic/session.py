@@ -76,8 +76,9 @@ class Session:
         self.local.stop()
 
     def endpoint(self, settings: Settings) -> Endpoint:
-        """Where to send: a key is required, except for a server on this machine."""
-        key = self.config.api_key()
+        """Where to send, with the key for the configured server: required, except for a server on this
+        machine; never for the local model server, which local mode chose (the key is not for it)."""
+        key = Secret("") if is_local(settings) else self.config.api_key()
         if key is None:
             key = Secret("") if protocol.is_loopback(settings.base_url) else self.config.require_api_key()
         return Endpoint(

@@ -11,6 +11,7 @@ request fields are derived from these fields: a new sampling option is one field
 
 from __future__ import annotations
 
+import math
 import os
 import types
 import typing
@@ -57,6 +58,19 @@ def setting(default: Any, help: str, **spec: Any) -> Any:
 
 def _between(low: float, high: float, rule: str) -> Check:
     return Check(lambda v: low <= v <= high, rule)
+
+
+def _is_http_url(text: str) -> bool:
+    """An http(s) URL that httpx can send to: a host, a port that exists, no whitespace."""
+    if not text.startswith(("http://", "https://")) or any(c.isspace() for c in text):
+        return False
+    import httpx  # only when a base URL is set: loading the extension stays cheap
+
+    try:
+        url = httpx.URL(text)
+    except (httpx.InvalidURL, ValueError):
+        return False
+    return bool(url.host) and (url.port is None or 0 < url.port < 65536)
 
 
 POSITIVE_WHOLE = Check(lambda v: v > 0, "be a positive whole number")
@@ -120,7 +134,9 @@ class Settings:
     base_url: str = setting(
         DEFAULT_BASE_URL,
         "API base URL, with or without /v1 ('local': a local model)",
-        check=Check(lambda v: v == "local" or v.startswith(("http://", "https://")), "start with http:// or https://"),
+        check=Check(
+            lambda v: v == "local" or _is_http_url(v), "start with http:// or https:// and name a host (a valid URL)"
+        ),
         env="MISTRAL_BASE_URL",
     )
     system: str | None = setting(None, "default system prompt for new chats")
@@ -206,7 +222,10 @@ DEFAULTS = Settings()
 
 def check(name: str, value: Any) -> None:
     """Raise :class:`InvalidSettingError` naming the fix when ``value`` is out of range for ``name``."""
-    rule = BY_NAME[name].spec.check
+    item = BY_NAME[name]
+    if isinstance(value, float) and not math.isfinite(value):  # inf passes "> 0"; nan fails with a wrong reason
+        raise InvalidSettingError(f"{name}={value!r} is invalid: it must be a finite number.")
+    rule = item.spec.check
     if value is not None and rule is not None and not rule.test(value):
         raise InvalidSettingError(f"{name}={value!r} is invalid: it must {rule.rule}.")
 

@@ -16,6 +16,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fakeapi import FakeChatServer
 from support import TEST_KEY, Shell
 
+from mistral_magic.extension import forget
+
 
 @pytest.fixture(scope="session")
 def fake_server():
@@ -42,6 +44,7 @@ def shell(fake, monkeypatch, tmp_path):
     monkeypatch.delenv("MISTRAL_MODEL", raising=False)
     ip = InteractiveShell.instance()
     ip.run_line_magic("unload_ext", "mistral_magic")
+    forget(ip)  # an unload keeps the kernel's state for the next load: each test starts afresh
     ip.config.pop("MistralMagics", None)  # %config from an earlier test lives on the shell
     ip.run_line_magic("load_ext", "mistral_magic")
     shell = Shell(ip)

@@ -20,6 +20,7 @@ from support import Shell, run_and_collect
 
 from mistral_magic import local
 from mistral_magic.errors import LocalServerError
+from mistral_magic.extension import forget
 
 ASK = "%%mistral --max-tokens 24 -t 0\n"
 Q1 = "What is the capital of France? Answer in one word."
@@ -81,6 +82,7 @@ def module_shell(local_env):
     """A real IPython shell with the extension loaded; one local server for the whole module."""
     ip = InteractiveShell.instance()
     ip.run_line_magic("unload_ext", "mistral_magic")
+    forget(ip)
     ip.config.pop("MistralMagics", None)
     ip.run_line_magic("load_ext", "mistral_magic")
     shell = Shell(ip)
@@ -377,3 +379,30 @@ def test_a_killed_kernel_takes_its_server_along(kernel):
     kernel_pid, server = start_local_in_kernel(client)
     os.kill(kernel_pid, signal.SIGKILL)  # the kernel alone: no atexit, no process-group kill
     assert gone_or_killed(server), "the local server outlived a killed kernel"
+
+
+def test_the_key_stays_out_of_the_local_server(module_shell, shell, monkeypatch):
+    """The key is for the configured server: the local one gets it neither in its environment nor
+    in a request, even when MISTRAL_API_KEY is set."""
+    import httpx
+    from support import TEST_KEY
+
+    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
+    shell.ok("%mistral local stop")
+    shell.ok("%mistral local")
+    server = shell.magics.session.local.server
+    module_shell[1].append(server.pid)
+    with open(f"/proc/{server.pid}/environ", "rb") as handle:
+        environ = handle.read()
+    assert b"MISTRAL_API_KEY=" not in environ and TEST_KEY.encode() not in environ
+    assert b"PATH=" in environ  # the rest of the environment is passed on
+    sent: list[httpx.Request] = []
+    real = httpx.HTTPTransport.handle_request
+    monkeypatch.setattr(
+        httpx.HTTPTransport, "handle_request", lambda self, request: sent.append(request) or real(self, request)
+    )
+    shell.ok(ASK + Q1)
+    shell.ok("%%mistral --no-stream --max-tokens 4\nhi")
+    shell.ok("%mistral models")
+    assert [r.url.path for r in sent] == ["/v1/chat/completions", "/v1/chat/completions", "/v1/models"]
+    assert all("authorization" not in r.headers for r in sent)

@@ -57,3 +57,14 @@ def test_the_key_cannot_be_set_in_a_cell(shell):
     run = shell.run(f"%mistral config api_key={TEST_KEY}")
     assert run.error is not None
     assert TEST_KEY not in run.stdout
+
+
+def test_redact_masks_the_key_also_as_a_json_string_carries_it():
+    key = 'sk/with"quote-0123456789'
+    secret = Secret(key)
+    echoed = json.dumps({"headers": {"authorization": f"Bearer {key}"}})
+    assert key not in echoed  # the quote is escaped in JSON
+    masked = secret.redact(echoed)
+    assert json.loads(masked) == {"headers": {"authorization": "Bearer ****"}}
+    assert secret.redact(echoed.replace("/", "\\/")) == masked  # some servers escape "/" too
+    assert Secret("").redact("nothing to mask") == "nothing to mask"

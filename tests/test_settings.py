@@ -131,7 +131,11 @@ def test_any_loopback_address_needs_no_key_and_never_goes_through_a_proxy(shell,
         ("read_timeout", "-1", "read_timeout=-1.0 is invalid: it must be a number of seconds > 0."),
         ("temperature", "3", "temperature=3.0 is invalid: it must be between 0 and 2 (Mistral accepts 0 to 1.5)."),
         ("max_tokens", "0", "max_tokens=0 is invalid: it must be a positive whole number."),
-        ("base_url", "'ftp://x'", "base_url='ftp://x' is invalid: it must start with http:// or https://."),
+        (
+            "base_url",
+            "'ftp://x'",
+            "base_url='ftp://x' is invalid: it must start with http:// or https:// and name a host (a valid URL).",
+        ),
     ],
 )
 def test_config_and_mistral_config_refuse_a_bad_value_at_set_time_alike(shell, caplog, name, text, message):
@@ -142,6 +146,32 @@ def test_config_and_mistral_config_refuse_a_bad_value_at_set_time_alike(shell, c
     assert run.error is not None and str(run.error) == message
     assert getattr(shell.magics, name) is None
     shell.ok("%%mistral --once\nhi")  # and nothing is left broken
+
+
+@pytest.mark.parametrize(
+    "name, good, bad, message",
+    [
+        ("read_timeout", "30", "-1", "read_timeout=-1.0 is invalid: it must be a number of seconds > 0."),
+        (
+            "temperature",
+            "0.5",
+            "99",
+            "temperature=99.0 is invalid: it must be between 0 and 2 (Mistral accepts 0 to 1.5).",
+        ),
+        ("retry_base_delay", "1", "float('inf')", "retry_base_delay=inf is invalid: it must be a finite number."),
+        ("retry_max_wait", "1", "float('nan')", "retry_max_wait=nan is invalid: it must be a finite number."),
+        ("connect_timeout", "5", "1e400", "connect_timeout=inf is invalid: it must be a finite number."),
+    ],
+)
+def test_config_refuses_a_bad_value_at_set_time_and_keeps_the_old_one(shell, fake, caplog, name, good, bad, message):
+    shell.ok(f"%config MistralMagics.{name} = {good}")
+    run = shell.run(f"%config MistralMagics.{name} = {bad}")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == [message]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert getattr(shell.magics, name) == float(good)
+    run = shell.run(f"%mistral config {name}={eval(bad)}")
+    assert str(run.error) == message and getattr(shell.magics, name) == float(good)
+    shell.ok("%%mistral --once\nhi")
 
 
 def test_a_bad_value_in_ipython_config_stops_the_extension_with_one_line(fake):

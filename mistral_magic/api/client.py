@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -20,6 +21,45 @@ from .sse import SSEDecoder
 
 RetryCallback = Callable[[int, int, float, str], None]
 """Called before each retry with (attempt number, attempts allowed, delay in s, reason)."""
+
+MAX_REDIRECTS = 5
+
+
+class BearerAuth(httpx.Auth):
+    """Adds ``Authorization: Bearer <key>`` as the request is sent: the revealed key is never a
+    variable of any frame (a ``%xmode Verbose`` traceback prints those)."""
+
+    def __init__(self, key: Secret):
+        self._key = key
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        if self._key:
+            request.headers["Authorization"] = "Bearer " + self._key.reveal()
+        yield request
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self._key!r})"
+
+
+def request_failed(endpoint: Endpoint, what: str) -> errors.MistralMagicError:
+    return errors.RequestFailedError(f"The request to {endpoint.base_url} failed: {what}")
+
+
+@contextmanager
+def failures_in_one_line(
+    endpoint: Endpoint, fail: Callable[[Endpoint, str], errors.MistralMagicError] = request_failed
+) -> Iterator[None]:
+    """Any exception of the request path that is not one of ours (a URL httpx cannot use, a body that
+    cannot be encoded, a bug) becomes one line, by default a :class:`errors.RequestFailedError`, its
+    frames dropped."""
+    try:
+        yield
+    except errors.MistralMagicError:
+        raise
+    except Exception as exc:
+        failure = fail(endpoint, endpoint.api_key.redact(f"{type(exc).__name__}: {exc}".splitlines()[0]))
+        exc.__traceback__ = None  # its frames (httpx's included) stay out of reach of %debug and %tb
+        raise failure from None
 
 
 class _Retryable(Exception):
@@ -64,8 +104,8 @@ class ChatClient:
 
     def __init__(self, http: httpx.Client | None = None):
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
-        self._http = http or httpx.Client(limits=limits, follow_redirects=True)
-        self._direct = http or httpx.Client(limits=limits, follow_redirects=True, trust_env=False)
+        self._http = http or httpx.Client(limits=limits)
+        self._direct = http or httpx.Client(limits=limits, trust_env=False)
 
     def close(self) -> None:
         self._http.close()
@@ -85,24 +125,26 @@ class ChatClient:
     def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None) -> Completion:
         """A one-shot completion (``stream: false``)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
-        choices = payload.get("choices") or [{}]
-        if not isinstance(choices, list) or not isinstance(choices[0], dict):
-            raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-        message = choices[0].get("message") or {}
-        parts = ContentParts()
-        _, text = parts.add(message.get("content"))
-        return Completion(
-            text=text,
-            finish_reason=choices[0].get("finish_reason"),
-            usage=payload.get("usage"),
-            model=payload.get("model"),
-            content=parts.message_content(text),
-        )
+        with failures_in_one_line(endpoint):
+            choices = payload.get("choices") or [{}]
+            if not isinstance(choices, list) or not isinstance(choices[0], dict):
+                raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
+            message = choices[0].get("message") or {}
+            parts = ContentParts()
+            _, text = parts.add(message.get("content"))
+            return Completion(
+                text=text,
+                finish_reason=choices[0].get("finish_reason"),
+                usage=payload.get("usage"),
+                model=payload.get("model"),
+                content=parts.message_content(text),
+            )
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""
         payload = self._json_request(endpoint, "GET", "models", None, None)
-        return list(payload.get("data") or [])
+        with failures_in_one_line(endpoint):
+            return list(payload.get("data") or [])
 
     def _json_request(
         self,
@@ -112,12 +154,13 @@ class ChatClient:
         body: dict[str, Any] | None,
         on_retry: RetryCallback | None,
     ) -> dict[str, Any]:
-        url = protocol.endpoint(endpoint.base_url, path)
-        response = self.send_with_retries(endpoint, method, url, body, Attempts(endpoint, on_retry))
-        try:
-            return _read_json(response, endpoint, url)
-        finally:
-            response.close()
+        with failures_in_one_line(endpoint):
+            url = protocol.endpoint(endpoint.base_url, path)
+            response = self.send_with_retries(endpoint, method, url, body, Attempts(endpoint, on_retry))
+            try:
+                return _read_json(response, endpoint, url)
+            finally:
+                response.close()
 
     def send_with_retries(
         self, endpoint: Endpoint, method: str, url: str, body: dict[str, Any] | None, attempts: Attempts
@@ -135,13 +178,11 @@ class ChatClient:
         self, endpoint: Endpoint, method: str, url: str, body: dict[str, Any] | None, attempt: int
     ) -> httpx.Response:
         headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
-        if endpoint.api_key:
-            headers["Authorization"] = f"Bearer {endpoint.api_key.reveal()}"
         timeout = httpx.Timeout(endpoint.read_timeout, connect=endpoint.connect_timeout)
         http = self._direct if protocol.is_loopback(url) else self._http
         request = http.build_request(method, url, json=body, headers=headers, timeout=timeout)
         try:
-            response = http.send(request, stream=True)
+            response = _send_within_origin(http, request, endpoint)
         except httpx.TimeoutException as exc:
             raise _Retryable(timeout_error(endpoint, exc), "timeout") from None
         except httpx.TransportError as exc:
@@ -156,7 +197,7 @@ class ChatClient:
             response.close()
         error = protocol.api_error(
             response.status_code,
-            _redacted(protocol.parse_body(raw), endpoint.api_key),
+            protocol.parse_body(raw, endpoint.api_key),
             url=url,
             base_url=endpoint.base_url,
             attempts=attempt,
@@ -214,25 +255,27 @@ class ChatStream:
         endpoint = self._endpoint
         url = protocol.endpoint(endpoint.base_url, "chat/completions")
         attempts = Attempts(endpoint, self._on_retry)
-        while True:
-            response = self._client.send_with_retries(endpoint, "POST", url, self._body, attempts)
-            try:
-                yield from self._read_events(response)
-                return
-            except httpx.TransportError as exc:
-                if self._received:
-                    raise self._broken(exc) from None
-                reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection lost"
-                attempts.retry_or_raise(self._broken(exc), reason)
-            finally:
-                response.close()
+        with failures_in_one_line(endpoint, self._failed):
+            while True:
+                response = self._client.send_with_retries(endpoint, "POST", url, self._body, attempts)
+                try:
+                    yield from self._read_events(response)
+                    return
+                except httpx.TransportError as exc:
+                    if self._received:
+                        raise self._broken(exc) from None
+                    reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection lost"
+                    attempts.retry_or_raise(self._broken(exc), reason)
+                finally:
+                    response.close()
 
     def _read_events(self, response: httpx.Response) -> Iterator[str]:
         decoder = SSEDecoder()
         parts = self._parts
         loads = json.loads
+        redact = self._endpoint.api_key.redact  # every event, before anything reads it
         for chunk in response.iter_bytes():
-            for data in decoder.feed(chunk):
+            for data in map(redact, decoder.feed(chunk)):
                 if data == "[DONE]":
                     return
                 try:
@@ -242,7 +285,7 @@ class ChatStream:
                 if not isinstance(event, dict):
                     continue
                 if "error" in event or event.get("object") == "error":
-                    message = protocol.error_message(_redacted(event, self._endpoint.api_key))
+                    message = protocol.error_message(event)
                     raise self._stream_error(f"the server reported an error mid-stream: {message}")
                 usage = event.get("usage")
                 if usage:
@@ -268,6 +311,10 @@ class ChatStream:
                 if reason:
                     self.finish_reason = reason
         raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
+
+    def _failed(self, endpoint: Endpoint, what: str) -> errors.MistralMagicError:
+        """An unexpected failure: after text arrived, a :class:`errors.StreamError` that keeps it."""
+        return self._stream_error(what) if self._received else request_failed(endpoint, what)
 
     def _stream_error(self, what: str) -> errors.StreamError:
         if self._parts:
@@ -319,21 +366,37 @@ def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> dict[s
         raise timeout_error(endpoint, exc) from None
     except httpx.TransportError:
         raise errors.BadResponseError(f"Reply incomplete: the connection to {endpoint.base_url} was lost.") from None
-    payload = protocol.parse_body(raw)
+    payload = protocol.parse_body(raw, endpoint.api_key)
     if not isinstance(payload, dict):
         raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
     if "error" in payload or payload.get("object") == "error":
-        message = protocol.error_message(_redacted(payload, endpoint.api_key))
+        message = protocol.error_message(payload)
         raise errors.BadResponseError(f"The server reported an error: {message}")
     return payload
 
 
-def _redacted(body: Any, key: Secret) -> Any:
-    """A server-provided body with the key masked, in case the server echoes the request."""
-    if isinstance(body, str):
-        return key.redact(body)
-    if isinstance(body, (dict, list)):
-        text = json.dumps(body)
-        cleaned = key.redact(text)
-        return body if cleaned == text else json.loads(cleaned)
-    return body
+def _send_within_origin(http: httpx.Client, request: httpx.Request, endpoint: Endpoint) -> httpx.Response:
+    """Send ``request`` (stream open), following redirects only on the same origin: a redirect to
+    another host would carry the conversation there."""
+    auth = BearerAuth(endpoint.api_key)
+    for _ in range(MAX_REDIRECTS + 1):
+        response = http.send(request, stream=True, auth=auth, follow_redirects=False)
+        target = response.next_request
+        if target is None:
+            return response
+        response.close()
+        if _origin(target.url) != _origin(request.url):
+            host = target.url.netloc.decode("ascii", "replace")
+            raise errors.RedirectRefusedError(
+                f"The server at {endpoint.base_url} redirected the request to another host ({host}); "
+                f"it was not followed, so nothing was sent there. If that server is right, set it with {hint('base_url')}."
+            )
+        request = target
+    raise errors.RedirectRefusedError(
+        f"The server at {endpoint.base_url} redirected the request over {MAX_REDIRECTS} times."
+    )
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    default = {"http": 80, "https": 443}.get(url.scheme)
+    return url.scheme, url.host, url.port or default

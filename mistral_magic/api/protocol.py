@@ -86,9 +86,9 @@ def _describe_detail(detail: Any) -> str:
     return str(detail)
 
 
-def parse_body(raw: bytes) -> Any:
-    """A response body as JSON when it is JSON, else as text."""
-    text = raw.decode("utf-8", errors="replace")
+def parse_body(raw: bytes, key: Secret) -> Any:
+    """A response body as JSON when it is JSON, else as text; ``key`` masked, should the server echo it."""
+    text = key.redact(raw.decode("utf-8", errors="replace"))
     try:
         return json.loads(text)
     except ValueError:

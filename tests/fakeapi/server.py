@@ -83,7 +83,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chat(body)
             elif self.command == "GET" and route in MODELS_PATHS:
                 if self._authorized():
-                    self._send_json(200, {"object": "list", "data": fake.models})
+                    if fake.models_reply is not None:
+                        self._serve_raw(fake.models_reply)
+                    else:
+                        self._send_json(200, {"object": "list", "data": fake.models})
             else:
                 self._send_json(404, {"detail": "Not Found"})
         except _Aborted:
@@ -409,6 +412,7 @@ class FakeChatServer:
             model_entry("mistral-small-latest", 32768),
             model_entry("Mistral-chat", 131072),
         ]
+        self.models_reply: RawReply | None = None  # served instead of the model list when set
         self.required_key: str | None = None
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
 
