@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .api.content import split_content
 from .errors import UsageError
 
 FORMAT = "mistral-magic/chats"
@@ -18,7 +19,9 @@ FORMAT_VERSION = 1
 
 @dataclass
 class Turn:
-    """One exchange: what the user asked and what came back."""
+    """One exchange: what the user asked and what came back. ``assistant`` is the answer's text;
+    ``content``, when set, the whole assistant content as the API gave it (a reasoning model's
+    thinking parts and text), which is what later requests send back."""
 
     user: str
     assistant: str
@@ -26,6 +29,12 @@ class Turn:
     finish_reason: str | None = None
     usage: dict | None = None
     interrupted: bool = False
+    content: list | None = None
+
+    @property
+    def thinking(self) -> str:
+        """What a reasoning model thought before this answer ("" otherwise)."""
+        return split_content(self.content)[0]
 
 
 @dataclass
@@ -49,13 +58,18 @@ class Chat:
         self.system = system
 
 
-def build_messages(system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0) -> list[dict]:
+def build_messages(
+    system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0, *, thinking: bool = True
+) -> list[dict]:
     """The messages of a request: system prompt, past turns (the last ``max_turns`` when that is
-    > 0), then ``prompt``. The system prompt is never dropped."""
+    > 0), then ``prompt``. The system prompt is never dropped. A reasoning model's turn goes back
+    whole, thinking parts included, unless ``thinking`` is false (the answer's text alone, for a
+    server that knows no thinking parts)."""
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
     for turn in turns[-max_turns:] if max_turns > 0 else turns:
         messages.append({"role": "user", "content": turn.user})
-        messages.append({"role": "assistant", "content": turn.assistant})
+        content = turn.content if thinking and turn.content else turn.assistant
+        messages.append({"role": "assistant", "content": content})
     messages.append({"role": "user", "content": prompt})
     return messages
 
@@ -112,7 +126,7 @@ class ChatStore:
     def save(self, path: str | os.PathLike, names: list[str] | None = None) -> Path:
         """Write chats as JSON, atomically (a temporary file renamed into place)."""
         chosen = [self.chats[n] for n in (names or list(self.chats)) if n in self.chats]
-        document = {"format": FORMAT, "version": FORMAT_VERSION, "chats": [asdict(c) for c in chosen]}
+        document = {"format": FORMAT, "version": FORMAT_VERSION, "chats": [_chat_to_dict(c) for c in chosen]}
         target = Path(path).expanduser()
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
@@ -144,9 +158,21 @@ class ChatStore:
         return [chat.name for chat in loaded]
 
 
+def _chat_to_dict(chat: Chat) -> dict:
+    """A chat as JSON; a turn without structured content is written as before it existed."""
+    item = asdict(chat)
+    for turn in item["turns"]:
+        if turn["content"] is None:
+            del turn["content"]
+    return item
+
+
 def _chat_from_dict(item: Any) -> Chat:
     try:
         turns = [Turn(**turn) for turn in item.get("turns", [])]
+        for turn in turns:
+            if turn.content is not None and not all(isinstance(p, dict) for p in turn.content):
+                raise TypeError("a turn's content must be a list of parts")
         return Chat(name=str(item["name"]), system=item.get("system"), turns=turns)
     except (KeyError, TypeError, AttributeError) as exc:
         raise UsageError(f"A chat in the file is malformed ({exc}).") from None

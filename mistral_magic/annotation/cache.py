@@ -49,8 +49,14 @@ class ReplyCache:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                "finish_reason TEXT, usage TEXT, model TEXT, created REAL NOT NULL)"
+                "finish_reason TEXT, usage TEXT, model TEXT, created REAL NOT NULL, content TEXT)"
             )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(replies)")}
+            if "content" not in columns:  # a cache written before thinking parts were kept
+                try:
+                    db.execute("ALTER TABLE replies ADD COLUMN content TEXT")
+                except sqlite3.OperationalError:  # another kernel added it meanwhile
+                    pass
             self._db = db
         return self._db
 
@@ -58,20 +64,24 @@ class ReplyCache:
         with self._lock:
             row = (
                 self._connection()
-                .execute("SELECT text, finish_reason, usage, model FROM replies WHERE key = ?", (key,))
+                .execute("SELECT text, finish_reason, usage, model, content FROM replies WHERE key = ?", (key,))
                 .fetchone()
             )
         if row is None:
             return None
-        text, finish_reason, usage, model = row
-        return Completion(text, finish_reason, json.loads(usage) if usage else None, model)
+        text, finish_reason, usage, model, content = row
+        return Completion(
+            text, finish_reason, json.loads(usage) if usage else None, model, json.loads(content) if content else None
+        )
 
     def put(self, key: str, completion: Completion) -> None:
         usage = json.dumps(completion.usage) if completion.usage else None
+        content = json.dumps(completion.content, ensure_ascii=False) if completion.content else None
         with self._lock:
             self._connection().execute(
-                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
-                (key, completion.text, completion.finish_reason, usage, completion.model, time.time()),
+                "INSERT OR REPLACE INTO replies (key, text, finish_reason, usage, model, created, content) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, completion.text, completion.finish_reason, usage, completion.model, time.time(), content),
             )
 
     def __len__(self) -> int:

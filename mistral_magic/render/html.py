@@ -54,6 +54,8 @@ _TAGS = {
     "dt",
     "dd",
     "abbr",
+    "details",
+    "summary",
 }
 _ATTRIBUTES = {
     "a": {"href", "title"},
