@@ -79,7 +79,10 @@ def _add_setting_flag(group: Any, item: Setting) -> None:
         group.add_argument(*spec.flags, dest=item.name, action="append", metavar=metavar, help=help)
     else:
         kind: Callable[[str], Any] = checked_int(item) if item.kind is int else item.kind
-        group.add_argument(*spec.flags, dest=item.name, type=kind, metavar=metavar, help=help)
+        choices = spec.choices or None  # argparse then shows them, as {high,none}
+        group.add_argument(
+            *spec.flags, dest=item.name, type=kind, choices=choices, metavar=None if choices else metavar, help=help
+        )
 
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -107,6 +107,9 @@ class Commands:
             plain.append(f"system: {chat.system}")
         for number, turn in enumerate(chat.turns, 1):
             mark = " (interrupted)" if turn.interrupted else ""
+            thinking = turn.thinking
+            if thinking:  # shown in the cell's own output; here, how much there was
+                mark += f" (after {len(thinking.split())} words of thinking)"
             md.append(f"**[{number}] user:**\n\n{turn.user}")
             md.append(f"**[{number}] assistant** ({turn.model}){mark}:\n\n{turn.assistant}")
             plain.append(f"[{number}] user: {turn.user}")

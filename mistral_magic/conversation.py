@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .api.content import split_content
 from .chatfile import check_fields, write_atomically
 from .errors import UsageError
 
@@ -18,7 +19,9 @@ FORMAT_VERSION = 1
 
 @dataclass
 class Turn:
-    """One exchange: what the user asked and what came back."""
+    """One exchange: what the user asked and what came back. ``assistant`` is the answer's text;
+    ``content``, when set, the whole assistant content as the API gave it (a reasoning model's
+    thinking parts and text), which is what later requests send back."""
 
     user: str
     assistant: str
@@ -26,6 +29,12 @@ class Turn:
     finish_reason: str | None = None
     usage: dict | None = None
     interrupted: bool = False
+    content: list | None = None
+
+    @property
+    def thinking(self) -> str:
+        """What a reasoning model thought before this answer ("" otherwise)."""
+        return split_content(self.content)[0]
 
 
 @dataclass
@@ -49,13 +58,18 @@ class Chat:
         self.system = system
 
 
-def build_messages(system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0) -> list[dict]:
+def build_messages(
+    system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0, *, thinking: bool = True
+) -> list[dict]:
     """The messages of a request: system prompt, past turns (the last ``max_turns`` when that is
-    > 0), then ``prompt``. The system prompt is never dropped."""
+    > 0), then ``prompt``. The system prompt is never dropped. A reasoning model's turn goes back
+    whole, thinking parts included, unless ``thinking`` is false (the answer's text alone, for a
+    server that knows no thinking parts)."""
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
     for turn in turns[-max_turns:] if max_turns > 0 else turns:
         messages.append({"role": "user", "content": turn.user})
-        messages.append({"role": "assistant", "content": turn.assistant})
+        content = turn.content if thinking and turn.content else turn.assistant
+        messages.append({"role": "assistant", "content": content})
     messages.append({"role": "user", "content": prompt})
     return messages
 
@@ -112,7 +126,7 @@ class ChatStore:
     def save(self, path: str | os.PathLike, names: list[str] | None = None) -> Path:
         """Write chats as JSON, atomically (see :func:`chatfile.write_atomically`)."""
         chosen = [self.chats[n] for n in (names or list(self.chats)) if n in self.chats]
-        document = {"format": FORMAT, "version": FORMAT_VERSION, "chats": [asdict(c) for c in chosen]}
+        document = {"format": FORMAT, "version": FORMAT_VERSION, "chats": [_chat_to_dict(c) for c in chosen]}
         return write_atomically(path, json.dumps(document, ensure_ascii=False, indent=1))
 
     def load(self, path: str | os.PathLike) -> list[str]:
@@ -141,10 +155,22 @@ class ChatStore:
         return [chat.name for chat in loaded]
 
 
+def _chat_to_dict(chat: Chat) -> dict:
+    """A chat as JSON; a turn without structured content is written as before it existed."""
+    item = asdict(chat)
+    for turn in item["turns"]:
+        if turn["content"] is None:
+            del turn["content"]
+    return item
+
+
 def _chat_from_dict(item: Any, number: int) -> Chat:
     fields = check_fields(Chat, item, f"chat {number}")
     where = f"chat {fields['name']!r}"
-    turns = [
-        Turn(**check_fields(Turn, turn, f"turn {i} of {where}")) for i, turn in enumerate(fields.get("turns", []), 1)
-    ]
+    turns = []
+    for index, data in enumerate(fields.get("turns", []), 1):
+        turn = Turn(**check_fields(Turn, data, f"turn {index} of {where}"))
+        if turn.content is not None and not all(isinstance(part, dict) for part in turn.content):
+            raise UsageError(f"turn {index} of {where}: 'content' must be a list of parts (objects).")
+        turns.append(turn)
     return Chat(name=fields["name"], system=fields.get("system"), turns=turns)

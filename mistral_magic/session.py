@@ -112,11 +112,13 @@ class Session:
         if system is None:
             system = settings.system
         history = [] if (options.new or options.once) else chat.turns
-        messages = build_messages(system, history, prompt, settings.max_history_turns)
+        local = is_local(settings)
+        # llama.cpp's server rejects thinking parts (a chat that began with a magistral model).
+        messages = build_messages(system, history, prompt, settings.max_history_turns, thinking=not local)
         fields = settings.sampling.body_fields()
         if options.json:
             fields["response_format"] = JSON_OBJECT
-        if settings.sampling.random_seed is not None and is_local(settings):
+        if settings.sampling.random_seed is not None and local:
             fields["seed"] = settings.sampling.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
         return protocol.build_body(settings.model, messages, stream=settings.stream, fields=fields)
 
@@ -148,24 +150,24 @@ class Session:
 
         stream: ChatStream | None = None
         try:
-            if cached is not None:
-                completion = cached
-                renderer.feed(cached.text)
-            elif settings.stream:
-                stream = self.client.stream(endpoint, body, on_retry)
+            if settings.stream and cached is None:
+                stream = self.client.stream(endpoint, body, on_retry, renderer.think)
                 for delta in stream:
                     renderer.feed(delta)
                 completion = stream.completion()
             else:
-                completion = self.client.complete(endpoint, body, on_retry)
+                completion = cached or self.client.complete(endpoint, body, on_retry)
+                if completion.thinking:
+                    renderer.think(completion.thinking)
                 if completion.text:
                     renderer.feed(completion.text)
         except KeyboardInterrupt:
             partial = stream.text if stream is not None else ""
             self.store.record_usage(options.chat, stream.usage if stream is not None else None)
             kept = ""
-            if partial:
-                self._record(prompt, settings, options, Completion(partial, "interrupted"), interrupted=True)
+            if stream is not None and partial:
+                interrupted = replace(stream.completion(), finish_reason="interrupted")
+                self._record(prompt, settings, options, interrupted, interrupted=True)
                 kept = f"; the partial reply ({len(partial)} characters) is kept in chat '{options.chat}', marked as interrupted"
             error = ReplyInterrupted(f"Stopped by a kernel interrupt{kept}.")
             renderer.fail(partial, error, interrupted=True)
@@ -241,5 +243,6 @@ class Session:
                 finish_reason=completion.finish_reason,
                 usage=completion.usage,
                 interrupted=interrupted,
+                content=completion.content,
             )
         )

@@ -24,6 +24,7 @@ from .errors import InvalidSettingError
 DEFAULT_BASE_URL = "https://api.Mistral.com"
 DEFAULT_MODEL = "Mistral-chat"
 KEY_ENV = "MISTRAL_API_KEY"
+REASONING_EFFORTS = ("high", "none")  # what Mistral's reasoning models accept
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,13 @@ class Sampling:
     )
     stop: tuple[str, ...] = setting((), "stop sequence (repeat for several)", flags=("--stop",), configurable=False)
     safe_prompt: bool = setting(False, "prepend Mistral's safety prompt", flags=("--safe-prompt",))
+    reasoning_effort: str | None = setting(
+        None,
+        "reasoning models (magistral): high thinks first, none answers at once",
+        check=Check(lambda v: v in REASONING_EFFORTS, "be high or none"),
+        choices=REASONING_EFFORTS,
+        flags=("--reasoning-effort",),
+    )
 
     def body_fields(self) -> dict[str, Any]:
         """The request fields of the options that are set."""

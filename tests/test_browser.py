@@ -105,6 +105,7 @@ HOSTILE_KEYS = [
 ]
 HOSTILE_REPLY = "\n\n".join(HOSTILE_REPLIES[key].replace("alert(", "window.__pwned=1;alert(") for key in HOSTILE_KEYS)
 HOSTILE_CHUNKS = 6
+HOSTILE_THINKING_CHUNKS = 8  # the hostile reply comes from a "reasoning model": its thinking is hostile too
 
 
 def split_evenly(text: str, count: int) -> list[str]:
@@ -151,6 +152,16 @@ CELL_STATE_JS = """
     : null;
   const status = live ? (live.querySelector('.mistral-live-status') || {}).textContent || '' : null;
   return { prompt: prompt.trim(), text, status };
+}
+"""
+
+# The live view's thinking section: shown, open, and how much text it holds.
+THINKING_STATE_JS = """
+(cell) => {
+  const details = cell.querySelector('.jp-OutputArea-output .mistral-live .mistral-live-thinking');
+  if (!details) return null;
+  const thoughts = details.querySelector('.mistral-live-thoughts');
+  return { hidden: details.hidden, open: details.open, text: thoughts.textContent, html: thoughts.innerHTML };
 }
 """
 
@@ -260,7 +271,11 @@ def lab(tmp_path_factory):
         tmp_path_factory,
         {
             TABLE_MARK: Reply(chunks=split_evenly(TABLE_REPLY, TABLE_CHUNKS), chunk_delay=TABLE_CHUNK_DELAY),
-            HOSTILE_MARK: Reply(chunks=split_evenly(HOSTILE_REPLY, HOSTILE_CHUNKS), chunk_delay=0.1),
+            HOSTILE_MARK: Reply(
+                chunks=split_evenly(HOSTILE_REPLY, HOSTILE_CHUNKS),
+                thinking=split_evenly(HOSTILE_REPLY, HOSTILE_THINKING_CHUNKS),
+                chunk_delay=0.1,
+            ),
         },
     )
 
@@ -357,6 +372,7 @@ class Run:
     """What the notebook run saw, for the tests to check."""
 
     samples: list[dict] = field(default_factory=list)  # polls of cell 2 while it ran
+    thinking_samples: list[dict] = field(default_factory=list)  # polls of cell 3's thinking section
     table_out: dict = field(default_factory=dict)
     hostile_out: dict = field(default_factory=dict)
     hostile_violations: list[str] = field(default_factory=list)
@@ -518,8 +534,14 @@ def _drive(page, context, lab: Lab, run: Run, notebook: Path) -> None:
     nb.cell(1).scroll_into_view_if_needed()
     _shot(page, "browser-3-table-answer.png")
 
-    # 3. The hostile reply.
+    # 3. The hostile reply, thinking first: poll the thinking section while the cell is busy.
     nb.start(2)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and nb.state(2)["prompt"] != f"[{nb.executions}]:":
+        thinking = nb.cell(2).evaluate(THINKING_STATE_JS)
+        if thinking is not None:
+            run.thinking_samples.append(thinking)
+        time.sleep(0.05)
     nb.wait_done(2)
     run.hostile_out = nb.wait_static(2)
     page.wait_for_timeout(500)  # give anything that was injected a moment to fire
@@ -528,9 +550,11 @@ def _drive(page, context, lab: Lab, run: Run, notebook: Path) -> None:
     nb.cell(2).scroll_into_view_if_needed()
     _shot(page, "browser-4-hostile-answer.png")
 
-    # Click every link of the hostile answer with a modifier (a new tab, never this one).
+    # Click every link of the hostile answer with a modifier (a new tab, never this one), the
+    # links of its thinking too (the section is opened first, as a reader would).
     run.url_before_clicks = page.url
     run.requests_before_clicks = list(run.external_requests)
+    nb.cell(2).locator(".jp-OutputArea-output details > summary").first.click()
     links = nb.cell(2).locator(".jp-OutputArea-output a")
     for i in range(links.count()):
         link = links.nth(i)
@@ -609,6 +633,18 @@ def test_hostile_reply_runs_no_script(notebook_run):
     assert not [url for url in run.requests_before_clicks if "evil.example" in url], run.requests_before_clicks
     # The hostile HTML is shown as text, inert.
     assert "<script>window.__pwned=1;alert(document.cookie)</script>" in out["text"], out["text"]
+    # Its hostile thinking too: a collapsed section above the answer.
+    assert out["html"].startswith("<details><summary>Thinking…</summary><blockquote>"), out["html"][:300]
+
+
+def test_thinking_streams_into_an_open_section_that_closes_when_the_answer_begins(notebook_run):
+    samples = notebook_run.thinking_samples
+    shown = [s for s in samples if not s["hidden"] and s["text"]]
+    assert shown, f"the thinking section never showed: {samples}"
+    assert shown[0]["open"] and len(shown[0]["text"]) < len(HOSTILE_REPLY), shown[0]
+    assert not shown[-1]["open"], "the thinking section stayed open after the answer began"
+    assert HOSTILE_REPLY.startswith(max((s["text"] for s in shown), key=len))
+    assert all("<" not in s["html"].replace("&lt;", "") for s in shown), "thinking was inserted as HTML"
 
 
 def test_clicking_hostile_links_runs_nothing_and_stays(notebook_run):

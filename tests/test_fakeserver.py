@@ -500,3 +500,58 @@ def test_cli_list_script(tmp_path):
     finally:
         process.kill()
         process.wait(timeout=5)
+
+
+def test_reasoning_reply_streams_thinking_parts_then_text(server, client):
+    server.script(Reply(text="Four it is", thinking=["Two ", "plus two ", "is four."]))
+    events = sse_events(chat(client, stream=True, reasoning_effort="high").content)
+    deltas = [e["choices"][0]["delta"]["content"] for e in events[1:-2]]
+
+    def part(text, closed):
+        return {"type": "thinking", "thinking": [{"type": "text", "text": text}], "signature": None, "closed": closed}
+
+    assert deltas == [
+        [part("Two ", False)],
+        [part("plus two ", False)],
+        [part("is four.", True), {"type": "text", "text": "Four"}],
+        " it",
+        " is",
+    ]
+    assert all(e["p"] for e in events[1:-2])
+    assert events[-2]["usage"]["completion_tokens"] == 6
+
+
+def test_reasoning_reply_without_streaming_is_a_content_list(server, client):
+    server.script(Reply(text="Four.", thinking="Two plus two."))
+    message = chat(client, reasoning_effort="none").json()["choices"][0]["message"]
+    assert message["content"] == [
+        {
+            "type": "thinking",
+            "thinking": [{"type": "text", "text": "Two plus two."}],
+            "signature": None,
+            "closed": True,
+        },
+        {"type": "text", "text": "Four."},
+    ]
+
+
+def test_reasoning_effort_values_and_assistant_content_parts_are_checked(server, client):
+    assert chat(client, reasoning_effort="medium").json()["message"]["detail"][0]["loc"] == ["body", "reasoning_effort"]
+    thinking = {"type": "thinking", "thinking": [{"type": "text", "text": "hm"}], "closed": True}
+    history = [
+        {"role": "user", "content": "q"},
+        {"role": "assistant", "content": [thinking, {"type": "text", "text": "a"}]},
+    ]
+    ok = client.post(
+        "/v1/chat/completions", json={"model": "m", "messages": [*history, {"role": "user", "content": "again"}]}
+    )
+    assert ok.status_code == 200
+    for bad in (
+        [{"type": "thinking", "thinking": "not a list"}],
+        [{"type": "thinking", "thinking": [{"type": "text", "text": "x"}], "extra": 1}],
+        [{"type": "image", "text": "x"}],
+    ):
+        messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": bad}]
+        response = client.post("/v1/chat/completions", json={"model": "m", "messages": messages})
+        assert response.status_code == 422, bad
+        assert response.json()["message"]["detail"][0]["loc"][:5] == ["body", "messages", 1, "content", 0]

@@ -139,7 +139,7 @@ def test_two_questions_stream_in_one_conversation(shell, monkeypatch):
     monkeypatch.setattr(
         session.client,
         "stream",
-        lambda endpoint, body, on_retry=None: bodies.append(body) or real_stream(endpoint, body, on_retry),
+        lambda endpoint, body, *rest: bodies.append(body) or real_stream(endpoint, body, *rest),
     )
 
     first = shell.ok(ASK + Q1)

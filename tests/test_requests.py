@@ -73,7 +73,7 @@ def test_each_sampling_entry_reaches_the_body_from_a_flag_a_setting_and_annotate
     argument and request field are derived from it."""
     import mistral_magic
 
-    value, text = SAMPLE_VALUES[item.kind]
+    value, text = (item.spec.choices[0],) * 2 if item.spec.choices else SAMPLE_VALUES[item.kind]
     wire = item.spec.wire or item.name
     sent = list(value) if isinstance(value, tuple) else value
     flag = item.spec.flags[-1] + ("" if text is None else f" {text}")

@@ -37,6 +37,9 @@ class RecordingRenderer:
     def notice(self, message):
         pass
 
+    def think(self, text):
+        self.fed.append((time.monotonic(), f"[thinking] {text}"))
+
     def feed(self, text):
         self.fed.append((time.monotonic(), text))
 

@@ -65,8 +65,14 @@ class ReplyCache:
                 db.execute("PRAGMA synchronous=NORMAL")  # WAL: a commit survives a crash of the kernel
                 db.execute(
                     "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, text TEXT NOT NULL, "
-                    "finish_reason TEXT, usage TEXT, model TEXT, created REAL NOT NULL)"
+                    "finish_reason TEXT, usage TEXT, model TEXT, created REAL NOT NULL, content TEXT)"
                 )
+                columns = {row[1] for row in db.execute("PRAGMA table_info(replies)")}
+                if "content" not in columns:  # a cache written before thinking parts were kept
+                    try:
+                        db.execute("ALTER TABLE replies ADD COLUMN content TEXT")
+                    except sqlite3.OperationalError:  # another kernel added it meanwhile
+                        pass
             except BaseException:
                 db.close()
                 raise
@@ -103,21 +109,28 @@ class ReplyCache:
         with self._lock:
             _, row = self._on_disk(
                 lambda db: db.execute(
-                    "SELECT text, finish_reason, usage, model FROM replies WHERE key = ?", (key,)
+                    "SELECT text, finish_reason, usage, model, content FROM replies WHERE key = ?", (key,)
                 ).fetchone()
             )
             if row is None:
                 return self._memory.get(key)
-        text, finish_reason, usage, model = row
-        return Completion(text, finish_reason, json.loads(usage) if usage else None, model)
+        text, finish_reason, usage, model, content = row
+        return Completion(
+            text, finish_reason, json.loads(usage) if usage else None, model, json.loads(content) if content else None
+        )
 
     def put(self, key: str, completion: Completion) -> None:
         usage = json.dumps(completion.usage) if completion.usage else None
-        text, model = encodable(completion.text), encodable(completion.model) if completion.model else None
-        row = (key, text, completion.finish_reason, usage, model, time.time())
+        content = encodable(json.dumps(completion.content, ensure_ascii=False)) if completion.content else None
+        model = encodable(completion.model) if completion.model else None
+        row = (key, encodable(completion.text), completion.finish_reason, usage, model, time.time(), content)
         with self._lock:
             ok, _ = self._on_disk(
-                lambda db: db.execute("INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)", row)
+                lambda db: db.execute(
+                    "INSERT OR REPLACE INTO replies (key, text, finish_reason, usage, model, created, content) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
             )
             if not ok:
                 self._memory[key] = completion

@@ -16,6 +16,7 @@ from ..secret import Secret
 from ..textsafe import SurrogateJoiner, encodable, encodable_data
 from . import protocol
 from .bodylimit import ACCEPT_ENCODING, BodyNotDecodable, BodyTooLarge, iter_body, read_body
+from .content import ContentParts
 from .protocol import Completion, Endpoint
 from .retry import retry_delay
 from .sse import SSEDecoder
@@ -112,9 +113,16 @@ class ChatClient:
         self._http.close()
         self._direct.close()
 
-    def stream(self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None) -> ChatStream:
-        """A streamed completion: iterate the returned object for text deltas."""
-        return ChatStream(self, endpoint, {**body, "stream": True}, on_retry)
+    def stream(
+        self,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        on_retry: RetryCallback | None = None,
+        on_thinking: Callable[[str], None] | None = None,
+    ) -> ChatStream:
+        """A streamed completion: iterate the returned object for answer text deltas; a reasoning
+        model's thinking goes to ``on_thinking`` as it arrives."""
+        return ChatStream(self, endpoint, {**body, "stream": True}, on_retry, on_thinking)
 
     def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None) -> Completion:
         """A one-shot completion (``stream: false``)."""
@@ -124,11 +132,14 @@ class ChatClient:
             if not isinstance(choices, list) or not isinstance(choices[0], dict):
                 raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
             message = choices[0].get("message") or {}
+            parts = ContentParts()
+            _, text = parts.add(message.get("content"))
             return Completion(
-                text=encodable(protocol.content_text(message.get("content"))),
+                text=encodable(text),
                 finish_reason=choices[0].get("finish_reason"),
                 usage=payload.get("usage"),
                 model=payload.get("model"),
+                content=parts.message_content(text),
             )
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
@@ -203,16 +214,26 @@ class ChatClient:
 
 
 class ChatStream:
-    """Iterate for text deltas; ``text``, ``finish_reason``, ``usage`` and ``model`` fill in as
-    the stream goes. A stream that fails before any text arrived is retried; after that, never.
+    """Iterate for answer text deltas; ``text``, ``thinking``, ``finish_reason``, ``usage`` and
+    ``model`` fill in as the stream goes. A stream that fails before anything arrived is retried;
+    after that, never.
     """
 
-    def __init__(self, client: ChatClient, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None):
+    def __init__(
+        self,
+        client: ChatClient,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        on_retry: RetryCallback | None,
+        on_thinking: Callable[[str], None] | None = None,
+    ):
         self._client = client
         self._endpoint = endpoint
         self._body = body
         self._on_retry = on_retry
+        self._on_thinking = on_thinking
         self._parts: list[str] = []
+        self._content = ContentParts()  # a reasoning model's thinking parts
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.model: str | None = None
@@ -222,8 +243,19 @@ class ChatStream:
         """All text received so far."""
         return "".join(self._parts)
 
+    @property
+    def thinking(self) -> str:
+        """All thinking received so far (reasoning models)."""
+        return self._content.thinking
+
     def completion(self) -> Completion:
-        return Completion(self.text, self.finish_reason, self.usage, self.model)
+        """The reply so far, with the assistant content to send back when the model thought."""
+        text = self.text
+        return Completion(text, self.finish_reason, self.usage, self.model, self._content.message_content(text))
+
+    @property
+    def _received(self) -> bool:
+        return bool(self._parts) or self._content.has_thinking
 
     def __iter__(self) -> Iterator[str]:
         endpoint = self._endpoint
@@ -236,7 +268,7 @@ class ChatStream:
                     yield from self._read_events(response)
                     return
                 except httpx.TransportError as exc:
-                    if self._parts:
+                    if self._received:
                         raise self._broken(exc) from None
                     reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection lost"
                     attempts.retry_or_raise(self._broken(exc), reason)
@@ -246,6 +278,7 @@ class ChatStream:
     def _read_events(self, response: httpx.Response) -> Iterator[str]:
         decoder = SSEDecoder()
         joiner = SurrogateJoiner()  # a pair split across two deltas is joined, a lone surrogate replaced
+        thinking_joiner = SurrogateJoiner()
         parts = self._parts
         loads = json.loads
         redact = self._endpoint.api_key.redact  # every event, before anything reads it
@@ -277,7 +310,13 @@ class ChatStream:
                 choice = choices[0]
                 delta = choice.get("delta") or {}
                 content = delta.get("content")
-                text = content if content.__class__ is str else protocol.content_text(content)
+                if content.__class__ is str:
+                    text = content
+                else:
+                    thinking, text = self._content.add(content)
+                    thinking = thinking_joiner.feed(thinking) if thinking else ""
+                    if thinking and self._on_thinking is not None:
+                        self._on_thinking(thinking)
                 if joiner.held or not text.isascii():
                     text = joiner.feed(text)
                 if text:
@@ -309,14 +348,17 @@ class ChatStream:
 
     def _failed(self, endpoint: Endpoint, what: str) -> errors.MistralMagicError:
         """An unexpected failure: after text arrived, a :class:`errors.StreamError` that keeps it."""
-        return self._stream_error(what) if self._parts else request_failed(endpoint, what)
+        return self._stream_error(what) if self._received else request_failed(endpoint, what)
 
     def _stream_error(self, what: str) -> errors.StreamError:
-        kept = f"; the {len(self.text)} characters received are kept" if self._parts else ""
+        if self._parts:
+            kept = f"; the {len(self.text)} characters received are kept"
+        else:
+            kept = "; the thinking received stays on screen" if self._content.has_thinking else ""
         return errors.StreamError(f"Reply incomplete: {what}{kept}.", partial=self.text)
 
     def _broken(self, exc: httpx.TransportError) -> errors.MistralMagicError:
-        if not self._parts:
+        if not self._received:
             if isinstance(exc, httpx.TimeoutException):
                 return timeout_error(self._endpoint, exc)
             return connection_error(self._endpoint, exc)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from .. import errors
 from ..errors import hint
 from ..secret import Secret
+from .content import split_content
 from .pacing import Pacer
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
@@ -42,23 +43,6 @@ def build_body(
     Only set fields are sent: the public Mistral API rejects unknown fields with 422.
     """
     return {"model": model, "messages": messages, **fields, "stream": stream}
-
-
-def content_text(content: Any) -> str:
-    """The text of a ``content`` value: a string, ``None``, or a list of typed parts.
-
-    Reasoning models send ``[{"type": "thinking", ...}, {"type": "text", "text": ...}]``;
-    only the text parts belong to the answer.
-    """
-    if content is None:
-        return ""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            part.get("text") or "" for part in content if isinstance(part, dict) and part.get("type", "text") == "text"
-        )
-    return ""
 
 
 def error_message(body: Any) -> str:
@@ -166,9 +150,16 @@ class Endpoint:
 
 @dataclass
 class Completion:
-    """A finished reply."""
+    """A finished reply: ``text`` is the answer; ``content`` the assistant content to send back
+    when it is more than that text (a reasoning model's thinking parts and text)."""
 
     text: str
     finish_reason: str | None = None
     usage: dict[str, Any] | None = None
     model: str | None = None
+    content: list[dict[str, Any]] | None = None
+
+    @property
+    def thinking(self) -> str:
+        """What a reasoning model thought before answering ("" for other models)."""
+        return split_content(self.content)[0]

@@ -15,13 +15,17 @@ class ReplyInfo:
 
 
 class Renderer(Protocol):
-    """Shows one reply: ``start``, then ``feed`` per delta, then ``finish`` or ``fail``."""
+    """Shows one reply: ``start``, then ``think`` and ``feed`` per delta, then ``finish`` or ``fail``."""
 
     def start(self, info: ReplyInfo) -> None:
         """The request is about to be sent."""
 
     def notice(self, message: str) -> None:
         """A transient status, such as a retry after a rate limit."""
+
+    def think(self, text: str) -> None:
+        """More thinking arrived (reasoning models); it comes before the answer's first text and
+        is shown apart from the answer."""
 
     def feed(self, text: str) -> None:
         """More reply text arrived."""

@@ -55,6 +55,8 @@ _TAGS = {
     "dt",
     "dd",
     "abbr",
+    "details",
+    "summary",
 }
 _ATTRIBUTES = {
     "a": {"href", "title"},

@@ -12,6 +12,7 @@ FINISH_NOTICES = {
 }
 
 FOOTER_STYLE = "font-size:0.8em;color:#888"
+THINKING_SUMMARY = "Thinking…"
 
 
 def reply_notice(
@@ -41,16 +42,33 @@ def rich_bundle(markdown: str, plain: str) -> dict[str, str]:
     return {"text/html": render_markdown(markdown), "text/markdown": markdown, "text/plain": plain}
 
 
+def thinking_html(thinking: str) -> str:
+    """A reasoning model's thinking, collapsed: ``<details><summary>Thinking…</summary>`` and the
+    thinking rendered from markdown, the whole fragment sanitized."""
+    from .html import render_markdown, sanitize
+
+    body = render_markdown(thinking)
+    return sanitize(f"<details><summary>{THINKING_SUMMARY}</summary><blockquote>{body}</blockquote></details>")
+
+
 def final_bundle(
-    text: str, notice: str | None = None, footer: str | None = None, *, html: str | None = None
+    text: str,
+    notice: str | None = None,
+    footer: str | None = None,
+    *,
+    html: str | None = None,
+    thinking: str = "",
 ) -> dict[str, str]:
     """The MIME bundle of a finished reply: sanitized ``text/html``, and the reply itself as
     ``text/markdown`` and ``text/plain``, so every viewer shows the answer. ``html`` is the
-    reply already rendered (by the live view), if it was."""
+    reply already rendered (by the live view), if it was. A reasoning model's ``thinking`` is
+    a collapsed section above the answer in the HTML only: the other types hold the answer."""
     from .html import escape_text, render_markdown
 
     if html is None:
         html = render_markdown(text)
+    if thinking.strip():
+        html = thinking_html(thinking) + html
     markdown = text
     plain = text
     if notice:

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
 from ..textsafe import ControlStripper, strip_controls
 from .base import ReplyInfo
-from .static import final_bundle, reply_footer, reply_notice
+from .static import THINKING_SUMMARY, final_bundle, reply_footer, reply_notice
 
 PublishFunction = Callable[[dict[str, str]], None]
+
+DIM, RESET = "\x1b[2m", "\x1b[0m"  # the thinking is dimmed in a terminal
 
 
 class TextRenderer:
@@ -18,15 +21,28 @@ class TextRenderer:
 
     ``publish`` shows the final MIME bundle (``None`` in a terminal, where the streamed text
     already is the record); ``clear`` removes the streamed text first, so a notebook keeps the
-    answer once, as rendered markdown.
+    answer once, as rendered markdown. A reasoning model's thinking streams first, under a
+    ``Thinking…`` line (dimmed in a terminal), and ends with ``(thought for 12.3 s)``.
     """
 
-    def __init__(self, publish: PublishFunction | None = None, *, clear: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        publish: PublishFunction | None = None,
+        *,
+        clear: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._publish = publish
         self._clear = clear
+        self._clock = clock
         self._wrote = False
         self._model: str | None = None
         self._controls = ControlStripper()  # model text must not act on the terminal
+        self._thinking_controls = ControlStripper()
+        self._thinking: list[str] = []
+        self._started = 0.0
+        self._thinking_open = False  # the thinking streams and the answer has not begun
+        self._dim = False
 
     @property
     def out(self) -> TextIO:
@@ -37,12 +53,37 @@ class TextRenderer:
         self._wrote = False
         self._model = info.model
         self._controls = ControlStripper()
+        self._thinking_controls = ControlStripper()
+        self._started = self._clock()
+        self._thinking = []
+        self._thinking_open = False
 
     def notice(self, message: str) -> None:
         self.out.write(f"[{strip_controls(message)}]\n")
         self.out.flush()
 
+    def think(self, text: str) -> None:
+        out = self.out
+        if not self._thinking:
+            self._thinking_open = True
+            self._dim = _is_terminal(out)
+            out.write(f"{THINKING_SUMMARY}\n{DIM if self._dim else ''}")
+        self._thinking.append(text)
+        out.write(self._thinking_controls.feed(text))
+        out.flush()
+        self._wrote = True
+
+    def _end_thinking(self) -> None:
+        """Close the thinking section (once), before the answer or the end of the reply."""
+        if not self._thinking_open:
+            return
+        self._thinking_open = False
+        elapsed = self._clock() - self._started  # from the request to the answer's first text
+        self.out.write(self._thinking_controls.flush())
+        self.out.write(f"{RESET if self._dim else ''}\n(thought for {elapsed:.1f} s)\n\n")
+
     def feed(self, text: str) -> None:
+        self._end_thinking()
         self.out.write(self._controls.feed(text))
         self.out.flush()
         self._wrote = True
@@ -51,12 +92,13 @@ class TextRenderer:
         self._end(text, reply_notice(finish_reason), reply_footer(self._model, finish_reason, usage))
 
     def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
-        if text or interrupted:
+        if text or interrupted or self._thinking:
             self._end(text, reply_notice(None, interrupted=interrupted, error=error), None)
         elif self._wrote:
             self.out.write("\n")
 
     def _end(self, text: str, notice: str | None, footer: str | None) -> None:
+        self._end_thinking()
         self.out.write(self._controls.flush())
         if self._publish is None:
             self.out.write(f"\n[{notice}]\n" if notice else "\n")
@@ -67,4 +109,11 @@ class TextRenderer:
             self.out.flush()
             if self._clear is not None:
                 self._clear()
-        self._publish(final_bundle(text, notice, footer))
+        self._publish(final_bundle(text, notice, footer, thinking="".join(self._thinking)))
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return bool(out.isatty())
+    except (AttributeError, ValueError):
+        return False

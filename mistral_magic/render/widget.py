@@ -3,8 +3,9 @@
 Finished markdown blocks are rendered once (sanitized by nh3) and sent once; the block still
 growing is sent as text, only what was added since the last update, and shown as text until it
 is finished. Updates go out at most ``max_rate`` times a second (the first text at once; the last
-update is never lost). When the reply ends, the view is closed and replaced by the static
-display, so the saved notebook never says "Loading widget".
+update is never lost). A reasoning model's thinking streams as text into a "Thinking…" section
+above the answer, which collapses when the answer begins. When the reply ends, the view is closed
+and replaced by the static display, so the saved notebook never says "Loading widget".
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ class WidgetRenderer:
         self._clock = clock
         self._splitter = BlockSplitter()
         self._pending: list[str] = []
+        self._pending_thinking: list[str] = []
+        self._thinking: list[str] = []
+        self._thinking_ended: float | None = None  # when the answer began after thinking
+        self._sent_thought = False
         self._text_parts: list[str] = []
         self._block_html: list[str] = []
         self._sent_tail = ""
@@ -90,7 +95,21 @@ class WidgetRenderer:
     def notice(self, message: str) -> None:
         self._send({"status": self._status(message)})
 
+    @property
+    def thinking(self) -> str:
+        """All thinking fed so far."""
+        return "".join(self._thinking)
+
+    def think(self, text: str) -> None:
+        self._thinking.append(text)
+        self._pending_thinking.append(text)
+        self._deltas += 1
+        if self._clock() - self._last_update >= self._interval:
+            self._flush()
+
     def feed(self, text: str) -> None:
+        if self._thinking and self._thinking_ended is None:
+            self._thinking_ended = self._clock()
         self._pending.append(text)
         self._deltas += 1
         if self._clock() - self._last_update >= self._interval:
@@ -98,6 +117,13 @@ class WidgetRenderer:
 
     def _flush(self, final: bool = False) -> None:
         message: dict[str, Any] = {}
+        if final and self._thinking and self._thinking_ended is None:
+            self._thinking_ended = self._clock()  # a reply that ends while still thinking
+        if self._pending_thinking:
+            message["think"] = "".join(self._pending_thinking)
+            self._pending_thinking.clear()
+        if self._thinking_ended is not None and not self._sent_thought:
+            message["thought"] = self._sent_thought = True
         if self._pending:
             chunk = "".join(self._pending)
             self._pending.clear()
@@ -130,8 +156,14 @@ class WidgetRenderer:
             self._view.send(message)
 
     def _progress(self) -> str:
-        elapsed = max(self._clock() - self._started, 1e-9)
-        return f"{self._deltas} tokens · {self._deltas / elapsed:.0f} tokens/s · {elapsed:.1f} s"
+        now = self._clock()
+        elapsed = max(now - self._started, 1e-9)
+        progress = f"{self._deltas} tokens · {self._deltas / elapsed:.0f} tokens/s · {elapsed:.1f} s"
+        if not self._thinking:  # thinking time counts from the request to the answer's first text
+            return progress
+        if self._thinking_ended is None:
+            return f"thinking for {now - self._started:.1f} s · {progress}"
+        return f"thought for {self._thinking_ended - self._started:.1f} s · {progress}"
 
     def _status(self, detail: str) -> str:
         info = self._info
@@ -150,12 +182,14 @@ class WidgetRenderer:
         self._flush(final=True)
         model = self._info.model if self._info else None
         footer = reply_footer(model, finish_reason, usage)
-        self._end(final_bundle(text, reply_notice(finish_reason), footer, html=self.final_html(text)))
+        html = self.final_html(text)
+        self._end(final_bundle(text, reply_notice(finish_reason), footer, html=html, thinking=self.thinking))
 
     def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
         self._flush(final=True)
         notice = reply_notice(None, interrupted=interrupted, error=error)
-        self._end(final_bundle(text, notice, html=self.final_html(text)) if (text or interrupted) else None)
+        shown = text or interrupted or self._thinking
+        self._end(final_bundle(text, notice, html=self.final_html(text), thinking=self.thinking) if shown else None)
 
     def _end(self, bundle: dict[str, Any] | None) -> None:
         """Replace the live view by the static display and close the widget."""

@@ -217,12 +217,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._end_chunks()
 
     def _serve_reply(self, reply: Reply, request_json: dict) -> None:
-        pieces = reply.pieces()
+        pieces = reply.content_deltas()
         model = reply.model or request_json.get("model")
         usage = reply.usage
         if usage is None:
             prompt = prompt_words(request_json)
-            usage = {"prompt_tokens": prompt, "completion_tokens": len(pieces), "total_tokens": prompt + len(pieces)}
+            completion = len(reply.pieces()) + len(reply.thinking_pieces())
+            usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
         ident = "cmpl-" + uuid.uuid4().hex
         created = int(time.time())
         self._wait(reply.delay)
@@ -239,7 +240,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "choices": [
                     {
                         "index": 0,
-                        "message": {"role": "assistant", "content": "".join(pieces), "tool_calls": None},
+                        "message": {"role": "assistant", "content": reply.message_content(), "tool_calls": None},
                         "finish_reason": reply.finish_reason,
                         "logprobs": None,
                     }
@@ -249,7 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
             reply.headers,
         )
 
-    def _stream(self, reply: Reply, pieces: list[str], ident: str, created: int, model: Any, usage: dict) -> None:
+    def _stream(self, reply: Reply, pieces: list[Any], ident: str, created: int, model: Any, usage: dict) -> None:
         head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
 
         def event(choices: list, **extra: Any) -> bytes:
@@ -274,11 +275,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Aborted
             if count:
                 self._wait(delay)
-            if reply.padding:
-                pad = PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)]
+            pad = PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)] if reply.padding else None
+            if pad and isinstance(piece, str):
                 text = prefix + dumps(piece) + middle + pad + suffix
-            else:
-                text = f"data: {dumps({**head, 'choices': choice({'content': piece})})}\n\n"
+            else:  # a list of parts (reasoning models), or no padding
+                padding = {"p": pad} if pad else {}
+                text = f"data: {dumps({**head, 'choices': choice({'content': piece}), **padding})}\n\n"
             self._write_chunk(text.encode())
         if reply.drop_after is not None:
             raise _Aborted

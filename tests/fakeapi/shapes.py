@@ -19,8 +19,11 @@ MODELS_PATHS = ("/models", "/v1/models")
 ALLOWED_FIELDS = frozenset(
     "model messages temperature top_p max_tokens stream stop random_seed response_format "
     "presence_penalty frequency_penalty n safe_prompt tools tool_choice prediction "
-    "parallel_tool_calls".split()
+    "parallel_tool_calls reasoning_effort".split()
 )
+REASONING_EFFORTS = ("high", "none")
+# The keys of an assistant message's content parts (a reasoning model's thinking sent back).
+PART_KEYS = {"text": {"type", "text"}, "thinking": {"type", "thinking", "closed", "signature"}}
 
 PAD_ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" * 2
 
@@ -48,10 +51,14 @@ class Reply:
     """A successful completion. Served as SSE when the request has "stream": true, else as one JSON body.
 
     When ``chunks`` is given, the content is ``"".join(chunks)`` (``text`` is then ignored).
+    ``thinking`` (a string split into words, or a list of chunks) makes it a reasoning model's
+    reply in Mistral's shapes: streamed, lists of thinking parts, then a list with the closing
+    thinking part and the first text part, then plain strings; not streamed, a content list.
     """
 
     text: str = "Hello!"
     chunks: list[str] | None = None
+    thinking: str | list[str] | None = None
     finish_reason: str = "stop"
     usage: dict | None = None
     usage_in_separate_chunk: bool = False
@@ -69,6 +76,35 @@ class Reply:
         if self.chunks is not None:
             return list(self.chunks)
         return split_words(self.text)
+
+    def thinking_pieces(self) -> list[str]:
+        if self.thinking is None:
+            return []
+        return split_words(self.thinking) if isinstance(self.thinking, str) else list(self.thinking)
+
+    def content_deltas(self) -> list[Any]:
+        """The ``delta.content`` values of the streamed reply: thinking parts, then the closing
+        thinking part with the first text part, then plain strings."""
+        thinking, pieces = self.thinking_pieces(), self.pieces()
+        if not thinking:
+            return pieces
+        deltas: list[Any] = [[thinking_part(piece, closed=False)] for piece in thinking[:-1]]
+        closing = [thinking_part(thinking[-1])]
+        if pieces:
+            closing.append({"type": "text", "text": pieces[0]})
+        return [*deltas, closing, *pieces[1:]]
+
+    def message_content(self) -> Any:
+        """``message.content`` of the reply not streamed: the text, or a content list with the thinking."""
+        text = "".join(self.pieces())
+        if self.thinking is None:
+            return text
+        return [thinking_part("".join(self.thinking_pieces())), {"type": "text", "text": text}]
+
+
+def thinking_part(text: str, closed: bool = True) -> dict:
+    """A thinking part as Mistral sends it."""
+    return {"type": "thinking", "thinking": [{"type": "text", "text": text}], "signature": None, "closed": closed}
 
 
 @dataclass
@@ -235,7 +271,48 @@ def validate_chat_request(body: bytes, strict: bool) -> tuple[Any, dict | None]:
         )
     if strict:
         details += [extra_field_error(k, v) for k, v in data.items() if k not in ALLOWED_FIELDS]
+    if "reasoning_effort" in data and data["reasoning_effort"] not in REASONING_EFFORTS:
+        details.append(
+            {
+                "type": "enum",
+                "loc": ["body", "reasoning_effort"],
+                "msg": "Input should be 'high' or 'none'",
+                "input": data["reasoning_effort"],
+            }
+        )
+    if isinstance(data.get("messages"), list):
+        details += _content_errors(data["messages"])
     return data, (validation_error(details) if details else None)
+
+
+def _content_errors(messages: list) -> list[dict]:
+    """Malformed content parts of assistant messages (strings need no check)."""
+    details = []
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or message.get("role") != "assistant":
+            continue
+        content = message.get("content")
+        if content is None or isinstance(content, str):
+            continue
+        parts = content if isinstance(content, list) else [content]
+        for number, part in enumerate(parts):
+            kind = part.get("type") if isinstance(part, dict) else None
+            loc = ["body", "messages", index, "content", number]
+            if kind not in PART_KEYS:
+                details.append({"type": "union_tag_invalid", "loc": loc, "msg": "Unknown content part", "input": part})
+                continue
+            extra = set(part) - PART_KEYS[kind]
+            details += [extra_field_error(name, part[name]) | {"loc": [*loc, name]} for name in sorted(extra)]
+            inner = part.get(kind)
+            if kind == "text":
+                valid = isinstance(inner, str)
+            else:
+                valid = isinstance(inner, list) and all(
+                    isinstance(chunk, dict) and isinstance(chunk.get("text"), str) for chunk in inner
+                )
+            if not valid:
+                details.append({"type": "invalid", "loc": [*loc, kind], "msg": f"Invalid {kind}", "input": inner})
+    return details
 
 
 def reply_from_dict(item: dict) -> Reply | ErrorReply | RawReply | Hang:

@@ -204,6 +204,7 @@ def test_the_front_end_code_never_parses_text_as_html():
     assert js.count("innerHTML") == 1  # only for blocks sanitized in the kernel
     assert "tail.textContent = " in js and "createTextNode(msg.append)" in js
     assert "status.textContent = " in js
+    assert "thoughts.textContent = state.thinking" in js and "createTextNode(text)" in js  # thinking: text
 
 
 @pytest.mark.parametrize("name", sorted(REPLY_SHAPES))

@@ -1,0 +1,102 @@
+"""Message content of reasoning models: thinking parts apart from the answer's text.
+
+With ``reasoning_effort``, Mistral's magistral models send ``content`` as a list of typed parts::
+
+    [{"type": "thinking", "thinking": [{"type": "text", "text": "..."}], "signature": None, "closed": True},
+     {"type": "text", "text": "..."}]
+
+When streaming, ``delta.content`` is such a list while the model thinks, then a list with the closing
+thinking part and the first text part, then plain strings. The answer is the text parts; the
+thinking is shown apart from it, and the whole assistant message, thinking included, is sent back
+in later turns (the API's docs ask for that).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _chunk_text(chunk: Any) -> str | None:
+    """The text of a text chunk (``{"type": "text", "text": ...}``, or a bare string), else ``None``."""
+    if isinstance(chunk, str):
+        return chunk
+    if isinstance(chunk, dict) and chunk.get("type", "text") == "text":
+        text = chunk.get("text")
+        return text if isinstance(text, str) else None
+    return None
+
+
+class ContentParts:
+    """Collects content values, whole or streamed: the thinking so far, and the assistant content
+    to send back. Plain strings never need to pass through it (they are answer text)."""
+
+    def __init__(self) -> None:
+        self._inner: list[dict[str, Any] | list[str]] = []  # the thinking's chunks; a run of text: a list of pieces
+        self._thinking: list[str] = []
+        self._closed: bool | None = None
+        self._signature: Any = None
+        self.has_thinking = False  # True once a thinking part arrived, even an empty one
+
+    @property
+    def thinking(self) -> str:
+        """All thinking text received so far."""
+        return "".join(self._thinking)
+
+    def add(self, content: Any) -> tuple[str, str]:
+        """Take one content value (a string, ``None`` or a list of parts) and return its
+        ``(thinking, text)``: what it adds to the thinking and to the answer."""
+        if isinstance(content, str):
+            return "", content
+        if not isinstance(content, list):
+            return "", ""
+        thinking: list[str] = []
+        text: list[str] = []
+        for part in content:
+            if isinstance(part, dict) and part.get("type") == "thinking":
+                self._add_thinking(part, thinking)
+            else:
+                piece = _chunk_text(part)
+                if piece:
+                    text.append(piece)
+        return "".join(thinking), "".join(text)
+
+    def _add_thinking(self, part: dict[str, Any], added: list[str]) -> None:
+        self.has_thinking = True
+        if "closed" in part:
+            self._closed = part["closed"]
+        if part.get("signature") is not None:
+            self._signature = part["signature"]
+        inner = part.get("thinking")
+        for chunk in [inner] if isinstance(inner, str) else inner if isinstance(inner, list) else []:
+            piece = _chunk_text(chunk)
+            if piece is None:
+                if isinstance(chunk, dict):
+                    self._inner.append(dict(chunk))  # e.g. a reference chunk: sent back, not shown
+                continue
+            if not piece:
+                continue
+            run = self._inner[-1] if self._inner else None
+            if not isinstance(run, list):
+                run = []
+                self._inner.append(run)
+            run.append(piece)
+            self._thinking.append(piece)
+            added.append(piece)
+
+    def message_content(self, text: str) -> list[dict[str, Any]] | None:
+        """The assistant content to send back with answer ``text``: one thinking part holding
+        everything thought, then the text; ``None`` when there was no thinking (plain text then)."""
+        if not self.has_thinking:
+            return None
+        inner = [{"type": "text", "text": "".join(c)} if isinstance(c, list) else dict(c) for c in self._inner]
+        part: dict[str, Any] = {"type": "thinking", "thinking": inner}
+        if self._signature is not None:
+            part["signature"] = self._signature
+        if self._closed is not None:
+            part["closed"] = self._closed
+        return [part, {"type": "text", "text": text}] if text else [part]
+
+
+def split_content(content: Any) -> tuple[str, str]:
+    """``(thinking, text)`` of a whole content value: a string, ``None`` or a list of parts."""
+    return ContentParts().add(content)
