@@ -503,10 +503,23 @@ def notebook_run(lab):
     return run
 
 
+KERNEL_READY_JS = """() => {
+    const name = document.querySelector('.jp-Toolbar-kernelName');
+    const idle = document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]');
+    return Boolean(name && idle && name.textContent.trim() && !/no kernel/i.test(name.textContent));
+}"""
+
+
+def wait_kernel_ready(page, timeout_ms: float) -> None:
+    """Wait until the notebook has its kernel and it is idle. The execution indicator alone says
+    "idle" while the page still shows "No Kernel", and a cell run then is silently dropped."""
+    page.wait_for_function(KERNEL_READY_JS, timeout=timeout_ms)
+
+
 def _drive(page, context, lab: Lab, run: Run, notebook: Path) -> None:
     page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}?token={lab.token}", wait_until="domcontentloaded")
     page.locator(".jp-Notebook .jp-Cell").nth(2).wait_for()
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=45_000)
+    wait_kernel_ready(page, timeout_ms=45_000)
     page.evaluate(WATCH_OUTPUTS_JS, sorted(FORBIDDEN_TAGS | {"frame"}))
     _shot(page, "browser-1-kernel-idle.png")
     nb = Notebook(page, lab, run)

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from fakeapi import Reply
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Lab, Notebook, Run, running_lab, split_evenly
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Lab, Notebook, Run, running_lab, split_evenly, wait_kernel_ready
 
 MATH_MARK = "browser-test-math"
 MATH_REPLY = (
@@ -153,10 +153,6 @@ def _screenshot(page, index: int, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name), clip=box)
 
 
-def _wait_kernel_idle(page) -> None:
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(timeout=60_000)
-
-
 def _start(nb: Notebook, index: int) -> None:
     """Run a cell; press again if the first keypress went nowhere (a kernel still connecting)."""
     nb.start(index)
@@ -194,7 +190,7 @@ def _wait_rendered(page, index: int, timeout: float = 20.0) -> dict:
 
 def _run_and_save(page, lab: Lab, frontend: str, notebook: Path, seen: Frontend) -> None:
     nb = Notebook(page, lab, Run())
-    _wait_kernel_idle(page)
+    wait_kernel_ready(page, timeout_ms=60_000)
     _start(nb, 0)
     _wait_done(nb, 0)
     _start(nb, 1)
