@@ -325,7 +325,13 @@ class ChatStream:
                 reason = choice.get("finish_reason")
                 if reason:
                     self.finish_reason = reason
-        raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
+        if self.finish_reason is None:
+            raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
+        # Some servers (ik_llama.cpp, older llama.cpp, TGI, mistral.rs) end the body after the finish_reason.
+        tail = joiner.flush()
+        if tail:
+            parts.append(tail)
+            yield tail
 
     def _limited_chunks(self, response: httpx.Response, decoder: SSEDecoder) -> Iterator[bytes]:
         """The body in bounded pieces; a StreamError once the reply, or a line or event still
