@@ -297,8 +297,9 @@ class ChatStream:
                 if not isinstance(event, dict):
                     continue
                 if "error" in event or event.get("object") == "error":
-                    message = protocol.error_message(event)
-                    raise self._stream_error(f"the server reported an error mid-stream: {message}")
+                    message = protocol.reported_error(event)
+                    if message is not None:
+                        raise self._stream_error(f"the server reported an error mid-stream: {message}")
                 usage = event.get("usage")
                 if usage:
                     self.usage = usage
@@ -415,8 +416,8 @@ def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> dict[s
     payload = protocol.parse_body(raw, endpoint.api_key)
     if not isinstance(payload, dict):
         raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
-    if "error" in payload or payload.get("object") == "error":
-        message = protocol.error_message(payload)
+    message = protocol.reported_error(payload)
+    if message is not None:
         raise errors.BadResponseError(f"The server reported an error: {message}")
     return payload
 

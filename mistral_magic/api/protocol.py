@@ -67,6 +67,14 @@ def error_message(body: Any) -> str:
     return "no message"
 
 
+def reported_error(body: dict[str, Any]) -> str | None:
+    """The server's message when a 200 body or chunk reports an error: a non-empty ``error`` field, or
+    ``object: "error"``. ``"error": null`` (or ``{}``, ``""``) rides along in some servers' good replies."""
+    if body.get("error") or body.get("object") == "error":
+        return error_message(body)
+    return None
+
+
 def _describe_detail(detail: Any) -> str:
     """Validation details (FastAPI style) as ``field: message; ...``."""
     if isinstance(detail, dict) and "detail" in detail:
