@@ -285,6 +285,8 @@ class ChatStream:
         for chunk in self._limited_chunks(response, decoder):
             for data in map(redact, decoder.feed(chunk)):
                 if data == "[DONE]":
+                    if decoder.errors:
+                        break
                     tail = joiner.flush()
                     if tail:
                         parts.append(tail)
@@ -326,6 +328,8 @@ class ChatStream:
                 reason = choice.get("finish_reason")
                 if reason:
                     self.finish_reason = reason
+            if decoder.errors:
+                raise self._stream_error(f"the server reported an error: {self._field_error(decoder.errors[0])}")
         if self.finish_reason is None:
             raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
         # Some servers (ik_llama.cpp, older llama.cpp, TGI, mistral.rs) end the body after the finish_reason.
@@ -333,6 +337,14 @@ class ChatStream:
         if tail:
             parts.append(tail)
             yield tail
+
+    def _field_error(self, value: str) -> str:
+        """The message of an SSE ``error`` field (JSON or plain text), key masked."""
+        try:
+            body = json.loads(self._endpoint.api_key.redact(value))
+        except (ValueError, RecursionError):
+            body = self._endpoint.api_key.redact(value)
+        return protocol.error_message(body)
 
     def _limited_chunks(self, response: httpx.Response, decoder: SSEDecoder) -> Iterator[bytes]:
         """The body in bounded pieces; a StreamError once the reply, or a line or event still
