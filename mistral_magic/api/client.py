@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
@@ -128,19 +129,7 @@ class ChatClient:
         """A one-shot completion (``stream: false``)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         with failures_in_one_line(endpoint):
-            choices = payload.get("choices") or [{}]
-            if not isinstance(choices, list) or not isinstance(choices[0], dict):
-                raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-            message = choices[0].get("message") or {}
-            parts = ContentParts()
-            _, text = parts.add(message.get("content"))
-            return Completion(
-                text=encodable(text),
-                finish_reason=choices[0].get("finish_reason"),
-                usage=payload.get("usage"),
-                model=payload.get("model"),
-                content=parts.message_content(text),
-            )
+            return completion_from(payload, endpoint, ContentParts())
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""
@@ -277,12 +266,30 @@ class ChatStream:
 
     def _read_events(self, response: httpx.Response) -> Iterator[str]:
         decoder = SSEDecoder()
+        chunks = self._limited_chunks(response, decoder)
+        first = next(chunks, b"")
+        if "json" in response.headers.get("content-type", "") or first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+            # A server that ignored "stream": a whole completion, or an error body (LM Studio's {"error": ...}).
+            yield from self._read_whole(first + b"".join(chunks), str(response.url))
+            return
+        yield from self._read_stream(itertools.chain((first,), chunks), decoder)
+
+    def _read_whole(self, raw: bytes, url: str) -> Iterator[str]:
+        completion = completion_from(checked_payload(raw, self._endpoint, url), self._endpoint, self._content)
+        self.finish_reason, self.usage, self.model = completion.finish_reason, completion.usage, completion.model
+        if self._content.thinking and self._on_thinking is not None:
+            self._on_thinking(self._content.thinking)
+        if completion.text:
+            self._parts.append(completion.text)
+            yield completion.text
+
+    def _read_stream(self, chunks: Iterator[bytes], decoder: SSEDecoder) -> Iterator[str]:
         joiner = SurrogateJoiner()  # a pair split across two deltas is joined, a lone surrogate replaced
         thinking_joiner = SurrogateJoiner()
         parts = self._parts
         loads = json.loads
         redact = self._endpoint.api_key.redact  # every event, before anything reads it
-        for chunk in self._limited_chunks(response, decoder):
+        for chunk in chunks:
             for data in map(redact, decoder.feed(chunk)):
                 if data == "[DONE]":
                     if decoder.errors:
@@ -425,6 +432,11 @@ def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> dict[s
         ) from None
     except BodyNotDecodable as exc:
         raise errors.BadResponseError(f"The reply from {url} is unreadable: {exc}.") from None
+    return checked_payload(raw, endpoint, url)
+
+
+def checked_payload(raw: bytes, endpoint: Endpoint, url: str) -> dict[str, Any]:
+    """A 2xx body as a JSON object that reports no error, else the one-line :class:`errors.BadResponseError`."""
     payload = protocol.parse_body(raw, endpoint.api_key)
     if not isinstance(payload, dict):
         raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
@@ -432,6 +444,22 @@ def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> dict[s
     if message is not None:
         raise errors.BadResponseError(f"The server reported an error: {message}")
     return payload
+
+
+def completion_from(payload: dict[str, Any], endpoint: Endpoint, parts: ContentParts) -> Completion:
+    """The completion in a whole (not streamed) reply; thinking parts go to ``parts``."""
+    choices = payload.get("choices") or [{}]
+    if not isinstance(choices, list) or not isinstance(choices[0], dict):
+        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
+    message = choices[0].get("message") or {}
+    _, text = parts.add(message.get("content"))
+    return Completion(
+        text=encodable(text),
+        finish_reason=choices[0].get("finish_reason"),
+        usage=payload.get("usage"),
+        model=payload.get("model"),
+        content=parts.message_content(text),
+    )
 
 
 def _megabytes(size: int) -> str:
