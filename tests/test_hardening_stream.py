@@ -31,7 +31,9 @@ def last_turn(shell):
 
 def test_a_stream_that_ends_after_its_finish_reason_without_done_is_complete(shell, fake):
     """Item 5: ik_llama.cpp, older llama.cpp, TGI and mistral.rs end the body after the finish_reason chunk."""
-    fake.script(Reply(text="All there.", done=False), Reply(text="Cut by max_tokens", finish_reason="length", done=False))
+    fake.script(
+        Reply(text="All there.", done=False), Reply(text="Cut by max_tokens", finish_reason="length", done=False)
+    )
     run = shell.ok("%%mistral --out t_reply\nhi")
     assert shell.ns["t_reply"] == "All there." and run.markdown == ["All there."]
     assert last_turn(shell).assistant == "All there." and last_turn(shell).finish_reason == "stop"

@@ -301,24 +301,26 @@ class ChatStream:
                     return
                 try:
                     event = loads(data)
-                except ValueError:
+                except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
                     raise self._stream_error(f"the server sent a malformed chunk: {data[:80]!r}") from None
-                if not isinstance(event, dict):
+                if event.__class__ is not dict:
                     continue
                 if "error" in event or event.get("object") == "error":
                     message = protocol.reported_error(event)
                     if message is not None:
                         raise self._stream_error(f"the server reported an error mid-stream: {message}")
+                # The shape, checked once here: what the reply needs must fit; optional fields that do not are ignored.
                 usage = event.get("usage")
                 if usage:
-                    self.usage = usage
+                    self.usage = protocol.usage_of(usage) or self.usage
                 if self.model is None:
-                    self.model = event.get("model")
+                    self.model = protocol.str_or_none(event.get("model"))
                 choices = event.get("choices")
                 if not choices:
                     continue
-                choice = choices[0]
-                delta = choice.get("delta") or {}
+                choice = choices[0] if choices.__class__ is list else None
+                if not isinstance(choice, dict) or (delta := choice.get("delta") or {}).__class__ is not dict:
+                    raise self._stream_error(f"the server sent a chunk of an unexpected shape: {data[:80]!r}")
                 content = delta.get("content")
                 if content.__class__ is str:
                     text = content
@@ -333,7 +335,7 @@ class ChatStream:
                     parts.append(text)
                     yield text
                 reason = choice.get("finish_reason")
-                if reason:
+                if reason and reason.__class__ is str:
                     self.finish_reason = reason
             if decoder.errors:
                 raise self._stream_error(f"the server reported an error: {self._field_error(decoder.errors[0])}")
@@ -448,16 +450,19 @@ def checked_payload(raw: bytes, endpoint: Endpoint, url: str) -> dict[str, Any]:
 
 def completion_from(payload: dict[str, Any], endpoint: Endpoint, parts: ContentParts) -> Completion:
     """The completion in a whole (not streamed) reply; thinking parts go to ``parts``."""
-    choices = payload.get("choices") or [{}]
-    if not isinstance(choices, list) or not isinstance(choices[0], dict):
+    choices = payload.get("choices")
+    if not choices:
         raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-    message = choices[0].get("message") or {}
+    choice = choices[0] if isinstance(choices, list) else None
+    if not isinstance(choice, dict) or not isinstance(message := choice.get("message") or {}, dict):
+        shown = json.dumps(payload)[:80]
+        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply of an unexpected shape: {shown}")
     _, text = parts.add(message.get("content"))
     return Completion(
         text=encodable(text),
-        finish_reason=choices[0].get("finish_reason"),
-        usage=payload.get("usage"),
-        model=payload.get("model"),
+        finish_reason=protocol.str_or_none(choice.get("finish_reason")),
+        usage=protocol.usage_of(payload.get("usage")),
+        model=protocol.str_or_none(payload.get("model")),
         content=parts.message_content(text),
     )
 

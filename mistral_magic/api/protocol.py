@@ -99,8 +99,25 @@ def parse_body(raw: bytes, key: Secret) -> Any:
     text = key.redact(raw.decode("utf-8", errors="replace"))
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
         return text
+
+
+def str_or_none(value: Any) -> str | None:
+    """An optional text field (``model``, ``finish_reason``): a string, else ignored."""
+    return value if isinstance(value, str) else None
+
+
+def usage_of(value: Any) -> dict[str, Any] | None:
+    """An optional ``usage`` object, its ``*_tokens`` counts kept only when they are whole numbers;
+    anything else is ignored (a malformed usage never costs a reply)."""
+    if not isinstance(value, dict):
+        return None
+    return {
+        k: v
+        for k, v in value.items()
+        if isinstance(k, str) and (not k.endswith("_tokens") or (isinstance(v, int) and not isinstance(v, bool)))
+    }
 
 
 _STATUS_ERRORS: dict[int, tuple[type[errors.ApiError], str]] = {

@@ -192,7 +192,8 @@ def test_a_stream_is_never_retried_once_text_arrived(sleeps):
     [
         (httpx.Response(200, text="<html>login page</html>"), "did not answer with JSON"),
         (httpx.Response(200, json={"object": "error", "message": "overloaded"}), "reported an error: overloaded"),
-        (httpx.Response(200, json={"choices": "none"}), "without choices"),
+        (httpx.Response(200, json={"choices": "none"}), "unexpected shape"),
+        (httpx.Response(200, json={"id": "x"}), "without choices"),
     ],
 )
 def test_a_bad_body_with_a_2xx_status_is_a_bad_response_not_a_stream_error(response, fragment):
