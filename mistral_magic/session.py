@@ -198,7 +198,9 @@ class Session:
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
         for ``%mistral errors``; see :class:`.annotation.run.Runner`."""
-        settings = replace(settings, stream=False)
+        settings = replace(
+            settings, stream=True
+        )  # the read timeout then applies between pieces, not to the whole reply
         options = replace(options, once=True, new=False, cache=False)
         runner = Runner(
             self.client,

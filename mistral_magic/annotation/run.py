@@ -282,7 +282,11 @@ class Runner:
 
     def _answer(self, body: dict[str, Any], key: str | None, json: bool) -> Completion:
         try:
-            completion = self.client.complete(self.endpoint, body)
+            # Streamed: the read timeout applies between pieces, so a slow generation is not cut and re-sent.
+            stream = self.client.stream(self.endpoint, body)
+            for _ in stream:
+                pass
+            completion = stream.completion()
         except Cancelled:
             raise
         except BaseException:

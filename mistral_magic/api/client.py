@@ -226,6 +226,7 @@ class ChatStream:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.model: str | None = None
+        self._answering = False  # an event arrived: the server is generating (and billing) this reply
 
     @property
     def text(self) -> str:
@@ -257,9 +258,10 @@ class ChatStream:
                     yield from self._read_events(response)
                     return
                 except httpx.TransportError as exc:
-                    if self._received:
+                    timeout = isinstance(exc, httpx.TimeoutException)
+                    if self._received or (timeout and self._answering):  # the server may still be generating it
                         raise self._broken(exc) from None
-                    reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection lost"
+                    reason = "timeout" if timeout else "connection lost"
                     attempts.retry_or_raise(self._broken(exc), reason)
                 finally:
                     response.close()
@@ -290,7 +292,10 @@ class ChatStream:
         loads = json.loads
         redact = self._endpoint.api_key.redact  # every event, before anything reads it
         for chunk in chunks:
-            for data in map(redact, decoder.feed(chunk)):
+            events = decoder.feed(chunk)
+            if events:
+                self._answering = True
+            for data in map(redact, events):
                 if data == "[DONE]":
                     if decoder.errors:
                         break
@@ -386,6 +391,12 @@ class ChatStream:
         return errors.StreamError(f"Reply incomplete: {what}{kept}.", partial=self.text)
 
     def _broken(self, exc: httpx.TransportError) -> errors.MistralMagicError:
+        if self._answering and not self._received and isinstance(exc, httpx.TimeoutException):
+            return self._stream_error(
+                f"no data for {self._endpoint.read_timeout:g} s (read timeout) after the server started answering; "
+                "not sent again, as the server may still be generating (and billing) it; "
+                f"raise the limit with {hint('read_timeout')} for a slow model"
+            )
         if not self._received:
             if isinstance(exc, httpx.TimeoutException):
                 return timeout_error(self._endpoint, exc)
