@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .annotation.cache import ReplyCache, cache_key
+from .annotation.inflight import InFlight
 from .annotation.jsonmode import is_usable
 from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
 from .api import protocol
@@ -51,6 +52,7 @@ class Session:
         self.store = ChatStore()
         self.local = LocalMode(config)
         self.last_run: AnnotationRun | None = None
+        self.in_flight = InFlight()  # requests that interrupted runs left running
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
 
@@ -209,6 +211,7 @@ class Session:
             cache=self.cache if cache else None,
             rpm=rpm,
             progress=progress,
+            in_flight=self.in_flight,
         )
 
         def on_answer(completion: Completion) -> None:
