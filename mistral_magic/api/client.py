@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import json.scanner
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -21,6 +22,9 @@ from .content import ContentParts
 from .protocol import Completion, Endpoint
 from .retry import retry_delay
 from .sse import SSEDecoder
+
+_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+"""``(value, end)`` of the JSON value at an index: json.loads's own scanner (the C one when built)."""
 
 RetryCallback = Callable[[int, int, float, str], None]
 """Called before each retry with (attempt number, attempts allowed, delay in s, reason)."""
@@ -267,14 +271,14 @@ class ChatStream:
                     response.close()
 
     def _read_events(self, response: httpx.Response) -> Iterator[str]:
+        """The answer's deltas (not a generator itself: one level less for every delta to pass)."""
         decoder = SSEDecoder()
         chunks = self._limited_chunks(response, decoder)
         first = next(chunks, b"")
         if "json" in response.headers.get("content-type", "") or first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
             # A server that ignored "stream": a whole completion, or an error body (LM Studio's {"error": ...}).
-            yield from self._read_whole(first + b"".join(chunks), str(response.url))
-            return
-        yield from self._read_stream(itertools.chain((first,), chunks), decoder)
+            return self._read_whole(first + b"".join(chunks), str(response.url))
+        return self._read_stream(itertools.chain((first,), chunks), decoder)
 
     def _read_whole(self, raw: bytes, url: str) -> Iterator[str]:
         completion = completion_from(checked_payload(raw, self._endpoint, url), self._endpoint, self._content)
@@ -290,6 +294,7 @@ class ChatStream:
         thinking_joiner = SurrogateJoiner()
         parts = self._parts
         loads = json.loads
+        scan = _SCAN_JSON
         redact = self._endpoint.api_key.redact  # every event, before anything reads it
         for chunk in chunks:
             events = decoder.feed(chunk)
@@ -305,12 +310,17 @@ class ChatStream:
                         yield tail
                     return
                 try:
-                    event = loads(data)
+                    try:
+                        event, end = scan(data, 0)  # json.loads without its two Python-level calls and regexes
+                    except StopIteration:
+                        end = -1
+                    if end != len(data):  # whitespace around the value, or not JSON: the full rules and their error
+                        event = loads(data)
                 except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
                     raise self._stream_error(f"the server sent a malformed chunk: {data[:80]!r}") from None
                 if event.__class__ is not dict:
                     continue
-                if "error" in event or event.get("object") == "error":
+                if "error" in data and ("error" in event or event.get("object") == "error"):
                     message = protocol.reported_error(event)
                     if message is not None:
                         raise self._stream_error(f"the server reported an error mid-stream: {message}")
