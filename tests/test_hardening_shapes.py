@@ -6,22 +6,11 @@ import json
 
 import pytest
 from fakeapi import RawReply
+from fakeapi import delta_chunk as chunk
+from fakeapi import sse_event as event
 
 DONE = b"data: [DONE]\n\n"
 DEEP = "[" * 100_000 + "]" * 100_000
-
-
-def event(obj) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
-def chunk(content="", finish=None, **extra) -> dict:
-    return {
-        "id": "x",
-        "model": "m",
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
-        **extra,
-    }
 
 
 def body(text="Whole.", *, message=None, choice=None, **extra) -> bytes:

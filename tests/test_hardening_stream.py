@@ -6,22 +6,10 @@ import json
 
 import pytest
 from fakeapi import RawReply, Reply
+from fakeapi import delta_chunk as chunk
+from fakeapi import sse_event as event
 
 DONE = b"data: [DONE]\n\n"
-
-
-def event(obj) -> bytes:
-    return b"data: " + json.dumps(obj).encode() + b"\n\n"
-
-
-def chunk(content="", finish=None, **extra) -> dict:
-    return {
-        "id": "x",
-        "object": "chat.completion.chunk",
-        "model": "m",
-        "choices": [{"index": 0, "delta": {"content": content}, "finish_reason": finish}],
-        **extra,
-    }
 
 
 def last_turn(shell):
