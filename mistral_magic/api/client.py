@@ -15,7 +15,7 @@ import httpx
 from .. import errors
 from ..errors import hint
 from ..secret import Secret
-from ..textsafe import SurrogateJoiner, encodable, encodable_data
+from ..textsafe import SurrogateJoiner, encodable_data
 from . import protocol
 from .bodylimit import ACCEPT_ENCODING, BodyNotDecodable, BodyTooLarge, iter_body, read_body
 from .content import ContentParts
@@ -133,7 +133,7 @@ class ChatClient:
         """A one-shot completion (``stream: false``)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         with failures_in_one_line(endpoint):
-            return completion_from(payload, endpoint, ContentParts())
+            return protocol.completion_from(payload, endpoint, ContentParts())
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""
@@ -281,7 +281,9 @@ class ChatStream:
         return self._read_stream(itertools.chain((first,), chunks), decoder)
 
     def _read_whole(self, raw: bytes, url: str) -> Iterator[str]:
-        completion = completion_from(checked_payload(raw, self._endpoint, url), self._endpoint, self._content)
+        completion = protocol.completion_from(
+            protocol.checked_payload(raw, self._endpoint, url), self._endpoint, self._content
+        )
         self.finish_reason, self.usage, self.model = completion.finish_reason, completion.usage, completion.model
         if self._content.thinking and self._on_thinking is not None:
             self._on_thinking(self._content.thinking)
@@ -455,37 +457,7 @@ def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> dict[s
         ) from None
     except BodyNotDecodable as exc:
         raise errors.BadResponseError(f"The reply from {url} is unreadable: {exc}.") from None
-    return checked_payload(raw, endpoint, url)
-
-
-def checked_payload(raw: bytes, endpoint: Endpoint, url: str) -> dict[str, Any]:
-    """A 2xx body as a JSON object that reports no error, else the one-line :class:`errors.BadResponseError`."""
-    payload = protocol.parse_body(raw, endpoint.api_key)
-    if not isinstance(payload, dict):
-        raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
-    message = protocol.reported_error(payload)
-    if message is not None:
-        raise errors.BadResponseError(f"The server reported an error: {message}")
-    return payload
-
-
-def completion_from(payload: dict[str, Any], endpoint: Endpoint, parts: ContentParts) -> Completion:
-    """The completion in a whole (not streamed) reply; thinking parts go to ``parts``."""
-    choices = payload.get("choices")
-    if not choices:
-        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-    choice = choices[0] if isinstance(choices, list) else None
-    if not isinstance(choice, dict) or not isinstance(message := choice.get("message") or {}, dict):
-        shown = json.dumps(payload)[:80]
-        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply of an unexpected shape: {shown}")
-    _, text = parts.add(message.get("content"))
-    return Completion(
-        text=encodable(text),
-        finish_reason=protocol.str_or_none(choice.get("finish_reason")),
-        usage=protocol.usage_of(payload.get("usage")),
-        model=protocol.str_or_none(payload.get("model")),
-        content=parts.message_content(text),
-    )
+    return protocol.checked_payload(raw, endpoint, url)
 
 
 def _megabytes(size: int) -> str:

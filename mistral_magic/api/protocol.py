@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from .. import errors
 from ..errors import hint
 from ..secret import Secret
-from .content import split_content
+from ..textsafe import encodable
+from .content import ContentParts, split_content
 from .pacing import Pacer
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
@@ -188,3 +189,33 @@ class Completion:
     def thinking(self) -> str:
         """What a reasoning model thought before answering ("" for other models)."""
         return split_content(self.content)[0]
+
+
+def checked_payload(raw: bytes, endpoint: Endpoint, url: str) -> dict[str, Any]:
+    """A 2xx body as a JSON object that reports no error, else the one-line :class:`errors.BadResponseError`."""
+    payload = parse_body(raw, endpoint.api_key)
+    if not isinstance(payload, dict):
+        raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
+    message = reported_error(payload)
+    if message is not None:
+        raise errors.BadResponseError(f"The server reported an error: {message}")
+    return payload
+
+
+def completion_from(payload: dict[str, Any], endpoint: Endpoint, parts: ContentParts) -> Completion:
+    """The completion in a whole (not streamed) reply; thinking parts go to ``parts``."""
+    choices = payload.get("choices")
+    if not choices:
+        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
+    choice = choices[0] if isinstance(choices, list) else None
+    if not isinstance(choice, dict) or not isinstance(message := choice.get("message") or {}, dict):
+        shown = json.dumps(payload)[:80]
+        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply of an unexpected shape: {shown}")
+    _, text = parts.add(message.get("content"))
+    return Completion(
+        text=encodable(text),
+        finish_reason=str_or_none(choice.get("finish_reason")),
+        usage=usage_of(payload.get("usage")),
+        model=str_or_none(payload.get("model")),
+        content=parts.message_content(text),
+    )
