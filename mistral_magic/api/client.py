@@ -366,11 +366,11 @@ class ChatStream:
 
     def _field_error(self, value: str) -> str:
         """The message of an SSE ``error`` field (JSON or plain text), key masked."""
+        value = self._endpoint.api_key.redact(value)
         try:
-            body = json.loads(self._endpoint.api_key.redact(value))
+            return protocol.error_message(json.loads(value))
         except (ValueError, RecursionError):
-            body = self._endpoint.api_key.redact(value)
-        return protocol.error_message(body)
+            return protocol.error_message(value)
 
     def _limited_chunks(self, response: httpx.Response, decoder: SSEDecoder) -> Iterator[bytes]:
         """The body in bounded pieces; a StreamError once the reply, or a line or event still
