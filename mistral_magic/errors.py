@@ -206,11 +206,23 @@ class AnnotationInterrupted(MistralMagicError, Generic[RunT]):
 
     label = "Interrupted"
 
-    def __init__(self, run: RunT, *, remaining: int, total: int):
-        super().__init__(
+    def __init__(self, run: RunT, *, remaining: int, total: int, in_flight: int = 0, kept: bool = True):
+        message = (
             f"Stopped with {remaining} of {total} items remaining; the finished answers are kept "
             "(and cached): run it again to send only the rest."
         )
+        if in_flight:
+            were = "1 item was" if in_flight == 1 else f"{in_flight} items were"
+            if kept:
+                after = (
+                    "their answers are cached as they arrive, and a re-run waits for them instead of sending them again"
+                )
+            else:
+                after = "with the cache off, a re-run sends them again"
+            message += (
+                f" {were} in flight when interrupted: the server may still be generating (and billing) them; {after}."
+            )
+        super().__init__(message)
         self.run = run
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .annotation.cache import ReplyCache, cache_key
+from .annotation.inflight import InFlight
 from .annotation.jsonmode import is_usable
 from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
 from .api import protocol
@@ -51,6 +52,7 @@ class Session:
         self.store = ChatStore()
         self.local = LocalMode(config)
         self.last_run: AnnotationRun | None = None
+        self.in_flight = InFlight()  # requests that interrupted runs left running
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
 
@@ -198,7 +200,9 @@ class Session:
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
         for ``%mistral errors``; see :class:`.annotation.run.Runner`."""
-        settings = replace(settings, stream=False)
+        settings = replace(
+            settings, stream=True
+        )  # the read timeout then applies between pieces, not to the whole reply
         options = replace(options, once=True, new=False, cache=False)
         runner = Runner(
             self.client,
@@ -207,6 +211,7 @@ class Session:
             cache=self.cache if cache else None,
             rpm=rpm,
             progress=progress,
+            in_flight=self.in_flight,
         )
 
         def on_answer(completion: Completion) -> None:

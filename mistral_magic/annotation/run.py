@@ -27,6 +27,7 @@ from ..api.protocol import Completion, Endpoint
 from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint
 from ..interpolate import interpolate
 from .cache import ReplyCache, cache_key
+from .inflight import InFlight
 from .jsonmode import is_usable, parse_json_reply
 from .workwindow import WorkWindow
 
@@ -82,6 +83,8 @@ class AnnotationRun(list[Any]):
         cached: int,
         interrupted: bool,
         input_index: Any = None,
+        in_flight: Sequence[int] = (),
+        joined: int = 0,
     ):
         super().__init__(results)
         self.errors = errors
@@ -89,6 +92,8 @@ class AnnotationRun(list[Any]):
         self.cached = cached
         self.interrupted = interrupted
         self.input_index = input_index  # the pandas index of the input (``index`` is list.index)
+        self.in_flight = list(in_flight)  # items whose requests were still running at the interrupt
+        self.joined = joined  # items answered by requests an interrupted run left running
 
     @property
     def remaining(self) -> int:
@@ -105,7 +110,8 @@ class AnnotationRun(list[Any]):
     def summary(self) -> str:
         """One line: how many answered, from the cache, failed, remaining."""
         answered = sum(1 for r in self if r is not None)
-        parts = [f"{answered} answered ({self.cached} from the cache)"]
+        joined = f", {self.joined} answered by the requests of the interrupted run" if self.joined else ""
+        parts = [f"{answered} answered ({self.cached} from the cache{joined})"]
         if self.errors:
             parts.append(f"{len(self.errors)} failed: {hint('item_errors')}")
         if self.interrupted:
@@ -181,6 +187,7 @@ class Runner:
         cache: ReplyCache | None,
         rpm: float | None = None,
         progress: ProgressFactory = SilentProgress,
+        in_flight: InFlight | None = None,
     ):
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
@@ -190,7 +197,9 @@ class Runner:
         self.workers = workers
         self.cache = cache
         self.progress = progress
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self.sent = 0
+        self.joined = 0
         self._count_lock = threading.Lock()
 
     def run(
@@ -227,6 +236,7 @@ class Runner:
         # Bounded: a few requests queued per worker, the next one submitted as one finishes.
         window = WorkWindow(submit, todo, self.workers * 2 + 8)
         interrupted = False
+        left_running: list[int] = []
         collected = 0
         last_shown = 0.0
         try:
@@ -245,6 +255,7 @@ class Runner:
             # Requests already in flight finish in the background and still land in the cache.
             for index, future in window.stop():
                 self._take(index, future, settle, errors, on_answer)
+            left_running = self._leave_running(window.running(), body_for)
         else:
             executor.shutdown(wait=True)
         finally:
@@ -256,9 +267,13 @@ class Runner:
             cached=cached,
             interrupted=interrupted,
             input_index=items.index,
+            in_flight=left_running,
+            joined=self.joined,
         )
         if interrupted:
-            raise AnnotationInterrupted(run, remaining=run.remaining, total=len(run))
+            raise AnnotationInterrupted(
+                run, remaining=run.remaining, total=len(run), in_flight=len(left_running), kept=self.cache is not None
+            )
         return run
 
     def _not_cached(
@@ -280,9 +295,29 @@ class Runner:
                 settle(index, hit)
         return todo
 
+    def _leave_running(
+        self, running: list[tuple[int, Future[Completion]]], body_for: Callable[[int], dict[str, Any]]
+    ) -> list[int]:
+        """Note the requests still running at an interrupt, so that a re-run waits for their answers
+        (which reach the cache) instead of sending them again; their indices."""
+        if self.cache is not None:
+            for index, future in running:
+                self.in_flight.add(cache_key(self.endpoint.base_url, body_for(index)), future)
+        return sorted(index for index, _ in running)
+
     def _answer(self, body: dict[str, Any], key: str | None, json: bool) -> Completion:
+        if key is not None and self.cache is not None and self.in_flight.wait(key):
+            hit = self.cache.get(key)  # the interrupted run's request has finished: its answer, if usable
+            if hit is not None and is_usable(hit.text, json):
+                with self._count_lock:
+                    self.joined += 1
+                return hit
         try:
-            completion = self.client.complete(self.endpoint, body)
+            # Streamed: the read timeout applies between pieces, so a slow generation is not cut and re-sent.
+            stream = self.client.stream(self.endpoint, body)
+            for _ in stream:
+                pass
+            completion = stream.completion()
         except Cancelled:
             raise
         except BaseException:

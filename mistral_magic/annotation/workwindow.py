@@ -53,6 +53,10 @@ class WorkWindow(Generic[T]):
             future.cancel()
         return [(index, future) for future, index in self._in_flight.items() if future.done()]
 
+    def running(self) -> list[tuple[int, Future[T]]]:
+        """What is still running (after :meth:`stop`: the requests that could not be cancelled)."""
+        return [(index, future) for future, index in self._in_flight.items() if not future.done()]
+
     @property
     def in_flight(self) -> int:
         return len(self._in_flight)

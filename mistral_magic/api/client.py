@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import json.scanner
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
@@ -13,13 +15,16 @@ import httpx
 from .. import errors
 from ..errors import hint
 from ..secret import Secret
-from ..textsafe import SurrogateJoiner, encodable, encodable_data
+from ..textsafe import SurrogateJoiner, encodable_data
 from . import protocol
 from .bodylimit import ACCEPT_ENCODING, BodyNotDecodable, BodyTooLarge, iter_body, read_body
 from .content import ContentParts
 from .protocol import Completion, Endpoint
 from .retry import retry_delay
 from .sse import SSEDecoder
+
+_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+"""``(value, end)`` of the JSON value at an index: json.loads's own scanner (the C one when built)."""
 
 RetryCallback = Callable[[int, int, float, str], None]
 """Called before each retry with (attempt number, attempts allowed, delay in s, reason)."""
@@ -128,19 +133,7 @@ class ChatClient:
         """A one-shot completion (``stream: false``)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         with failures_in_one_line(endpoint):
-            choices = payload.get("choices") or [{}]
-            if not isinstance(choices, list) or not isinstance(choices[0], dict):
-                raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-            message = choices[0].get("message") or {}
-            parts = ContentParts()
-            _, text = parts.add(message.get("content"))
-            return Completion(
-                text=encodable(text),
-                finish_reason=choices[0].get("finish_reason"),
-                usage=payload.get("usage"),
-                model=payload.get("model"),
-                content=parts.message_content(text),
-            )
+            return protocol.completion_from(payload, endpoint, ContentParts())
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""
@@ -237,6 +230,7 @@ class ChatStream:
         self.finish_reason: str | None = None
         self.usage: dict[str, Any] | None = None
         self.model: str | None = None
+        self._answering = False  # an event arrived: the server is generating (and billing) this reply
 
     @property
     def text(self) -> str:
@@ -268,47 +262,82 @@ class ChatStream:
                     yield from self._read_events(response)
                     return
                 except httpx.TransportError as exc:
-                    if self._received:
+                    timeout = isinstance(exc, httpx.TimeoutException)
+                    if self._received or (timeout and self._answering):  # the server may still be generating it
                         raise self._broken(exc) from None
-                    reason = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection lost"
+                    reason = "timeout" if timeout else "connection lost"
                     attempts.retry_or_raise(self._broken(exc), reason)
                 finally:
                     response.close()
 
     def _read_events(self, response: httpx.Response) -> Iterator[str]:
+        """The answer's deltas (not a generator itself: one level less for every delta to pass)."""
         decoder = SSEDecoder()
+        chunks = self._limited_chunks(response, decoder)
+        first = next(chunks, b"")
+        if "json" in response.headers.get("content-type", "") or first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+            # A server that ignored "stream": a whole completion, or an error body (LM Studio's {"error": ...}).
+            return self._read_whole(first + b"".join(chunks), str(response.url))
+        return self._read_stream(itertools.chain((first,), chunks), decoder)
+
+    def _read_whole(self, raw: bytes, url: str) -> Iterator[str]:
+        completion = protocol.completion_from(
+            protocol.checked_payload(raw, self._endpoint, url), self._endpoint, self._content
+        )
+        self.finish_reason, self.usage, self.model = completion.finish_reason, completion.usage, completion.model
+        if self._content.thinking and self._on_thinking is not None:
+            self._on_thinking(self._content.thinking)
+        if completion.text:
+            self._parts.append(completion.text)
+            yield completion.text
+
+    def _read_stream(self, chunks: Iterator[bytes], decoder: SSEDecoder) -> Iterator[str]:
         joiner = SurrogateJoiner()  # a pair split across two deltas is joined, a lone surrogate replaced
         thinking_joiner = SurrogateJoiner()
         parts = self._parts
         loads = json.loads
+        scan = _SCAN_JSON
         redact = self._endpoint.api_key.redact  # every event, before anything reads it
-        for chunk in self._limited_chunks(response, decoder):
-            for data in map(redact, decoder.feed(chunk)):
+        for chunk in chunks:
+            events = decoder.feed(chunk)
+            if events:
+                self._answering = True
+            for data in map(redact, events):
                 if data == "[DONE]":
+                    if decoder.errors:
+                        break
                     tail = joiner.flush()
                     if tail:
                         parts.append(tail)
                         yield tail
                     return
                 try:
-                    event = loads(data)
-                except ValueError:
+                    try:
+                        event, end = scan(data, 0)  # json.loads without its two Python-level calls and regexes
+                    except StopIteration:
+                        end = -1
+                    if end != len(data):  # whitespace around the value, or not JSON: the full rules and their error
+                        event = loads(data)
+                except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
                     raise self._stream_error(f"the server sent a malformed chunk: {data[:80]!r}") from None
-                if not isinstance(event, dict):
+                if event.__class__ is not dict:
                     continue
-                if "error" in event or event.get("object") == "error":
-                    message = protocol.error_message(event)
-                    raise self._stream_error(f"the server reported an error mid-stream: {message}")
+                if "error" in data and ("error" in event or event.get("object") == "error"):
+                    message = protocol.reported_error(event)
+                    if message is not None:
+                        raise self._stream_error(f"the server reported an error mid-stream: {message}")
+                # The shape, checked once here: what the reply needs must fit; optional fields that do not are ignored.
                 usage = event.get("usage")
                 if usage:
-                    self.usage = usage
+                    self.usage = protocol.usage_of(usage) or self.usage
                 if self.model is None:
-                    self.model = event.get("model")
+                    self.model = protocol.str_or_none(event.get("model"))
                 choices = event.get("choices")
                 if not choices:
                     continue
-                choice = choices[0]
-                delta = choice.get("delta") or {}
+                choice = choices[0] if choices.__class__ is list else None
+                if not isinstance(choice, dict) or (delta := choice.get("delta") or {}).__class__ is not dict:
+                    raise self._stream_error(f"the server sent a chunk of an unexpected shape: {data[:80]!r}")
                 content = delta.get("content")
                 if content.__class__ is str:
                     text = content
@@ -323,9 +352,25 @@ class ChatStream:
                     parts.append(text)
                     yield text
                 reason = choice.get("finish_reason")
-                if reason:
+                if reason and reason.__class__ is str:
                     self.finish_reason = reason
-        raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
+            if decoder.errors:
+                raise self._stream_error(f"the server reported an error: {self._field_error(decoder.errors[0])}")
+        if self.finish_reason is None:
+            raise self._stream_error("the stream ended before the server said it was done ([DONE] missing)")
+        # Some servers (ik_llama.cpp, older llama.cpp, TGI, mistral.rs) end the body after the finish_reason.
+        tail = joiner.flush()
+        if tail:
+            parts.append(tail)
+            yield tail
+
+    def _field_error(self, value: str) -> str:
+        """The message of an SSE ``error`` field (JSON or plain text), key masked."""
+        value = self._endpoint.api_key.redact(value)
+        try:
+            return protocol.error_message(json.loads(value))
+        except (ValueError, RecursionError):
+            return protocol.error_message(value)
 
     def _limited_chunks(self, response: httpx.Response, decoder: SSEDecoder) -> Iterator[bytes]:
         """The body in bounded pieces; a StreamError once the reply, or a line or event still
@@ -358,6 +403,12 @@ class ChatStream:
         return errors.StreamError(f"Reply incomplete: {what}{kept}.", partial=self.text)
 
     def _broken(self, exc: httpx.TransportError) -> errors.MistralMagicError:
+        if self._answering and not self._received and isinstance(exc, httpx.TimeoutException):
+            return self._stream_error(
+                f"no data for {self._endpoint.read_timeout:g} s (read timeout) after the server started answering; "
+                "not sent again, as the server may still be generating (and billing) it; "
+                f"raise the limit with {hint('read_timeout')} for a slow model"
+            )
         if not self._received:
             if isinstance(exc, httpx.TimeoutException):
                 return timeout_error(self._endpoint, exc)
@@ -406,13 +457,7 @@ def _read_json(response: httpx.Response, endpoint: Endpoint, url: str) -> dict[s
         ) from None
     except BodyNotDecodable as exc:
         raise errors.BadResponseError(f"The reply from {url} is unreadable: {exc}.") from None
-    payload = protocol.parse_body(raw, endpoint.api_key)
-    if not isinstance(payload, dict):
-        raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
-    if "error" in payload or payload.get("object") == "error":
-        message = protocol.error_message(payload)
-        raise errors.BadResponseError(f"The server reported an error: {message}")
-    return payload
+    return protocol.checked_payload(raw, endpoint, url)
 
 
 def _megabytes(size: int) -> str:

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 from .. import errors
 from ..errors import hint
 from ..secret import Secret
-from .content import split_content
+from ..textsafe import encodable
+from .content import ContentParts, split_content
 from .pacing import Pacer
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
@@ -67,6 +68,14 @@ def error_message(body: Any) -> str:
     return "no message"
 
 
+def reported_error(body: dict[str, Any]) -> str | None:
+    """The server's message when a 200 body or chunk reports an error: a non-empty ``error`` field, or
+    ``object: "error"``. ``"error": null`` (or ``{}``, ``""``) rides along in some servers' good replies."""
+    if body.get("error") or body.get("object") == "error":
+        return error_message(body)
+    return None
+
+
 def _describe_detail(detail: Any) -> str:
     """Validation details (FastAPI style) as ``field: message; ...``."""
     if isinstance(detail, dict) and "detail" in detail:
@@ -91,8 +100,25 @@ def parse_body(raw: bytes, key: Secret) -> Any:
     text = key.redact(raw.decode("utf-8", errors="replace"))
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting too deep to decode
         return text
+
+
+def str_or_none(value: Any) -> str | None:
+    """An optional text field (``model``, ``finish_reason``): a string, else ignored."""
+    return value if isinstance(value, str) else None
+
+
+def usage_of(value: Any) -> dict[str, Any] | None:
+    """An optional ``usage`` object, its ``*_tokens`` counts kept only when they are whole numbers;
+    anything else is ignored (a malformed usage never costs a reply)."""
+    if not isinstance(value, dict):
+        return None
+    return {
+        k: v
+        for k, v in value.items()
+        if isinstance(k, str) and (not k.endswith("_tokens") or (isinstance(v, int) and not isinstance(v, bool)))
+    }
 
 
 _STATUS_ERRORS: dict[int, tuple[type[errors.ApiError], str]] = {
@@ -163,3 +189,33 @@ class Completion:
     def thinking(self) -> str:
         """What a reasoning model thought before answering ("" for other models)."""
         return split_content(self.content)[0]
+
+
+def checked_payload(raw: bytes, endpoint: Endpoint, url: str) -> dict[str, Any]:
+    """A 2xx body as a JSON object that reports no error, else the one-line :class:`errors.BadResponseError`."""
+    payload = parse_body(raw, endpoint.api_key)
+    if not isinstance(payload, dict):
+        raise errors.BadResponseError(f"The server at {url} did not answer with JSON.")
+    message = reported_error(payload)
+    if message is not None:
+        raise errors.BadResponseError(f"The server reported an error: {message}")
+    return payload
+
+
+def completion_from(payload: dict[str, Any], endpoint: Endpoint, parts: ContentParts) -> Completion:
+    """The completion in a whole (not streamed) reply; thinking parts go to ``parts``."""
+    choices = payload.get("choices")
+    if not choices:
+        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
+    choice = choices[0] if isinstance(choices, list) else None
+    if not isinstance(choice, dict) or not isinstance(message := choice.get("message") or {}, dict):
+        shown = json.dumps(payload)[:80]
+        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply of an unexpected shape: {shown}")
+    _, text = parts.add(message.get("content"))
+    return Completion(
+        text=encodable(text),
+        finish_reason=str_or_none(choice.get("finish_reason")),
+        usage=usage_of(payload.get("usage")),
+        model=str_or_none(payload.get("model")),
+        content=parts.message_content(text),
+    )

@@ -3,8 +3,10 @@
 Bytes go in as they arrive from the network; the data of each complete event comes out.
 Handled: LF, CR and CRLF line ends (a CR ending one network chunk whose LF starts the next),
 a UTF-8 BOM at the very start, multibyte characters split across chunks, ``:`` comments,
-multi-line ``data``, and events with no data (not dispatched). Only ``data`` matters to the
-chat-completions protocol; ``event``, ``id`` and ``retry`` fields are read and ignored.
+multi-line ``data``, and events with no data (not dispatched). ``data`` carries the
+chat-completions protocol; an ``error`` field (llama.cpp writes ``error: {"code": ..., "message": ...}``
+instead of data, sometimes followed by ``data: [DONE]``) is kept in :attr:`SSEDecoder.errors`;
+``event``, ``id`` and ``retry`` fields are read and ignored.
 An unfinished line is kept as a list of pieces joined once, when it ends (linear time however
 long it grows); :attr:`pending_size` lets the caller cap it.
 """
@@ -22,6 +24,7 @@ class SSEDecoder:
         self._partial: list[str] = []  # the pieces of the line not yet ended
         self._partial_size = 0
         self._data_lines: list[str] = []
+        self.errors: list[str] = []  # the values of ``error`` fields, in order
         self._at_start = True
         self._skip_leading_lf = False
 
@@ -71,8 +74,11 @@ class SSEDecoder:
                 continue
             else:
                 name, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
                 if name == "data":
-                    data.append(value[1:] if value.startswith(" ") else value)
+                    data.append(value)
+                elif name == "error":
+                    self.errors.append(value)
         return events
 
     @property

@@ -32,7 +32,7 @@ def test_each_keeps_input_order_under_random_delays(shell, fake):
     assert len(fake.requests) == 40
     assert "40 items: 40 answered (0 from the cache)." in run.stdout
     bodies = [r.json() for r in fake.requests]
-    assert all(b["stream"] is False and len(b["messages"]) == 1 for b in bodies)  # one-shot, no history
+    assert all(b["stream"] is True and len(b["messages"]) == 1 for b in bodies)  # one-shot (streamed), no history
 
 
 def test_flags_apply_to_every_item_and_history_is_untouched(shell, fake):

@@ -5,6 +5,7 @@ End-to-end behaviour over real sockets is tested against tests/fakeapi."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -192,7 +193,8 @@ def test_a_stream_is_never_retried_once_text_arrived(sleeps):
     [
         (httpx.Response(200, text="<html>login page</html>"), "did not answer with JSON"),
         (httpx.Response(200, json={"object": "error", "message": "overloaded"}), "reported an error: overloaded"),
-        (httpx.Response(200, json={"choices": "none"}), "without choices"),
+        (httpx.Response(200, json={"choices": "none"}), "unexpected shape"),
+        (httpx.Response(200, json={"id": "x"}), "without choices"),
     ],
 )
 def test_a_bad_body_with_a_2xx_status_is_a_bad_response_not_a_stream_error(response, fragment):
@@ -216,3 +218,25 @@ def test_a_bad_body_with_a_2xx_status_is_a_bad_response_not_a_stream_error(respo
 )
 def test_this_machine_has_one_definition(url, loopback):
     assert is_loopback(url) is loopback
+
+
+@pytest.mark.parametrize(
+    "data, outcome",
+    [
+        (b'  {"choices": [{"delta": {"content": "Hi"}, "finish_reason": "stop"}]}  ', "Hi"),
+        (b'{"choices": [{"delta": {"content": "Hi"}, "finish_reason": "stop"}]} trailing', "malformed"),
+        (b'{"choices": [{"delta": {"content": "Hi"}, "finish_reason": "stop"}]', "malformed"),
+        (b" ", "malformed"),
+        (b'"just a string"', "[DONE]"),  # not an object: skipped, and the stream ends as usual
+    ],
+)
+def test_each_event_is_decoded_by_the_rules_of_json_loads(data, outcome):
+    """The fast decoding of events accepts and refuses exactly what json.loads does."""
+    body = b"data:" + data + b"\n\n" + b"data: [DONE]\n\n"
+    client, _ = make_client(httpx.Response(200, content=body))
+    stream = client.stream(endpoint(), BODY)
+    if outcome in ("Hi", "[DONE]"):
+        assert "".join(stream) == ("Hi" if outcome == "Hi" else "")
+    else:
+        with pytest.raises(errors.StreamError, match=re.escape(outcome)):
+            list(stream)

@@ -77,3 +77,11 @@ def test_multibyte_characters_split_across_chunks():
 def test_many_events_in_one_chunk_come_out_in_order():
     raw = b"".join(b"data: %d\n\n" % i for i in range(1000))
     assert decode(raw) == [str(i) for i in range(1000)]
+
+
+def test_error_fields_are_kept_apart_from_the_data():
+    """Issue 11 item 7: llama.cpp's ``error:`` field is not data, but the caller must see it."""
+    decoder = SSEDecoder()
+    events = [*decoder.feed(b'data: {"a":1}\n\nerror: {"message": "too long"}\n\n'), *decoder.feed(b"data: [DONE]\n\n")]
+    assert events == ['{"a":1}', "[DONE]"]
+    assert decoder.errors == ['{"message": "too long"}']

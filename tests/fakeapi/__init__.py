@@ -9,10 +9,12 @@ from .shapes import (
     Hang,
     RawReply,
     Reply,
+    delta_chunk,
     echo_reply,
     last_user_message,
     reply_from_dict,
     split_words,
+    sse_event,
 )
 
 __all__ = [
@@ -23,10 +25,12 @@ __all__ = [
     "Hang",
     "RawReply",
     "Reply",
+    "delta_chunk",
     "echo_reply",
     "last_user_message",
     "load_script",
     "main",
     "reply_from_dict",
     "split_words",
+    "sse_event",
 ]

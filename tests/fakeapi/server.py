@@ -230,6 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         if request_json.get("stream") is True:
             self._stream(reply, pieces, ident, created, model, usage)
             return
+        self._wait(reply.chunk_delay * len(pieces))  # a whole reply comes once it is all generated
         self._send_json(
             200,
             {

@@ -358,3 +358,14 @@ def model_entry(model_id: str, context: int) -> dict:
         "default_model_temperature": 0.3,
         "type": "base",
     }
+
+
+def sse_event(obj: Any) -> bytes:
+    """One SSE event carrying ``obj`` as JSON (for a RawReply's pieces)."""
+    return b"data: " + json.dumps(obj).encode() + b"\n\n"
+
+
+def delta_chunk(content: Any = "", finish: Any = None, **extra: Any) -> dict:
+    """A streamed chunk in Mistral's shape: one choice whose delta has ``content``; ``extra`` top-level fields."""
+    choice = {"index": 0, "delta": {"content": content}, "finish_reason": finish}
+    return {"id": "x", "object": "chat.completion.chunk", "model": "m", "choices": [choice], **extra}
