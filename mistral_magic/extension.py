@@ -13,6 +13,7 @@ from weakref import WeakKeyDictionary
 
 from .config import ConfigState
 from .conversation import ChatStore
+from .explain import keep_question_marks
 from .magics import MistralMagics
 from .session import Session
 
@@ -53,6 +54,9 @@ def load(ipython: Any) -> None:
         kept.restore(magics)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
+    cleanup = getattr(ipython, "input_transformers_cleanup", None)
+    if cleanup is not None and keep_question_marks not in cleanup:
+        cleanup.append(keep_question_marks)
 
 
 def unload(ipython: Any) -> None:
@@ -69,6 +73,9 @@ def unload(ipython: Any) -> None:
         if registry[kind].get("mistral") is not None:
             del registry[kind]["mistral"]
     ipython.magics_manager.registry.pop(type(magics).__name__, None)
+    cleanup = getattr(ipython, "input_transformers_cleanup", None)
+    if cleanup is not None and keep_question_marks in cleanup:
+        cleanup.remove(keep_question_marks)
 
 
 def forget(ipython: Any) -> None:

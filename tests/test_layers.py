@@ -24,6 +24,7 @@ ALLOWED = {
     "settings": {"errors"},
     "config": {"errors", "secret", "settings"},
     "local": {"errors"},
+    "explain": {"errors", "secret"},
     "localmode": {"config", "errors", "local", "settings"},
     "session": {
         "annotation",
