@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import re
+import secrets
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from .cellflags import ArgumentParser
 from .conversation import Usage
 from .errors import UsageError
 from .explain import explain_prompt, mark_explain_failure
+from .images import turn_images_shown
 from .render.select import make_renderer
 from .render.static import rich_bundle
 from .render.tables import table_bundle
@@ -113,6 +115,7 @@ class Commands:
             [f"**Chat `{opts.chat}`** · {len(chat.turns)} turn(s)"],
             [f"Chat '{opts.chat}', {len(chat.turns)} turn(s)"],
         )
+        token, thumbnails = f"mistralmagicimages{secrets.token_hex(8)}n", {}
         if chat.system is not None:
             md.append(f"**system:** {chat.system}")
             plain.append(f"system: {chat.system}")
@@ -122,10 +125,18 @@ class Commands:
             if thinking:  # shown in the cell's own output; here, how much there was
                 mark += f" (after {len(thinking.split())} words of thinking)"
             md.append(f"**[{number}] user:**\n\n{turn.user}")
-            md.append(f"**[{number}] assistant** ({turn.model}){mark}:\n\n{turn.assistant}")
             plain.append(f"[{number}] user: {turn.user}")
+            if turn.images:  # a placeholder paragraph, replaced by the thumbnails once the markdown is rendered
+                thumbnails[f"{token}{number}"] = turn_images_shown(turn.images)
+                md.append(f"{token}{number}")
+                plain.append(thumbnails[f"{token}{number}"][1])
+            md.append(f"**[{number}] assistant** ({turn.model}){mark}:\n\n{turn.assistant}")
             plain.append(f"[{number}] assistant ({turn.model}){mark}: {turn.assistant}")
-        self.show(rich_bundle("\n\n---\n\n".join(md), "\n".join(plain)))
+        bundle = rich_bundle("\n\n---\n\n".join(md), "\n".join(plain))
+        for placeholder, (shown, described) in thumbnails.items():
+            bundle["text/html"] = bundle["text/html"].replace(f"<p>{placeholder}</p>", shown)
+            bundle["text/markdown"] = bundle["text/markdown"].replace(placeholder, described)
+        self.show(bundle)
 
     @subcommand("list the chats of this kernel")
     def chats(self, opts: argparse.Namespace) -> None:

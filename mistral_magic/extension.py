@@ -14,6 +14,7 @@ from weakref import WeakKeyDictionary
 from .config import ConfigState
 from .conversation import ChatStore
 from .explain import keep_question_marks
+from .images import remember_figures
 from .magics import MistralMagics
 from .session import Session
 
@@ -57,6 +58,9 @@ def load(ipython: Any) -> None:
     cleanup = getattr(ipython, "input_transformers_cleanup", None)
     if cleanup is not None and keep_question_marks not in cleanup:
         cleanup.append(keep_question_marks)
+    post_execute = ipython.events.callbacks["post_execute"]
+    if remember_figures not in post_execute:  # first: matplotlib-inline's hook closes the figures
+        post_execute.insert(0, remember_figures)
 
 
 def unload(ipython: Any) -> None:
@@ -76,6 +80,8 @@ def unload(ipython: Any) -> None:
     cleanup = getattr(ipython, "input_transformers_cleanup", None)
     if cleanup is not None and keep_question_marks in cleanup:
         cleanup.remove(keep_question_marks)
+    if remember_figures in ipython.events.callbacks["post_execute"]:
+        ipython.events.unregister("post_execute", remember_figures)
 
 
 def forget(ipython: Any) -> None:

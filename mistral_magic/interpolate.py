@@ -18,6 +18,7 @@ _PATTERN = re.compile(
 )
 _STEP = re.compile(r"\.(?P<attr>[A-Za-z_]\w*)|\[(?P<key>[^\[\]]+)\]")
 _MISSING = object()
+MISSING = _MISSING  # what resolve() returns for a name that does not resolve
 
 
 def interpolate(text: str, namespace: Mapping[str, Any]) -> str:

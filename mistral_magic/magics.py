@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -13,6 +14,7 @@ from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
 from .errors import AnnotationInterrupted, UsageError, audience
+from .images import attachments_for
 from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
 from .session import Session, TurnOptions
@@ -63,6 +65,8 @@ class MistralMagics(Magics, MistralConfig):
             json=args.json,
             cache=bool(args.cache),
         )
+        if args.image and not args.each:
+            options = replace(options, images=tuple(attachments_for(args.image, namespace)))
         if args.each:
             self.each_cell(args, cell.strip(), settings, options, namespace, out)
             return

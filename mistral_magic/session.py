@@ -14,15 +14,17 @@ from .annotation.cache import ReplyCache, cache_key
 from .annotation.jsonmode import is_usable
 from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
 from .api import protocol
+from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
 from .config import MistralConfig
 from .conversation import ChatStore, Turn, build_messages
-from .errors import AnnotationInterrupted, MistralMagicError, ReplyInterrupted
+from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted
 from .localmode import LocalMode, is_local
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
 from .settings import Settings
 from .textsafe import encodable
+from .vision import VisionCheck, count_images
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from .api.client import ChatClient, ChatStream
@@ -40,6 +42,7 @@ class TurnOptions:
     once: bool = False
     json: bool = False
     cache: bool = False
+    images: tuple[Attachment, ...] = ()  # --image: sent after the prompt's text, kept with the turn
 
 
 class Session:
@@ -51,6 +54,7 @@ class Session:
         self.store = ChatStore()
         self.local = LocalMode(config)
         self.last_run: AnnotationRun | None = None
+        self.vision = VisionCheck()
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
 
@@ -114,7 +118,10 @@ class Session:
         history = [] if (options.new or options.once) else chat.turns
         local = is_local(settings)
         # llama.cpp's server rejects thinking parts (a chat that began with a magistral model).
-        messages = build_messages(system, history, prompt, settings.max_history_turns, thinking=not local)
+        images = [image.to_dict() for image in options.images] or None
+        messages = build_messages(
+            system, history, prompt, settings.max_history_turns, thinking=not local, images=images
+        )
         fields = settings.sampling.body_fields()
         if options.json:
             fields["response_format"] = JSON_OBJECT
@@ -139,6 +146,7 @@ class Session:
             options = replace(options, system=encodable(options.system))
         endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)
+        self.check_images(body, settings, endpoint)
         key = cache_key(endpoint.base_url, body) if options.cache else None
         cached = self.cache.get(key) if key else None
         if cached is not None and not is_usable(cached.text, options.json):
@@ -182,6 +190,17 @@ class Session:
                 self.cache.put(key, completion)
         self._record(prompt, settings, options, completion)
         return completion
+
+    def check_images(self, body: dict[str, Any], settings: Settings, endpoint: Endpoint) -> None:
+        """Refuse, before sending, more images than Mistral takes or images for a model without vision."""
+        count = count_images(body)
+        if count > MAX_IMAGES:
+            raise ImageError(
+                f"This request would carry {count} images (the chat's earlier turns included); Mistral takes at "
+                f"most {MAX_IMAGES}: --new or --once start without the earlier ones."
+            )
+        if count:
+            self.vision.require(self.client, endpoint, settings.model, is_local(settings))
 
     def ask_each(
         self,
@@ -244,5 +263,6 @@ class Session:
                 usage=completion.usage,
                 interrupted=interrupted,
                 content=completion.content,
+                images=[image.to_dict() for image in options.images] or None,
             )
         )
