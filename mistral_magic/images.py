@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import sys
 import zlib
+from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .annotation.run import Items
 from .api.attachments import THUMBNAIL_SIDE, Attachment, check_count, fit, from_bytes, from_url, thumbnail_data_url
 from .errors import ImageError
-from .interpolate import MISSING, resolve
+from .interpolate import MISSING, interpolate, resolve
 
 _recent_figure: list[Any] = []  # the figure on screen at the end of the last cell (inline closes it)
 
@@ -162,3 +165,43 @@ def turn_images_shown(images: list[dict[str, Any]]) -> tuple[str, str]:
             shown.append(f'<p><img src="{thumbnail}" {side} alt="{html.escape(image.label)}"> {described}</p>')
         plain.append(f"image: {image.describe()}")
     return "".join(shown), "\n".join(plain)
+
+
+_WHOLE_REFERENCE = re.compile(r"\{(?P<name>[A-Za-z_]\w*)\}")
+
+
+class ItemImages:
+    """``--image`` with ``--each``: the images of each item, read when its request is built.
+
+    ``{column}`` (or ``{item}``) alone takes the item's value itself (a path, URL, PIL image, bytes,
+    figure or array); a value with other text around braces, like ``photos/{name}.png``, is filled
+    as text and read as a path or URL; a value without braces is the same image for every item.
+    """
+
+    def __init__(self, specs: Sequence[str], items: Items, namespace: Mapping[str, Any]):
+        self.specs = list(specs)
+        self.items = items
+        self.namespace = namespace
+        self._fixed: dict[str, Attachment] = {}
+        for spec in self.specs:
+            if "{" not in spec:
+                self._fixed[spec] = fit(image_from_spec(spec, namespace))
+
+    def __call__(self, index: int) -> tuple[Attachment, ...]:
+        images = tuple(self._fixed.get(spec) or fit(self._one(spec, index)) for spec in self.specs)
+        check_count(images)
+        return images
+
+    def _one(self, spec: str, index: int) -> Attachment:
+        fields = self.items.fields[index] if self.items.fields is not None else {}
+        scope = ChainMap(fields, {"item": self.items.values[index]}, dict(self.namespace))
+        whole = _WHOLE_REFERENCE.fullmatch(spec)
+        try:
+            if whole is not None:
+                value = resolve(whole.group("name"), scope)
+                if value is MISSING:
+                    raise ImageError(f"--image {spec}: no column or variable named {whole.group('name')!r}.")
+                return image_from_value(value, f"{whole.group('name')} of item {index}")
+            return image_from_spec(interpolate(spec, scope), self.namespace)
+        except ImageError as exc:
+            raise ImageError(f"Item {index}: {exc}") from None

@@ -14,7 +14,7 @@ from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
 from .errors import AnnotationInterrupted, UsageError, audience
-from .images import attachments_for
+from .images import ItemImages, attachments_for
 from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
 from .session import Session, TurnOptions
@@ -108,6 +108,7 @@ class MistralMagics(Magics, MistralConfig):
                 rpm=args.rpm,
                 progress=progress_factory(self.shell, settings.display),
                 usage_label=f"--each {args.each}",
+                images_for=ItemImages(args.image, items, namespace) if args.image else None,
             )
         except AnnotationInterrupted as stopped:
             if out is not None:

@@ -6,7 +6,7 @@ Callers pass settings that are ready to send (see :meth:`.localmode.LocalMode.re
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -214,9 +214,11 @@ class Session:
         rpm: float | None = None,
         progress: ProgressFactory = SilentProgress,
         usage_label: str = "annotate",
+        images_for: Callable[[int], tuple[Attachment, ...]] | None = None,
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
-        for ``%mistral errors``; see :class:`.annotation.run.Runner`."""
+        for ``%mistral errors``; see :class:`.annotation.run.Runner`. ``images_for(index)`` gives
+        an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key."""
         settings = replace(settings, stream=False)
         options = replace(options, once=True, new=False, cache=False)
         runner = Runner(
@@ -232,7 +234,12 @@ class Session:
             self.store.record_usage(usage_label, completion.usage)
 
         def body_for(index: int) -> dict[str, Any]:  # built when sent: a large run keeps no list of bodies
-            return self.build_request(prompts[index], settings, options)
+            if images_for is None:
+                return self.build_request(prompts[index], settings, options)
+            return self.build_request(prompts[index], settings, replace(options, images=images_for(index)))
+
+        if images_for is not None and len(items.values):
+            self.check_images(body_for(0), settings, runner.endpoint)
 
         try:
             run = runner.run(items, body_for, json=options.json, on_answer=on_answer)

@@ -206,3 +206,35 @@ def test_image_headers_give_the_size():
         (gif.getvalue(), (5, 9)),
     ]:
         assert image_size(data, sniff_mime(data)) == size
+
+
+def test_a_figure_and_a_pil_image_from_a_real_kernel(fake, monkeypatch, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+    from support import TEST_KEY
+
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
+    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
+    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    cells = [
+        "%load_ext mistral_magic",
+        "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(4, 3), dpi=50)\nax.plot([1, 3, 2])",
+        "from PIL import Image\nphoto = Image.new('RGB', (120, 80), 'orange')",
+        f"%%mistral {VISION} --image fig --image photo\nWhat do you see?",
+        "plt.figure(figsize=(2, 2), dpi=40)\nplt.plot([3, 1]);",  # drawn, shown and closed by the inline backend
+        f"%%mistral {VISION} --once --image last\nAnd this one?",
+    ]
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    NotebookClient(nb, kernel_name="python3", timeout=60, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert any(o.output_type == "display_data" and "image/png" in o.data for o in nb.cells[4].outputs)
+    first, last = chat_bodies(fake)
+    parts = first["messages"][-1]["content"]
+    assert parts[0] == {"type": "text", "text": "What do you see?"}
+    figure, photo = decode(parts[1]["image_url"]), decode(parts[2]["image_url"])
+    assert figure[0] == photo[0] == "data:image/png;base64"
+    assert figure[1].size == (200, 150) and photo[1].size == (120, 80)
+    assert photo[1].convert("RGB").getpixel((5, 5)) == (255, 165, 0)
+    assert decode(last["messages"][-1]["content"][1]["image_url"])[1].size == (80, 80)
+    assert "[2 image(s)]" in nb.cells[3].outputs[-1].data["text/plain"]

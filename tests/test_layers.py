@@ -25,6 +25,8 @@ ALLOWED = {
     "config": {"errors", "secret", "settings"},
     "local": {"errors"},
     "explain": {"errors", "secret"},
+    "vision": {"api", "errors"},
+    "images": {"annotation", "api", "errors", "interpolate"},
     "localmode": {"config", "errors", "local", "settings"},
     "session": {
         "annotation",
@@ -37,6 +39,7 @@ ALLOWED = {
         "secret",
         "settings",
         "textsafe",
+        "vision",
     },
 }
 
