@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any
 
 from .errors import UsageError
+from .interpolate import cut_middle
 from .secret import Secret
 
 MAX_FRAMES = 12  # more are cut in the middle: the first HEAD_FRAMES and the last ones stay
@@ -33,16 +34,6 @@ def _package_dir(name: str) -> str | None:
     module = sys.modules.get(name)
     location = getattr(module, "__file__", None)
     return str(Path(location).parent) + os.sep if location else None
-
-
-def cut_middle(text: str, limit: int) -> str:
-    """``text`` if it has at most ``limit`` characters; else its start and end around a visible
-    ``[... N characters cut]`` marker."""
-    if len(text) <= limit:
-        return text
-    keep = max(limit, 2)
-    head, tail = text[: keep // 2], text[len(text) - keep // 2 :]
-    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut]\n{tail}"
 
 
 @dataclass(frozen=True)

@@ -47,16 +47,17 @@ class MistralMagics(Magics, MistralConfig):
         prompt = cell.strip()
         if not prompt:
             raise UsageError("The cell is empty: write your question below the %%mistral line.")
+        settings = self.settings().with_overrides(**setting_overrides(args))
         system = args.system
         if not args.raw:
+            limit = settings.max_insert_chars
             if not args.each:  # with --each the template is filled once per item, below
-                prompt = interpolate(prompt, namespace)
-            system = interpolate(system, namespace) if system is not None else None
+                prompt = interpolate(prompt, namespace, limit)
+            system = interpolate(system, namespace, limit) if system is not None else None
         reserved = self.shell.user_ns_hidden if self.shell is not None else ()
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
-        settings = self.settings().with_overrides(**setting_overrides(args))
         options = TurnOptions(
             chat=args.chat,
             system=system,

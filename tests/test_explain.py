@@ -9,7 +9,8 @@ from fakeapi import ErrorReply
 from nbclient import NotebookClient
 from support import TEST_KEY
 
-from mistral_magic.explain import cut_middle, redact_secrets
+from mistral_magic.explain import redact_secrets
+from mistral_magic.interpolate import cut_middle
 from mistral_magic.secret import Secret
 
 

@@ -24,7 +24,7 @@ ALLOWED = {
     "settings": {"errors"},
     "config": {"errors", "secret", "settings"},
     "local": {"errors"},
-    "explain": {"errors", "secret"},
+    "explain": {"errors", "interpolate", "secret"},
     "vision": {"api", "errors"},
     "images": {"annotation", "api", "errors", "interpolate"},
     "localmode": {"config", "errors", "local", "settings"},
