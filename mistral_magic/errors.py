@@ -108,6 +108,10 @@ class ImageError(UsageError):
     label = "ImageError"
 
 
+class LocalNoVisionError(ImageError):
+    """An image for the local model, which reads none: the cell says so and sends nothing."""
+
+
 class InvalidSettingError(UsageError, TraitError):
     """A setting's value is out of range. A ``TraitError`` too, so traitlets (``%config``) rolls it back."""
 

@@ -13,7 +13,7 @@ from .annotation.run import as_items, fill_template, store_results
 from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
-from .errors import AnnotationInterrupted, UsageError, audience
+from .errors import AnnotationInterrupted, LocalNoVisionError, UsageError, audience
 from .images import ItemImages, attachments_for
 from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
@@ -72,7 +72,11 @@ class MistralMagics(Magics, MistralConfig):
             self.each_cell(args, cell.strip(), settings, options, namespace, out)
             return
         settings = self.session.local.resolve(settings)
-        completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
+        try:
+            completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
+        except LocalNoVisionError as note:  # a notebook run on the local model goes on past an image cell
+            print(note)
+            return
         self._show_local_banner()
         result: Any = parse_json_reply(completion.text) if args.json else completion.text
         if out is not None:

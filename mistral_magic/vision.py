@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import ImageError, MistralMagicError
+from .errors import ImageError, LocalNoVisionError, MistralMagicError
 
 if TYPE_CHECKING:
     from .api.client import ChatClient
@@ -37,9 +37,9 @@ class VisionCheck:
 
     def require(self, client: ChatClient, endpoint: Endpoint, model: str, local: bool) -> None:
         if local:
-            raise ImageError(
-                "The local model (%mistral local) reads no images: ask about the image with a vision model "
-                "on Mistral's API (e.g. -m mistral-small-latest)."
+            raise LocalNoVisionError(
+                "The local model (%mistral local) reads no images, so this cell sent nothing: with a key, "
+                "a vision model of Mistral's API (e.g. -m mistral-small-latest) answers it."
             )
         models = self._models.get(endpoint.base_url)
         if models is None:

@@ -238,3 +238,15 @@ def test_a_figure_and_a_pil_image_from_a_real_kernel(fake, monkeypatch, tmp_path
     assert photo[1].convert("RGB").getpixel((5, 5)) == (255, 165, 0)
     assert decode(last["messages"][-1]["content"][1]["image_url"])[1].size == (80, 80)
     assert "[2 image(s)]" in nb.cells[3].outputs[-1].data["text/plain"]
+
+
+def test_on_the_local_model_an_image_cell_says_so_and_sends_nothing(shell, fake):
+    from mistral_magic.localmode import LOCAL_SOURCE
+
+    shell.magics.set_by(LOCAL_SOURCE, base_url=fake.url + "/v1", model="smollm2")  # what %mistral local sets
+    shell.ns["t_png"] = png(8, 8)
+    run = shell.ok("%%mistral --image t_png\nlook")
+    assert "The local model (%mistral local) reads no images, so this cell sent nothing" in run.stdout
+    assert fake.requests == [] and shell.magics.session.store.get("default").turns == []
+    shell.ok("%%mistral\ntext still works")
+    assert len(chat_bodies(fake)) == 1
