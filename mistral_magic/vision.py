@@ -46,7 +46,7 @@ class VisionCheck:
             try:
                 models = client.models(endpoint)
             except MistralMagicError:
-                return
+                models = []  # no list (404, a server without it): asked once, then the requests decide
             self._models[endpoint.base_url] = models
         entry = next((m for m in models if isinstance(m, dict) and m.get("id") == model), None)
         capabilities = entry.get("capabilities") if entry else None

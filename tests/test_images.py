@@ -250,3 +250,13 @@ def test_on_the_local_model_an_image_cell_says_so_and_sends_nothing(shell, fake)
     assert fake.requests == [] and shell.magics.session.store.get("default").turns == []
     shell.ok("%%mistral\ntext still works")
     assert len(chat_bodies(fake)) == 1
+
+
+def test_a_server_without_a_model_list_is_asked_for_it_once(shell, fake):
+    from fakeapi import RawReply
+
+    fake.models_reply = RawReply(status=404, pieces=[b'{"detail": "Not Found"}'], content_type="application/json")
+    shell.ns["t_png"] = png(8, 8)
+    shell.ok(f"%%mistral {VISION} --image t_png\none")
+    shell.ok(f"%%mistral {VISION} --image t_png\ntwo")
+    assert [r.path for r in fake.requests] == ["/v1/models", "/v1/chat/completions", "/v1/chat/completions"]
