@@ -260,3 +260,21 @@ def test_a_server_without_a_model_list_is_asked_for_it_once(shell, fake):
     shell.ok(f"%%mistral {VISION} --image t_png\none")
     shell.ok(f"%%mistral {VISION} --image t_png\ntwo")
     assert [r.path for r in fake.requests] == ["/v1/models", "/v1/chat/completions", "/v1/chat/completions"]
+
+
+def test_an_animated_gif_is_refused_and_a_still_one_is_sent(shell, fake):
+    frames = [Image.new("RGB", (6, 4), color) for color in ("red", "green", "blue")]
+    animated, still = io.BytesIO(), io.BytesIO()
+    frames[0].save(animated, format="GIF", save_all=True, append_images=frames[1:], duration=100)
+    frames[0].save(still, format="GIF")
+    shell.ns["t_anim"], shell.ns["t_still"] = animated.getvalue(), still.getvalue()
+    run = shell.run(f"%%mistral {VISION} --image t_anim\nmoving")
+    assert "t_anim is an animated GIF" in str(run.error) and fake.requests == []
+    shell.ok(f"%%mistral {VISION} --image t_still\nstill")
+    url = chat_bodies(fake)[-1]["messages"][-1]["content"][1]["image_url"]
+    assert url.startswith("data:image/gif;base64,") and decode(url)[1].size == (6, 4)
+
+
+def test_help_lists_explain_and_image(shell, fake):
+    shown = shell.ok("%mistral help").plain[-1]
+    assert "%mistral explain [-c NAME] [question ...]" in shown and "--image X" in shown

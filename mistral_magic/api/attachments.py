@@ -161,6 +161,28 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
+def gif_frames(data: bytes) -> int:
+    """How many images a GIF holds (2 is enough to know it is animated)."""
+    position = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # after the global colour table
+    frames = 0
+    while position < len(data) and frames < 2:
+        block = data[position]
+        if block == 0x3B:  # trailer
+            break
+        if block == 0x2C:  # an image: its descriptor, local colour table, LZW code size, then sub-blocks
+            frames += 1
+            packed = data[position + 9]
+            position += 10 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0) + 1
+        elif block == 0x21:  # an extension: its label, then sub-blocks
+            position += 2
+        else:
+            break
+        while position < len(data) and data[position]:
+            position += data[position] + 1
+        position += 1
+    return frames
+
+
 def from_url(url: str, label: str | None = None) -> Attachment:
     """A remote image, sent as its URL (it must be public: the API fetches it)."""
     if not url.startswith(("http://", "https://")):
@@ -173,6 +195,8 @@ def from_bytes(data: bytes, label: str) -> Attachment:
     mime = sniff_mime(data)
     if mime is None:
         raise ImageError(f"{label} is not a PNG, JPEG, WebP or GIF image (Mistral reads only those).")
+    if mime == "image/gif" and len(data) > 13 and gif_frames(data) > 1:
+        raise ImageError(f"{label} is an animated GIF; Mistral reads single-frame GIFs: send one frame (e.g. as PNG).")
     size = image_size(data, mime)
     width, height = size if size else (None, None)
     return Attachment(kind="data", mime=mime, label=label, data=data, width=width, height=height)
