@@ -100,6 +100,13 @@ def cell_parser() -> ArgumentParser:
     for item in FLAGGED:
         _add_setting_flag(ask, item)
     ask.add_argument("--json", action="store_true", help="ask for a JSON object and parse the reply")
+    ask.add_argument(
+        "--image",
+        metavar="X",
+        action="append",
+        help="send an image with the prompt (repeatable): a file, an http(s) URL, a notebook variable "
+        "(figure, PIL image, bytes, numpy array) or last (the most recent figure)",
+    )
     chat = parser.add_argument_group("conversation")
     chat.add_argument("-c", "--chat", metavar="NAME", default="default", help="named conversation (default: default)")
     history = chat.add_mutually_exclusive_group()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import re
+import secrets
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,9 +14,12 @@ from dataclasses import dataclass
 from .cellflags import ArgumentParser
 from .conversation import Usage
 from .errors import UsageError
+from .explain import explain_prompt, mark_explain_failure
+from .images import turn_images_shown
+from .render.select import make_renderer
 from .render.static import rich_bundle
 from .render.tables import table_bundle
-from .session import Session
+from .session import Session, TurnOptions
 from .settings import SETTING_NAMES
 
 Handler = Callable[["Commands", argparse.Namespace], None]
@@ -28,6 +33,7 @@ class Subcommand:
     summary: str
     parser: ArgumentParser
     handler: Handler
+    raw: bool = False  # the handler gets the rest of the line as written (``opts.line``), not split
 
     @property
     def usage(self) -> str:
@@ -37,16 +43,18 @@ class Subcommand:
 SUBCOMMANDS: dict[str, Subcommand] = {}
 
 
-def subcommand(summary: str, *arguments: Callable[[ArgumentParser], object]) -> Callable[[Handler], Handler]:
+def subcommand(
+    summary: str, *arguments: Callable[[ArgumentParser], object], raw: bool = False
+) -> Callable[[Handler], Handler]:
     """Register a ``Commands`` method as ``%mistral NAME`` (the method's name); ``arguments``
-    add the parser's arguments."""
+    add the parser's arguments (with ``raw``, they only document the line for the help)."""
 
     def register(handler: Handler) -> Handler:
         name = handler.__name__
         parser = ArgumentParser(prog=f"%mistral {name}", add_help=False, allow_abbrev=False)
         for add in arguments:
             add(parser)
-        SUBCOMMANDS[name] = Subcommand(name, summary, parser, handler)
+        SUBCOMMANDS[name] = Subcommand(name, summary, parser, handler, raw)
         return handler
 
     return register
@@ -78,6 +86,11 @@ class Commands:
         self.help_text = help_text
 
     def run(self, line: str) -> None:
+        name, _, rest = line.strip().partition(" ")
+        command = SUBCOMMANDS.get(name)
+        if command is not None and command.raw:  # free text: an apostrophe is not a shell quote
+            command.handler(self, argparse.Namespace(line=rest.strip()))
+            return
         try:
             words = shlex.split(line)
         except ValueError as exc:
@@ -102,6 +115,7 @@ class Commands:
             [f"**Chat `{opts.chat}`** · {len(chat.turns)} turn(s)"],
             [f"Chat '{opts.chat}', {len(chat.turns)} turn(s)"],
         )
+        token, thumbnails = f"mistralmagicimages{secrets.token_hex(8)}n", {}
         if chat.system is not None:
             md.append(f"**system:** {chat.system}")
             plain.append(f"system: {chat.system}")
@@ -111,10 +125,18 @@ class Commands:
             if thinking:  # shown in the cell's own output; here, how much there was
                 mark += f" (after {len(thinking.split())} words of thinking)"
             md.append(f"**[{number}] user:**\n\n{turn.user}")
-            md.append(f"**[{number}] assistant** ({turn.model}){mark}:\n\n{turn.assistant}")
             plain.append(f"[{number}] user: {turn.user}")
+            if turn.images:  # a placeholder paragraph, replaced by the thumbnails once the markdown is rendered
+                thumbnails[f"{token}{number}"] = turn_images_shown(turn.images)
+                md.append(f"{token}{number}")
+                plain.append(thumbnails[f"{token}{number}"][1])
+            md.append(f"**[{number}] assistant** ({turn.model}){mark}:\n\n{turn.assistant}")
             plain.append(f"[{number}] assistant ({turn.model}){mark}: {turn.assistant}")
-        self.show(rich_bundle("\n\n---\n\n".join(md), "\n".join(plain)))
+        bundle = rich_bundle("\n\n---\n\n".join(md), "\n".join(plain))
+        for placeholder, (shown, described) in thumbnails.items():
+            bundle["text/html"] = bundle["text/html"].replace(f"<p>{placeholder}</p>", shown)
+            bundle["text/markdown"] = bundle["text/markdown"].replace(placeholder, described)
+        self.show(bundle)
 
     @subcommand("list the chats of this kernel")
     def chats(self, opts: argparse.Namespace) -> None:
@@ -306,6 +328,27 @@ class Commands:
         self.kernel_config.set_api_key(key)
         masked = self.kernel_config.api_key()
         self._say(f"Key set for this kernel ({masked.masked() if masked else ''}); it is kept in memory only.")
+
+    @subcommand(
+        "ask the chat's model to explain the last error of this kernel",
+        _chat,
+        lambda p: p.add_argument("question", nargs="*", metavar="question"),
+        raw=True,
+    )
+    def explain(self, opts: argparse.Namespace) -> None:
+        flag = re.match(r"(?:-c|--chat)(?:\s+|=)(\S+)\s*", opts.line)
+        chat, question = (flag.group(1), opts.line[flag.end() :]) if flag else ("default", opts.line)
+        shell = getattr(self.kernel_config, "shell", None)
+        try:
+            settings = self.session.local.resolve(self.kernel_config.settings())
+            turns = self.session.store.get(chat).turns
+            if turns and turns[-1].model:  # the model this chat last answered with
+                settings = settings.with_overrides(model=turns[-1].model)
+            prompt = explain_prompt(shell, question, self.kernel_config.api_key())
+            self.session.ask(prompt, settings, TurnOptions(chat=chat), make_renderer(shell, settings.display))
+        except BaseException as error:
+            mark_explain_failure(error)
+            raise
 
     @subcommand("this help")
     def help(self, opts: argparse.Namespace) -> None:

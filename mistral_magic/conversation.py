@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .api.attachments import Attachment
 from .api.content import split_content
 from .chatfile import check_fields, write_atomically
 from .errors import UsageError
@@ -30,6 +31,7 @@ class Turn:
     usage: dict | None = None
     interrupted: bool = False
     content: list | None = None
+    images: list | None = None  # the turn's images, as :meth:`.api.attachments.Attachment.to_dict` gives them
 
     @property
     def thinking(self) -> str:
@@ -58,19 +60,32 @@ class Chat:
         self.system = system
 
 
+def user_content(text: str, images: list[dict] | None) -> str | list[dict]:
+    """A user message's content: the text, or with images a text part then one ``image_url`` part each."""
+    if not images:
+        return text
+    return [{"type": "text", "text": text}, *({"type": "image_url", "image_url": i["url"]} for i in images)]
+
+
 def build_messages(
-    system: str | None, turns: list[Turn], prompt: str, max_turns: int = 0, *, thinking: bool = True
+    system: str | None,
+    turns: list[Turn],
+    prompt: str,
+    max_turns: int = 0,
+    *,
+    thinking: bool = True,
+    images: list[dict] | None = None,
 ) -> list[dict]:
     """The messages of a request: system prompt, past turns (the last ``max_turns`` when that is
     > 0), then ``prompt``. The system prompt is never dropped. A reasoning model's turn goes back
     whole, thinking parts included, unless ``thinking`` is false (the answer's text alone, for a
-    server that knows no thinking parts)."""
+    server that knows no thinking parts). Each turn's images are sent again with its question."""
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
     for turn in turns[-max_turns:] if max_turns > 0 else turns:
-        messages.append({"role": "user", "content": turn.user})
+        messages.append({"role": "user", "content": user_content(turn.user, turn.images)})
         content = turn.content if thinking and turn.content else turn.assistant
         messages.append({"role": "assistant", "content": content})
-    messages.append({"role": "user", "content": prompt})
+    messages.append({"role": "user", "content": user_content(prompt, images)})
     return messages
 
 
@@ -159,8 +174,9 @@ def _chat_to_dict(chat: Chat) -> dict:
     """A chat as JSON; a turn without structured content is written as before it existed."""
     item = asdict(chat)
     for turn in item["turns"]:
-        if turn["content"] is None:
-            del turn["content"]
+        for name in ("content", "images"):
+            if turn[name] is None:
+                del turn[name]
     return item
 
 
@@ -172,5 +188,17 @@ def _chat_from_dict(item: Any, number: int) -> Chat:
         turn = Turn(**check_fields(Turn, data, f"turn {index} of {where}"))
         if turn.content is not None and not all(isinstance(part, dict) for part in turn.content):
             raise UsageError(f"turn {index} of {where}: 'content' must be a list of parts (objects).")
+        if turn.images is not None:
+            turn.images = [_checked_image(image, f"turn {index} of {where}") for image in turn.images]
         turns.append(turn)
     return Chat(name=fields["name"], system=fields.get("system"), turns=turns)
+
+
+def _checked_image(item: Any, where: str) -> dict:
+    """An image of a loaded turn, decoded and checked against its sha256, in the form saved."""
+    if not isinstance(item, dict):
+        raise UsageError(f"{where}: an image is {type(item).__name__}, not an object.")
+    try:
+        return Attachment.from_dict(item).to_dict()
+    except UsageError as exc:
+        raise UsageError(f"{where}: {exc}") from None

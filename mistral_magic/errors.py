@@ -102,6 +102,16 @@ class UsageError(MistralMagicError):
     label = "UsageError"
 
 
+class ImageError(UsageError):
+    """An image that cannot be sent (kind, format, size, count), or a model that reads none; nothing was sent."""
+
+    label = "ImageError"
+
+
+class LocalNoVisionError(ImageError):
+    """An image for the local model, which reads none: the cell says so and sends nothing."""
+
+
 class InvalidSettingError(UsageError, TraitError):
     """A setting's value is out of range. A ``TraitError`` too, so traitlets (``%config``) rolls it back."""
 

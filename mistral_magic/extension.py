@@ -13,6 +13,8 @@ from weakref import WeakKeyDictionary
 
 from .config import ConfigState
 from .conversation import ChatStore
+from .explain import keep_question_marks
+from .images import remember_figures
 from .magics import MistralMagics
 from .session import Session
 
@@ -53,6 +55,12 @@ def load(ipython: Any) -> None:
         kept.restore(magics)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
+    cleanup = getattr(ipython, "input_transformers_cleanup", None)
+    if cleanup is not None and keep_question_marks not in cleanup:
+        cleanup.append(keep_question_marks)
+    post_execute = ipython.events.callbacks["post_execute"]
+    if remember_figures not in post_execute:  # first: matplotlib-inline's hook closes the figures
+        post_execute.insert(0, remember_figures)
 
 
 def unload(ipython: Any) -> None:
@@ -69,6 +77,11 @@ def unload(ipython: Any) -> None:
         if registry[kind].get("mistral") is not None:
             del registry[kind]["mistral"]
     ipython.magics_manager.registry.pop(type(magics).__name__, None)
+    cleanup = getattr(ipython, "input_transformers_cleanup", None)
+    if cleanup is not None and keep_question_marks in cleanup:
+        cleanup.remove(keep_question_marks)
+    if remember_figures in ipython.events.callbacks["post_execute"]:
+        ipython.events.unregister("post_execute", remember_figures)
 
 
 def forget(ipython: Any) -> None:

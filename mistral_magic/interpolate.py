@@ -18,17 +18,29 @@ _PATTERN = re.compile(
 )
 _STEP = re.compile(r"\.(?P<attr>[A-Za-z_]\w*)|\[(?P<key>[^\[\]]+)\]")
 _MISSING = object()
+MISSING = _MISSING  # what resolve() returns for a name that does not resolve
 
 
-def interpolate(text: str, namespace: Mapping[str, Any]) -> str:
-    """``text`` with resolvable ``{...}`` references replaced by the values' ``str()``."""
+def cut_middle(text: str, limit: int) -> str:
+    """``text`` if it has at most ``limit`` characters (or ``limit`` is 0); else its start and end
+    around a visible ``[... N characters cut]`` line."""
+    if limit <= 0 or len(text) <= limit:
+        return text
+    keep = max(limit, 2)
+    head, tail = text[: keep // 2], text[len(text) - keep // 2 :]
+    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut]\n{tail}"
+
+
+def interpolate(text: str, namespace: Mapping[str, Any], limit: int = 0) -> str:
+    """``text`` with resolvable ``{...}`` references replaced by the values' ``str()``, each cut in
+    the middle to ``limit`` characters when ``limit`` > 0."""
 
     def replace(match: re.Match) -> str:
         escaped = match.group("escaped")
         if escaped is not None:
             return "{" + escaped + "}"
         value = resolve(match.group("expr"), namespace)
-        return match.group(0) if value is _MISSING else str(value)
+        return match.group(0) if value is _MISSING else cut_middle(str(value), limit)
 
     return _PATTERN.sub(replace, text)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -12,7 +13,8 @@ from .annotation.run import as_items, fill_template, store_results
 from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
-from .errors import AnnotationInterrupted, UsageError, audience
+from .errors import AnnotationInterrupted, LocalNoVisionError, UsageError, audience
+from .images import ItemImages, attachments_for
 from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
 from .session import Session, TurnOptions
@@ -45,16 +47,17 @@ class MistralMagics(Magics, MistralConfig):
         prompt = cell.strip()
         if not prompt:
             raise UsageError("The cell is empty: write your question below the %%mistral line.")
+        settings = self.settings().with_overrides(**setting_overrides(args))
         system = args.system
         if not args.raw:
+            limit = settings.max_insert_chars
             if not args.each:  # with --each the template is filled once per item, below
-                prompt = interpolate(prompt, namespace)
-            system = interpolate(system, namespace) if system is not None else None
+                prompt = interpolate(prompt, namespace, limit)
+            system = interpolate(system, namespace, limit) if system is not None else None
         reserved = self.shell.user_ns_hidden if self.shell is not None else ()
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
-        settings = self.settings().with_overrides(**setting_overrides(args))
         options = TurnOptions(
             chat=args.chat,
             system=system,
@@ -63,11 +66,17 @@ class MistralMagics(Magics, MistralConfig):
             json=args.json,
             cache=bool(args.cache),
         )
+        if args.image and not args.each:
+            options = replace(options, images=tuple(attachments_for(args.image, namespace)))
         if args.each:
             self.each_cell(args, cell.strip(), settings, options, namespace, out)
             return
         settings = self.session.local.resolve(settings)
-        completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
+        try:
+            completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
+        except LocalNoVisionError as note:  # a notebook run on the local model goes on past an image cell
+            print(note)
+            return
         self._show_local_banner()
         result: Any = parse_json_reply(completion.text) if args.json else completion.text
         if out is not None:
@@ -104,6 +113,7 @@ class MistralMagics(Magics, MistralConfig):
                 rpm=args.rpm,
                 progress=progress_factory(self.shell, settings.display),
                 usage_label=f"--each {args.each}",
+                images_for=ItemImages(args.image, items, namespace) if args.image else None,
             )
         except AnnotationInterrupted as stopped:
             if out is not None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .annotation.run import AnnotationRun, as_items, fill_template
 from .config import MistralConfig
 from .extension import loaded_session
+from .images import ItemImages
 from .render.select import progress_factory
 from .session import Session, TurnOptions
 from .settings import SAMPLING_NAMES
@@ -24,6 +26,7 @@ def annotate(
     workers: int = 8,
     cache: bool = True,
     rpm: float | None = None,
+    images: Sequence[str] | None = None,
     **sampling: Any,
 ) -> AnnotationRun:
     """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
@@ -31,6 +34,8 @@ def annotate(
     items without one. Uses the settings of the loaded ``%mistral`` extension, else the
     environment. ``sampling`` takes the sampling options (``temperature``, ``stop``...). A
     KeyboardInterrupt raises :class:`~mistral_magic.errors.AnnotationInterrupted` with the partial run.
+    ``images`` are ``--image`` values for each item (e.g. ``["{path}"]``, or ``["{photo}"]`` for a
+    column of PIL images).
     """
     unknown = set(sampling) - set(SAMPLING_NAMES)
     if unknown:
@@ -53,6 +58,7 @@ def annotate(
         rpm=rpm,
         progress=progress_factory(shell, settings.display),
         usage_label="annotate",
+        images_for=ItemImages(images, rows, (shell.user_ns if shell is not None else {})) if images else None,
     )
 
 

@@ -6,7 +6,7 @@ Callers pass settings that are ready to send (see :meth:`.localmode.LocalMode.re
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -15,15 +15,17 @@ from .annotation.inflight import InFlight
 from .annotation.jsonmode import is_usable
 from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
 from .api import protocol
+from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
 from .config import MistralConfig
 from .conversation import ChatStore, Turn, build_messages
-from .errors import AnnotationInterrupted, MistralMagicError, ReplyInterrupted
+from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted
 from .localmode import LocalMode, is_local
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
 from .settings import Settings
 from .textsafe import encodable
+from .vision import VisionCheck, count_images
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from .api.client import ChatClient, ChatStream
@@ -41,6 +43,7 @@ class TurnOptions:
     once: bool = False
     json: bool = False
     cache: bool = False
+    images: tuple[Attachment, ...] = ()  # --image: sent after the prompt's text, kept with the turn
 
 
 class Session:
@@ -53,6 +56,7 @@ class Session:
         self.local = LocalMode(config)
         self.last_run: AnnotationRun | None = None
         self.in_flight = InFlight()  # requests that interrupted runs left running
+        self.vision = VisionCheck()
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
 
@@ -116,7 +120,10 @@ class Session:
         history = [] if (options.new or options.once) else chat.turns
         local = is_local(settings)
         # llama.cpp's server rejects thinking parts (a chat that began with a magistral model).
-        messages = build_messages(system, history, prompt, settings.max_history_turns, thinking=not local)
+        images = [image.to_dict() for image in options.images] or None
+        messages = build_messages(
+            system, history, prompt, settings.max_history_turns, thinking=not local, images=images
+        )
         fields = settings.sampling.body_fields()
         if options.json:
             fields["response_format"] = JSON_OBJECT
@@ -141,6 +148,7 @@ class Session:
             options = replace(options, system=encodable(options.system))
         endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)
+        self.check_images(body, settings, endpoint)
         key = cache_key(endpoint.base_url, body) if options.cache else None
         cached = self.cache.get(key) if key else None
         if cached is not None and not is_usable(cached.text, options.json):
@@ -185,6 +193,17 @@ class Session:
         self._record(prompt, settings, options, completion)
         return completion
 
+    def check_images(self, body: dict[str, Any], settings: Settings, endpoint: Endpoint) -> None:
+        """Refuse, before sending, more images than Mistral takes or images for a model without vision."""
+        count = count_images(body)
+        if count > MAX_IMAGES:
+            raise ImageError(
+                f"This request would carry {count} images (the chat's earlier turns included); Mistral takes at "
+                f"most {MAX_IMAGES}: --new or --once start without the earlier ones."
+            )
+        if count:
+            self.vision.require(self.client, endpoint, settings.model, is_local(settings))
+
     def ask_each(
         self,
         items: Items,
@@ -197,12 +216,13 @@ class Session:
         rpm: float | None = None,
         progress: ProgressFactory = SilentProgress,
         usage_label: str = "annotate",
+        images_for: Callable[[int], tuple[Attachment, ...]] | None = None,
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
-        for ``%mistral errors``; see :class:`.annotation.run.Runner`."""
-        settings = replace(
-            settings, stream=True
-        )  # the read timeout then applies between pieces, not to the whole reply
+        for ``%mistral errors``; see :class:`.annotation.run.Runner`. ``images_for(index)`` gives
+        an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key."""
+        # Streamed: the read timeout then applies between pieces, not to the whole reply.
+        settings = replace(settings, stream=True)
         options = replace(options, once=True, new=False, cache=False)
         runner = Runner(
             self.client,
@@ -218,7 +238,12 @@ class Session:
             self.store.record_usage(usage_label, completion.usage)
 
         def body_for(index: int) -> dict[str, Any]:  # built when sent: a large run keeps no list of bodies
-            return self.build_request(prompts[index], settings, options)
+            if images_for is None:
+                return self.build_request(prompts[index], settings, options)
+            return self.build_request(prompts[index], settings, replace(options, images=images_for(index)))
+
+        if images_for is not None and len(items.values):
+            self.check_images(body_for(0), settings, runner.endpoint)
 
         try:
             run = runner.run(items, body_for, json=options.json, on_answer=on_answer)
@@ -249,5 +274,6 @@ class Session:
                 usage=completion.usage,
                 interrupted=interrupted,
                 content=completion.content,
+                images=[image.to_dict() for image in options.images] or None,
             )
         )

@@ -169,6 +169,12 @@ class Settings:
         "send at most this many past turns (0: all; the system prompt is always sent)",
         check=Check(lambda v: v >= 0, "be a whole number >= 0 (0 keeps every turn)"),
     )
+    max_insert_chars: int = setting(
+        20_000,
+        "longest text one {variable} puts in a cell's prompt; a longer value keeps its start and end "
+        "around '[... N characters cut]' (0: no limit)",
+        check=Check(lambda v: v >= 0, "be a whole number >= 0 (0: no limit)"),
+    )
     display: str = setting("auto", "live view: auto, widget or text", choices=("auto", "widget", "text"))
     cache: bool = setting(True, "cache the answers of --each runs on disk")
     max_event_mb: float = setting(

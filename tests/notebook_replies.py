@@ -42,6 +42,11 @@ ANSWERS = {
         "Write a function `count_vowels(text)` that returns how many vowels a string contains, "
         "then test it on three sentences of your choice."
     ),
+    "Describe the trend in this plot": "The score rises steadily with the hours studied, about two points per hour.",
+    "why does zip complain": (
+        "`zip(..., strict=True)` checks that both lists have the same length: `hours` has 4 items but "
+        "`scores` only 3, so it raises `ValueError`. Add the missing score (or drop an hour) so they match."
+    ),
     "quiz questions": (
         '{"questions": ['
         '{"q": "Which keyword defines a function?", "answer": "def"}, '

@@ -24,6 +24,9 @@ ALLOWED = {
     "settings": {"errors"},
     "config": {"errors", "secret", "settings"},
     "local": {"errors"},
+    "explain": {"errors", "interpolate", "secret"},
+    "vision": {"api", "errors"},
+    "images": {"annotation", "api", "errors", "interpolate"},
     "localmode": {"config", "errors", "local", "settings"},
     "session": {
         "annotation",
@@ -36,6 +39,7 @@ ALLOWED = {
         "secret",
         "settings",
         "textsafe",
+        "vision",
     },
 }
 

@@ -49,6 +49,7 @@ from .shapes import (
     reply_from_dict,
     validate_chat_request,
 )
+from .vision import image_error
 
 
 class _Aborted(Exception):
@@ -176,6 +177,13 @@ class _Handler(BaseHTTPRequestHandler):
         request_json, error = validate_chat_request(body, fake.strict)
         if error is not None:
             self._send_json(422, error)
+            return
+        refused = image_error(request_json, fake.models)
+        if refused is not None:
+            self._send_json(
+                400,
+                {"object": "error", "message": refused, "type": "invalid_request_error", "param": None, "code": "3051"},
+            )
             return
         reply = fake._next_reply(request_json)
         if isinstance(reply, Reply):
@@ -422,7 +430,7 @@ class FakeChatServer:
     def _set_defaults(self) -> None:
         self.default_reply: Callable[[Any], Any] = echo_reply
         self.models: list[dict] = [
-            model_entry("mistral-small-latest", 32768),
+            model_entry("mistral-small-latest", 32768, vision=True),
             model_entry("Mistral-chat", 131072),
         ]
         self.models_reply: RawReply | None = None  # served instead of the model list when set

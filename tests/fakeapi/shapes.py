@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, fields
 from http import HTTPStatus
 from typing import Any
 
+from .vision import image_urls, user_content_errors
+
 CHAT_PATHS = ("/chat/completions", "/v1/chat/completions")
 MODELS_PATHS = ("/models", "/v1/models")
 
@@ -180,8 +182,9 @@ def prompt_words(request_json: dict) -> int:
 
 
 def echo_reply(request_json: Any) -> Reply:
-    """The default reply: "Echo: " + the last user message."""
-    return Reply(text="Echo: " + last_user_message(request_json))
+    """The default reply: "Echo: " + the last user message (and how many images the request carried)."""
+    images = len(image_urls(request_json))
+    return Reply(text="Echo: " + last_user_message(request_json) + (f" [{images} image(s)]" if images else ""))
 
 
 def default_error_body(status: int, request_json: Any) -> dict:
@@ -281,7 +284,7 @@ def validate_chat_request(body: bytes, strict: bool) -> tuple[Any, dict | None]:
             }
         )
     if isinstance(data.get("messages"), list):
-        details += _content_errors(data["messages"])
+        details += _content_errors(data["messages"]) + user_content_errors(data["messages"])
     return data, (validation_error(details) if details else None)
 
 
@@ -336,7 +339,7 @@ def reply_from_dict(item: dict) -> Reply | ErrorReply | RawReply | Hang:
     return Reply(**item)
 
 
-def model_entry(model_id: str, context: int) -> dict:
+def model_entry(model_id: str, context: int, vision: bool = False) -> dict:
     return {
         "id": model_id,
         "object": "model",
@@ -347,7 +350,7 @@ def model_entry(model_id: str, context: int) -> dict:
             "completion_fim": False,
             "function_calling": True,
             "fine_tuning": False,
-            "vision": False,
+            "vision": vision,
             "classification": False,
         },
         "name": model_id,

@@ -1,0 +1,207 @@
+"""``--image X``: a file, a URL, ``last`` (the most recent figure) or a notebook value, made an attachment.
+
+Values: a matplotlib ``Figure`` (or ``Axes``), a PIL image, PNG/JPEG/WebP/GIF bytes, a numpy array
+(``uint8``, ``bool`` or floats in 0..1; gray, RGB or RGBA), a ``str``/``Path`` holding a path or URL.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import sys
+import zlib
+from collections import ChainMap
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .annotation.run import Items
+from .api.attachments import THUMBNAIL_SIDE, Attachment, check_count, fit, from_bytes, from_url, thumbnail_data_url
+from .errors import ImageError
+from .interpolate import MISSING, interpolate, resolve
+
+_recent_figure: list[Any] = []  # the figure on screen at the end of the last cell (inline closes it)
+
+
+def remember_figures() -> None:
+    """A ``post_execute`` hook, run before matplotlib-inline closes the cell's figures: keep the
+    most recent one for ``--image last``."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and pyplot.get_fignums():
+        _recent_figure[:] = [pyplot.gcf()]
+
+
+def most_recent_figure() -> Any:
+    """The figure still open, else the one on screen at the end of the last cell that drew one."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    if pyplot is not None and pyplot.get_fignums():
+        return pyplot.gcf()
+    if _recent_figure:
+        return _recent_figure[0]
+    raise ImageError("--image last: no matplotlib figure has been drawn in this kernel yet.")
+
+
+def attachments_for(specs: Sequence[str], namespace: Mapping[str, Any]) -> list[Attachment]:
+    """The ``--image`` values of a cell as attachments within Mistral's limits, in order."""
+    images = [fit(image_from_spec(spec, namespace)) for spec in specs]
+    check_count(images)
+    return images
+
+
+def image_from_spec(spec: str, namespace: Mapping[str, Any]) -> Attachment:
+    """One ``--image`` value: a URL, a notebook variable (``name``, ``name.attr``, ``name[key]``),
+    ``last``, or a file path."""
+    if spec.startswith(("http://", "https://")):
+        return from_url(spec)
+    value = resolve(spec, namespace) if spec[:1].isidentifier() else MISSING
+    if value is not MISSING:
+        return image_from_value(value, spec)
+    if spec == "last":
+        return image_from_value(most_recent_figure(), "last figure")
+    path = Path(spec).expanduser()
+    if path.is_file():
+        return image_from_file(path)
+    if spec.isidentifier():
+        raise ImageError(
+            f"--image {spec}: no variable named {spec!r} and no such file; --image last sends the most recent figure."
+        )
+    raise ImageError(f"--image {spec}: no such file, URL or notebook variable.")
+
+
+def image_from_file(path: Path) -> Attachment:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    return from_bytes(data, path.name)
+
+
+def image_from_value(value: Any, label: str) -> Attachment:
+    """A notebook value as an image (see the module's docstring for the kinds)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return from_bytes(bytes(value), label)
+    if isinstance(value, (str, os.PathLike)):
+        text = os.fspath(value)
+        if isinstance(text, str) and text.startswith(("http://", "https://")):
+            return from_url(text, label)
+        path = Path(str(text)).expanduser()
+        if not path.is_file():
+            raise ImageError(f"--image {label}: {str(text)!r} is no file.")
+        return image_from_file(path)
+    figure = value.get_figure() if hasattr(value, "get_figure") and not hasattr(value, "savefig") else value
+    if hasattr(figure, "savefig") and hasattr(figure, "canvas"):
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png")
+        return from_bytes(buffer.getvalue(), label)
+    if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "size"):  # a PIL image
+        buffer = io.BytesIO()
+        image = value if value.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I") else value.convert("RGBA")
+        image.save(buffer, format="PNG")
+        return from_bytes(buffer.getvalue(), label)
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return from_bytes(array_png(value, label), label)
+    raise ImageError(
+        f"--image {label}: a {type(value).__name__} is not an image "
+        "(give a matplotlib figure, a PIL image, PNG/JPEG bytes, a numpy array, a path or a URL)."
+    )
+
+
+def array_png(array: Any, label: str) -> bytes:
+    """A numpy array (H×W gray, H×W×3 RGB, H×W×4 RGBA) as PNG bytes, without Pillow."""
+    import numpy as np
+
+    data = np.asarray(array)
+    if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[2] not in (1, 3, 4)) or 0 in data.shape:
+        raise ImageError(f"--image {label}: an array of shape {data.shape} is not an image (H×W, H×W×3 or H×W×4).")
+    if data.dtype == bool:
+        data = data.astype(np.uint8) * 255
+    elif data.dtype.kind == "f":
+        if not np.isfinite(data).all() or data.min() < 0 or data.max() > 1:
+            raise ImageError(f"--image {label}: a float array must hold values from 0 to 1 (got {data.dtype}).")
+        data = np.round(data * 255).astype(np.uint8)
+    elif data.dtype.kind in "iu":
+        if data.min() < 0 or data.max() > 255:
+            raise ImageError(f"--image {label}: an integer array must hold values from 0 to 255.")
+        data = data.astype(np.uint8)
+    else:
+        raise ImageError(f"--image {label}: an array of {data.dtype} is not an image.")
+    if data.ndim == 3 and data.shape[2] == 1:
+        data = data[:, :, 0]
+    height, width = data.shape[:2]
+    color = {1: 0, 3: 2, 4: 6}[1 if data.ndim == 2 else data.shape[2]]  # PNG colour types: gray, RGB, RGBA
+    rows = b"".join(b"\x00" + row.tobytes() for row in np.ascontiguousarray(data).reshape(height, -1))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color, 0, 0, 0))
+        + _chunk(b"IDAT", zlib.compress(rows, 6))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+
+
+def turn_images_shown(images: list[dict[str, Any]]) -> tuple[str, str]:
+    """A turn's images for ``%mistral history``: (HTML with a small thumbnail of each, plain text
+    with each one's kind, size and bytes)."""
+    import html
+
+    shown, plain = [], []
+    for item in images:
+        image = Attachment.from_dict(item)
+        described = html.escape(image.describe())
+        thumbnail = thumbnail_data_url(image)
+        if thumbnail is None:
+            shown.append(f"<p>image: {described}</p>")
+        else:
+            side = (
+                f'width="{THUMBNAIL_SIDE}"'
+                if (image.width or 0) >= (image.height or 0)
+                else f'height="{THUMBNAIL_SIDE}"'
+            )
+            shown.append(f'<p><img src="{thumbnail}" {side} alt="{html.escape(image.label)}"> {described}</p>')
+        plain.append(f"image: {image.describe()}")
+    return "".join(shown), "\n".join(plain)
+
+
+_WHOLE_REFERENCE = re.compile(r"\{(?P<name>[A-Za-z_]\w*)\}")
+
+
+class ItemImages:
+    """``--image`` with ``--each``: the images of each item, read when its request is built.
+
+    ``{column}`` (or ``{item}``) alone takes the item's value itself (a path, URL, PIL image, bytes,
+    figure or array); a value with other text around braces, like ``photos/{name}.png``, is filled
+    as text and read as a path or URL; a value without braces is the same image for every item.
+    """
+
+    def __init__(self, specs: Sequence[str], items: Items, namespace: Mapping[str, Any]):
+        self.specs = list(specs)
+        self.items = items
+        self.namespace = namespace
+        self._fixed: dict[str, Attachment] = {}
+        for spec in self.specs:
+            if "{" not in spec:
+                self._fixed[spec] = fit(image_from_spec(spec, namespace))
+
+    def __call__(self, index: int) -> tuple[Attachment, ...]:
+        images = tuple(self._fixed.get(spec) or fit(self._one(spec, index)) for spec in self.specs)
+        check_count(images)
+        return images
+
+    def _one(self, spec: str, index: int) -> Attachment:
+        fields = self.items.fields[index] if self.items.fields is not None else {}
+        scope = ChainMap(fields, {"item": self.items.values[index]}, dict(self.namespace))
+        whole = _WHOLE_REFERENCE.fullmatch(spec)
+        try:
+            if whole is not None:
+                value = resolve(whole.group("name"), scope)
+                if value is MISSING:
+                    raise ImageError(f"--image {spec}: no column or variable named {whole.group('name')!r}.")
+                return image_from_value(value, f"{whole.group('name')} of item {index}")
+            return image_from_spec(interpolate(spec, scope), self.namespace)
+        except ImageError as exc:
+            raise ImageError(f"Item {index}: {exc}") from None
