@@ -100,6 +100,12 @@ def cell_parser() -> ArgumentParser:
     for item in FLAGGED:
         _add_setting_flag(ask, item)
     ask.add_argument("--json", action="store_true", help="ask for a JSON object and parse the reply")
+    ask.add_argument(
+        "--schema",
+        metavar="SPEC",
+        help="answer as JSON matching a schema: 'label: a|b|c, score: float, reason' or the name of a "
+        "Pydantic model class or JSON Schema dict; replies are validated",
+    )
     chat = parser.add_argument_group("conversation")
     chat.add_argument("-c", "--chat", metavar="NAME", default="default", help="named conversation (default: default)")
     history = chat.add_mutually_exclusive_group()

@@ -8,7 +8,8 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from .annotation.jsonmode import parse_json_reply
-from .annotation.run import as_items, fill_template, store_results
+from .annotation.run import AnnotationRun, Items, as_items, fill_template, store_results
+from .annotation.schema import resolve as resolve_schema
 from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
@@ -17,6 +18,7 @@ from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
 from .session import Session, TurnOptions
 from .settings import Settings
+from .structured import ask_structured, store_typed
 
 _PARSER = cell_parser()
 
@@ -55,6 +57,8 @@ class MistralMagics(Magics, MistralConfig):
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
         settings = self.settings().with_overrides(**setting_overrides(args))
+        if args.schema is not None and args.json:
+            raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
         options = TurnOptions(
             chat=args.chat,
             system=system,
@@ -62,11 +66,20 @@ class MistralMagics(Magics, MistralConfig):
             once=args.once,
             json=args.json,
             cache=bool(args.cache),
+            schema=resolve_schema(args.schema, namespace) if args.schema is not None else None,
         )
         if args.each:
             self.each_cell(args, cell.strip(), settings, options, namespace, out)
             return
         settings = self.session.local.resolve(settings)
+        if options.schema is not None:
+            value = ask_structured(
+                self.session, prompt, settings, options, lambda: make_renderer(self.shell, settings.display)
+            )
+            self._show_local_banner()
+            if out is not None:
+                namespace[out] = value
+            return
         completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
         self._show_local_banner()
         result: Any = parse_json_reply(completion.text) if args.json else completion.text
@@ -107,12 +120,20 @@ class MistralMagics(Magics, MistralConfig):
             )
         except AnnotationInterrupted as stopped:
             if out is not None:
-                store_results(namespace, out, items, stopped.run)
+                self._store(namespace, out, items, stopped.run, options)
             raise
         if out is not None:
-            store_results(namespace, out, items, run)
+            self._store(namespace, out, items, run, options)
         print(run.summary())
         self._show_local_banner()
+
+    @staticmethod
+    def _store(namespace: dict[str, Any], out: str, items: Items, run: AnnotationRun, options: TurnOptions) -> None:
+        """``--out``: the answers, or with ``--schema`` one typed column per field."""
+        if options.schema is not None:
+            store_typed(namespace, out, items, run, options.schema)
+        else:
+            store_results(namespace, out, items, run)
 
     def _show_local_banner(self) -> None:
         """Under the first answer after ``base_url=local`` started the local model server."""

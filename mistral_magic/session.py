@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from .annotation.cache import ReplyCache, cache_key
 from .annotation.jsonmode import is_usable
 from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
+from .annotation.schema import Schema
+from .annotation.validate import SchemaClient, Validator
 from .api import protocol
 from .api.protocol import Completion, Endpoint
 from .config import MistralConfig
@@ -40,6 +42,7 @@ class TurnOptions:
     once: bool = False
     json: bool = False
     cache: bool = False
+    schema: Schema | None = None  # --schema: the json_schema response format, replies validated
 
 
 class Session:
@@ -118,6 +121,10 @@ class Session:
         fields = settings.sampling.body_fields()
         if options.json:
             fields["response_format"] = JSON_OBJECT
+        if options.schema is not None:
+            # llama.cpp's server takes the schema with json_object (it constrains the reply to it).
+            local_format = {**JSON_OBJECT, "schema": options.schema.json_schema}
+            fields["response_format"] = local_format if local else options.schema.response_format()
         if settings.sampling.random_seed is not None and local:
             fields["seed"] = settings.sampling.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
         return protocol.build_body(settings.model, messages, stream=settings.stream, fields=fields)
@@ -199,14 +206,19 @@ class Session:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
         for ``%mistral errors``; see :class:`.annotation.run.Runner`."""
         settings = replace(settings, stream=False)
-        options = replace(options, once=True, new=False, cache=False)
+        options = replace(options, once=True, new=False, cache=False, json=options.json or options.schema is not None)
+        validating = None
+        if options.schema is not None:
+            validator = Validator(options.schema)
+            validating = SchemaClient(self.client, validator, settings.repair)
         runner = Runner(
-            self.client,
+            validating or self.client,
             self.endpoint(settings),
             workers=workers,
             cache=self.cache if cache else None,
             rpm=rpm,
             progress=progress,
+            usable=validating.validator.usable if validating is not None else None,
         )
 
         def on_answer(completion: Completion) -> None:
@@ -222,6 +234,8 @@ class Session:
             raise
         finally:
             self.warn_cache_problem()
+        if validating is not None and validating.repaired:
+            run.notes.append(f"{validating.repaired} repaired")
         self.last_run = run
         return run
 

@@ -36,6 +36,12 @@ if TYPE_CHECKING:  # httpx, under the client, is imported on first use
 MIN_RETRIES = 5
 
 
+class Completer(Protocol):
+    """What a run sends through: :class:`~.api.client.ChatClient`, or one that validates (``--schema``)."""
+
+    def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: Any = None) -> Completion: ...
+
+
 class Progress(Protocol):
     """Shows how a run goes: :meth:`update` from the run's own thread, :meth:`close` at the end."""
 
@@ -84,6 +90,7 @@ class AnnotationRun(list[Any]):
         input_index: Any = None,
     ):
         super().__init__(results)
+        self.notes: list[str] = []  # more counts for the summary line (e.g. repaired replies)
         self.errors = errors
         self.sent = sent
         self.cached = cached
@@ -105,7 +112,7 @@ class AnnotationRun(list[Any]):
     def summary(self) -> str:
         """One line: how many answered, from the cache, failed, remaining."""
         answered = sum(1 for r in self if r is not None)
-        parts = [f"{answered} answered ({self.cached} from the cache)"]
+        parts = [f"{answered} answered ({self.cached} from the cache)", *self.notes]
         if self.errors:
             parts.append(f"{len(self.errors)} failed: {hint('item_errors')}")
         if self.interrupted:
@@ -174,13 +181,14 @@ class Runner:
 
     def __init__(
         self,
-        client: ChatClient,
+        client: ChatClient | Completer,
         endpoint: Endpoint,
         *,
         workers: int,
         cache: ReplyCache | None,
         rpm: float | None = None,
         progress: ProgressFactory = SilentProgress,
+        usable: Callable[[str], bool] | None = None,
     ):
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
@@ -190,6 +198,7 @@ class Runner:
         self.workers = workers
         self.cache = cache
         self.progress = progress
+        self.usable = usable  # whether a reply may be cached and served again (default: see is_usable)
         self.sent = 0
         self._count_lock = threading.Lock()
 
@@ -274,7 +283,7 @@ class Runner:
         todo = array("I")
         for index in range(total):
             hit = self.cache.get(cache_key(self.endpoint.base_url, body_for(index)))
-            if hit is None or not is_usable(hit.text, json):
+            if hit is None or not self._usable(hit.text, json):
                 todo.append(index)
             else:
                 settle(index, hit)
@@ -289,9 +298,12 @@ class Runner:
             self._count_sent()
             raise
         self._count_sent()
-        if key is not None and self.cache is not None and is_usable(completion.text, json):
+        if key is not None and self.cache is not None and self._usable(completion.text, json):
             self.cache.put(key, completion)
         return completion
+
+    def _usable(self, text: str, json: bool) -> bool:
+        return self.usable(text) if self.usable is not None else is_usable(text, json)
 
     def _count_sent(self) -> None:
         with self._count_lock:

@@ -51,6 +51,11 @@ from .shapes import (
 )
 
 
+def _asks_json_schema(request_json: Any) -> bool:
+    response_format = request_json.get("response_format") if isinstance(request_json, dict) else None
+    return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+
+
 class _Aborted(Exception):
     """Raised inside the handler to abandon a connection without finishing the response."""
 
@@ -174,6 +179,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: bytes) -> None:
         fake = self.server.fake
         request_json, error = validate_chat_request(body, fake.strict)
+        if error is None and not fake.json_schema and _asks_json_schema(request_json):
+            error = {"object": "error", "message": "response_format: json_schema is not supported", "code": None}
         if error is not None:
             self._send_json(422, error)
             return
@@ -427,6 +434,7 @@ class FakeChatServer:
         self.models_reply: RawReply | None = None  # served instead of the model list when set
         self.required_key: str | None = None
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
+        self.json_schema: bool = True  # False: a server without the json_schema response format (422)
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least `count` requests were captured; False on timeout."""
