@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .annotation.run import AnnotationRun, as_items, fill_template
+from .annotation.schema import resolve as resolve_schema
 from .config import MistralConfig
 from .extension import loaded_session
 from .render.select import progress_factory
@@ -24,6 +25,8 @@ def annotate(
     workers: int = 8,
     cache: bool = True,
     rpm: float | None = None,
+    schema: Any = None,
+    repair: int | None = None,
     **sampling: Any,
 ) -> AnnotationRun:
     """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
@@ -31,6 +34,8 @@ def annotate(
     items without one. Uses the settings of the loaded ``%mistral`` extension, else the
     environment. ``sampling`` takes the sampling options (``temperature``, ``stop``...). A
     KeyboardInterrupt raises :class:`~mistral_magic.errors.AnnotationInterrupted` with the partial run.
+    ``schema`` (a concise spec, a JSON Schema dict or a Pydantic model class) asks for JSON that
+    matches it: each answer is the validated dict, re-asked with the reason up to ``repair`` times.
     """
     unknown = set(sampling) - set(SAMPLING_NAMES)
     if unknown:
@@ -40,14 +45,14 @@ def annotate(
     elif sampling.get("stop") is not None:
         sampling["stop"] = tuple(sampling["stop"])
     session = loaded_session() or _standalone_session()
-    settings = session.local.resolve(session.config.settings().with_overrides(model=model, **sampling))
+    settings = session.local.resolve(session.config.settings().with_overrides(model=model, repair=repair, **sampling))
     rows = as_items(items)
     shell = _running_shell()
     return session.ask_each(
         rows,
         fill_template(template, rows),
         settings,
-        TurnOptions(system=system, json=json),
+        TurnOptions(system=system, json=json, schema=resolve_schema(schema) if schema is not None else None),
         workers=workers,
         cache=cache,
         rpm=rpm,

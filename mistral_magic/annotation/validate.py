@@ -1,7 +1,7 @@
 """Checking a reply against a ``--schema`` and asking again with the reason ("repair").
 
-A Pydantic model class is checked by Pydantic (the answer is then an instance of it); a concise
-spec or a dict by ``jsonschema``. A reply that is not JSON, misses a field, carries an extra one
+Every reply is checked by ``jsonschema`` against the strict schema that was sent; with a Pydantic
+model class, Pydantic then builds the instance (and runs the class's own validators). A reply that is not JSON, misses a field, carries an extra one
 or holds a value outside an enum raises :class:`SchemaReplyError` with a short reason.
 """
 
@@ -29,32 +29,24 @@ class Validator:
     """Checks replies against one schema; :meth:`check` gives the validated value."""
 
     def __init__(self, schema: Schema):
-        self.schema = schema
-        self._checker: Any = None
-        if schema.model is None:
-            from jsonschema import Draft202012Validator  # imported when a schema is used
+        from jsonschema import Draft202012Validator  # imported when a schema is used
 
-            self._checker = Draft202012Validator(schema.json_schema)
+        self.schema = schema
+        self._checker = Draft202012Validator(schema.json_schema)
 
     def check(self, text: str) -> Any:
-        """The validated answer in ``text``: a model instance for a model class, else a dict."""
+        """The validated answer in ``text``: a model instance for a model class, else a dict. The JSON
+        must match the strict schema that was sent (no extra field even where Pydantic would ignore one)."""
         try:
             data = parse_json_reply(text)
         except JsonReplyError:
             preview = " ".join(text.split())[:60]
             raise SchemaReplyError(f"the reply is not valid JSON: {preview!r}") from None
-        if self.schema.model is not None:
-            return self._check_model(data)
         error = next(iter(sorted(self._checker.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path)
             raise SchemaReplyError(f"{where}: {error.message}" if where else error.message)
-        return data
-
-    def plain(self, text: str) -> Any:
-        """The answer as JSON data (a dict), for columns and the cache: a model instance is dumped."""
-        value = self.check(text)
-        return value.model_dump(mode="json") if self.schema.model is not None else value
+        return self._check_model(data) if self.schema.model is not None else data
 
     def usable(self, text: str) -> bool:
         try:

@@ -199,3 +199,13 @@ def test_the_fake_server_rejects_other_response_format_shapes_with_422(fake, res
         "response_format": {"type": "json_schema", "json_schema": {"name": "a", "schema": {}, "strict": True}},
     }
     assert httpx.post(fake.url + "/v1/chat/completions", json=ok).status_code == 200
+
+
+def test_annotate_takes_a_schema_and_a_repair_count(shell, fake):
+    import mistral_magic
+
+    fake.script(Reply(text='{"label": "ok", "stars": 4, "note": "x"}'), Reply(text='{"label": "ok", "stars": 4}'))
+    run = mistral_magic.annotate(["extra", "fine"], "Rate: {item}", schema=Verdict, repair=0, workers=1)
+    assert run[0] is None and run[1] == {"label": "ok", "stars": 4}
+    assert "Additional properties are not allowed" in run.errors[0].error  # Pydantic alone would ignore them
+    assert format_of(fake.requests[0])["json_schema"]["name"] == "Verdict"
