@@ -133,6 +133,15 @@ def cell_parser() -> ArgumentParser:
     caching.add_argument(
         "--no-cache", dest="cache", action="store_false", help="neither read nor write the reply cache"
     )
+    trial = parser.add_argument_group("trial runs of --each (answers are cached: the full run sends only the rest)")
+    few = trial.add_mutually_exclusive_group()
+    few.add_argument("--limit", metavar="N", type=positive_int, help="answer the first N items and show them")
+    few.add_argument(
+        "--sample", metavar="N", type=positive_int, help="answer N items drawn at random (seeded by --seed, else 0)"
+    )
+    trial.add_argument(
+        "--dry-run", action="store_true", help="send nothing: show the requests, the first prompt and a token estimate"
+    )
     out = parser.add_argument_group("result")
     out.add_argument("--out", metavar="VAR", help="store the reply text (the parsed object with --json) in VAR")
     out.add_argument("--raw", action="store_true", help="send the cell as written: no {variable} interpolation")

@@ -10,6 +10,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_exp
 from .annotation.jsonmode import parse_json_reply
 from .annotation.run import AnnotationRun, Items, as_items, fill_template, store_results
 from .annotation.schema import resolve as resolve_schema
+from .annotation.trial import dry_run, subset, trial_positions
 from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
@@ -19,6 +20,7 @@ from .render.select import make_renderer, progress_factory, publish
 from .session import Session, TurnOptions
 from .settings import Settings
 from .structured import ask_structured, store_typed
+from .trials import show_dry_run, show_trial
 
 _PARSER = cell_parser()
 
@@ -56,6 +58,8 @@ class MistralMagics(Magics, MistralConfig):
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
+        if not args.each and (args.limit or args.sample or args.dry_run):
+            raise UsageError("--limit, --sample and --dry-run are trial runs of --each NAME.")
         settings = self.settings().with_overrides(**setting_overrides(args))
         if args.schema is not None and args.json:
             raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
@@ -104,7 +108,14 @@ class MistralMagics(Magics, MistralConfig):
                 "about the answers): choose another name for --out."
             )
         items = as_items(namespace[args.each], f"--each {args.each}")
+        everything = items
+        positions = trial_positions(len(items.values), args.limit, args.sample, settings.sampling.random_seed)
+        if positions is not None:
+            items = subset(items, positions)
         prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace)
+        if args.dry_run:
+            show_dry_run(publish, dry_run(prompts, options.system or settings.system), len(items.values))
+            return
         settings = self.session.local.resolve(settings)
         try:
             run = self.session.ask_each(
@@ -119,10 +130,13 @@ class MistralMagics(Magics, MistralConfig):
                 usage_label=f"--each {args.each}",
             )
         except AnnotationInterrupted as stopped:
-            if out is not None:
+            if out is not None and positions is None:
                 self._store(namespace, out, items, stopped.run, options)
             raise
-        if out is not None:
+        if positions is not None:  # a trial: shown, not stored
+            first = prompts[0] if len(prompts) else ""
+            show_trial(publish, first, items, positions, everything.index, run, options.schema)
+        elif out is not None:
             self._store(namespace, out, items, run, options)
         print(run.summary())
         self._show_local_banner()
