@@ -140,6 +140,12 @@ def cell_parser() -> ArgumentParser:
         "--sample", metavar="N", type=positive_int, help="answer N items drawn at random (seeded by --seed, else 0)"
     )
     trial.add_argument(
+        "--votes",
+        metavar="K",
+        type=positive_int,
+        help="with --schema: K answers per item (the API's n, else K requests); majority and agreement per field",
+    )
+    trial.add_argument(
         "--dry-run", action="store_true", help="send nothing: show the requests, the first prompt and a token estimate"
     )
     out = parser.add_argument_group("result")

@@ -58,8 +58,8 @@ class MistralMagics(Magics, MistralConfig):
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
-        if not args.each and (args.limit or args.sample or args.dry_run):
-            raise UsageError("--limit, --sample and --dry-run are trial runs of --each NAME.")
+        if not args.each and (args.limit or args.sample or args.dry_run or args.votes):
+            raise UsageError("--limit, --sample, --dry-run and --votes go with --each NAME.")
         settings = self.settings().with_overrides(**setting_overrides(args))
         if args.schema is not None and args.json:
             raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
@@ -71,6 +71,7 @@ class MistralMagics(Magics, MistralConfig):
             json=args.json,
             cache=bool(args.cache),
             schema=resolve_schema(args.schema, namespace) if args.schema is not None else None,
+            votes=args.votes or 1,
         )
         if args.each:
             self.each_cell(args, cell.strip(), settings, options, namespace, out)
@@ -114,7 +115,7 @@ class MistralMagics(Magics, MistralConfig):
             items = subset(items, positions)
         prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace)
         if args.dry_run:
-            show_dry_run(publish, dry_run(prompts, options.system or settings.system), len(items.values))
+            show_dry_run(publish, dry_run(prompts, options.system or settings.system), len(items.values), options.votes)
             return
         settings = self.session.local.resolve(settings)
         try:
@@ -145,7 +146,7 @@ class MistralMagics(Magics, MistralConfig):
     def _store(namespace: dict[str, Any], out: str, items: Items, run: AnnotationRun, options: TurnOptions) -> None:
         """``--out``: the answers, or with ``--schema`` one typed column per field."""
         if options.schema is not None:
-            store_typed(namespace, out, items, run, options.schema)
+            store_typed(namespace, out, items, run, options.schema, options.votes)
         else:
             store_results(namespace, out, items, run)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .annotation.cache import ReplyCache, cache_key
@@ -15,11 +16,12 @@ from .annotation.jsonmode import is_usable
 from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
 from .annotation.schema import Schema
 from .annotation.validate import SchemaClient, Validator
+from .annotation.votes import VotingClient, count_ties
 from .api import protocol
 from .api.protocol import Completion, Endpoint
 from .config import MistralConfig
 from .conversation import ChatStore, Turn, build_messages
-from .errors import AnnotationInterrupted, MistralMagicError, ReplyInterrupted
+from .errors import AnnotationInterrupted, MistralMagicError, ReplyInterrupted, UsageError
 from .localmode import LocalMode, is_local
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
@@ -43,6 +45,7 @@ class TurnOptions:
     json: bool = False
     cache: bool = False
     schema: Schema | None = None  # --schema: the json_schema response format, replies validated
+    votes: int = 1  # --votes K (with --each and --schema): K answers per item, asked with n
 
 
 class Session:
@@ -125,6 +128,8 @@ class Session:
             # llama.cpp's server takes the schema with json_object (it constrains the reply to it).
             local_format = {**JSON_OBJECT, "schema": options.schema.json_schema}
             fields["response_format"] = local_format if local else options.schema.response_format()
+        if options.votes > 1:
+            fields["n"] = options.votes
         if settings.sampling.random_seed is not None and local:
             fields["seed"] = settings.sampling.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
         return protocol.build_body(settings.model, messages, stream=settings.stream, fields=fields)
@@ -207,18 +212,24 @@ class Session:
         for ``%mistral errors``; see :class:`.annotation.run.Runner`."""
         settings = replace(settings, stream=False)
         options = replace(options, once=True, new=False, cache=False, json=options.json or options.schema is not None)
-        validating = None
+        validating = voting = None
+        usable = None
         if options.schema is not None:
-            validator = Validator(options.schema)
-            validating = SchemaClient(self.client, validator, settings.repair)
+            validating = SchemaClient(self.client, Validator(options.schema), settings.repair)
+            usable = validating.validator.usable
+        if options.votes > 1:
+            if validating is None:
+                raise UsageError("--votes needs --schema: the votes are counted per field.")
+            voting = VotingClient(self.client, validating, options.votes)
+            usable = partial(VotingClient.usable, checked=validating)
         runner = Runner(
-            validating or self.client,
+            voting or validating or self.client,
             self.endpoint(settings),
             workers=workers,
             cache=self.cache if cache else None,
             rpm=rpm,
             progress=progress,
-            usable=validating.validator.usable if validating is not None else None,
+            usable=usable,
         )
 
         def on_answer(completion: Completion) -> None:
@@ -236,6 +247,9 @@ class Session:
             self.warn_cache_problem()
         if validating is not None and validating.repaired:
             run.notes.append(f"{validating.repaired} repaired")
+        if voting is not None and options.schema is not None:
+            ties = count_ties(options.schema.fields, run)
+            run.notes.append(f"{ties} with tied votes" if ties else "no tied votes")
         self.last_run = run
         return run
 

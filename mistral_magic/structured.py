@@ -12,6 +12,7 @@ from .annotation.run import AnnotationRun, Items
 from .annotation.schema import Schema
 from .annotation.typed import typed_frame
 from .annotation.validate import REPAIR_PROMPT, Validator, rejects_json_schema
+from .annotation.votes import vote_frame
 from .errors import BadRequestError, SchemaReplyError, UnprocessableError
 from .render.base import Renderer
 from .session import Session, TurnOptions
@@ -59,11 +60,21 @@ def ask_structured(
             completion = session.ask(fix, settings, replace(options, new=False, system=None), renderer())
 
 
-def store_typed(namespace: dict[str, Any], name: str, items: Items, run: AnnotationRun, schema: Schema) -> None:
+def store_typed(
+    namespace: dict[str, Any], name: str, items: Items, run: AnnotationRun, schema: Schema, votes: int = 1
+) -> None:
     """``--each --schema --out NAME``: ``NAME`` gets a DataFrame with one typed column per field (aligned
     to a Series' or DataFrame's index), and a DataFrame input gets them as columns ``NAME_field``.
-    Without pandas, ``NAME`` gets a list of dicts."""
+    Without pandas, ``NAME`` gets a list of dicts. With votes, each field also has ``field_agreement``
+    and ``field_tie`` columns (see :func:`.annotation.votes.vote_frame`)."""
     answers: list[Any] = list(run)
+    if votes > 1:  # each answer is the list of an item's votes
+        frame = vote_frame(schema.fields, answers, items.index)
+        if items.kind == "frame":
+            for column in frame.columns:
+                items.source[f"{name}_{column}"] = frame[column]
+        namespace[name] = frame
+        return
     if schema.model is not None:  # Pydantic's coercions (e.g. "3" for an int) decide the values
         answers = [None if a is None else schema.model.model_validate(a) for a in answers]
     if "pandas" not in sys.modules and items.kind == "list":

@@ -10,15 +10,21 @@ from typing import Any
 from .annotation.run import AnnotationRun, Items
 from .annotation.schema import Schema
 from .annotation.trial import DryRun, short
+from .annotation.votes import tally
 from .render.trial import prompt_bundle, results_bundle
 
 Show = Callable[[dict[str, str]], None]
 
 
-def show_dry_run(show: Show, plan: DryRun, items: int) -> None:
+def show_dry_run(show: Show, plan: DryRun, items: int, votes: int = 1) -> None:
     show(prompt_bundle("First prompt:", plan.first_prompt))
+    each = (
+        f" asking {votes} answers each with n ({plan.requests * votes} requests if the server ignores n)"
+        if votes > 1
+        else ""
+    )
     print(
-        f"Dry run: {plan.requests} request(s) for {items} item(s), about {plan.prompt_tokens:,} prompt tokens "
+        f"Dry run: {plan.requests} request(s) for {items} item(s){each}, about {plan.prompt_tokens:,} prompt tokens "
         "(~4 characters a token); nothing was sent."
     )
 
@@ -41,6 +47,8 @@ def show_trial(
     for number, (position, answer) in enumerate(zip(positions, run)):
         if number in failed:
             values = [f"(error: {short(failed[number], 60)})"] + [""] * (len(fields) - 1)
+        elif schema is not None and isinstance(answer, list):  # votes: the majority and its share
+            values = [_majority([vote.get(name) for vote in answer]) for name in fields]
         elif schema is not None and isinstance(answer, dict):
             values = [short(answer.get(name, "")) for name in fields]
         else:
@@ -48,3 +56,10 @@ def show_trial(
         label = labels[position] if labels is not None else position
         rows.append([label, short(items.values[number]), *values])
     show(results_bundle(f"Trial: {len(positions)} item(s)", ["index", "input", *fields], rows))
+
+
+def _majority(values: list[Any]) -> str:
+    result = tally(values)
+    if result.tied:
+        return f"tie: {' | '.join(short(v, 30) for v in result.tied)}"
+    return f"{short(result.winner)} ({result.agreement:.0%})"

@@ -41,14 +41,13 @@ class DryRun:
     prompt_tokens: int
 
 
-def dry_run(prompts: Sequence[str], system: str | None, requests_per_item: int = 1) -> DryRun:
-    """Count without sending: every prompt (plus the system prompt) at ~4 characters a token; with
-    votes asked as several requests, each sends the prompt again."""
+def dry_run(prompts: Sequence[str], system: str | None) -> DryRun:
+    """Count without sending: every prompt (plus the system prompt) at ~4 characters a token."""
     chars = sum(len(p) + len(system or "") for p in prompts)
     return DryRun(
-        requests=len(prompts) * requests_per_item,
+        requests=len(prompts),
         first_prompt=prompts[0] if len(prompts) else "",
-        prompt_tokens=-(-chars // CHARS_PER_TOKEN) * requests_per_item,
+        prompt_tokens=-(-chars // CHARS_PER_TOKEN),
     )
 
 

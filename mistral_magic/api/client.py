@@ -126,21 +126,32 @@ class ChatClient:
 
     def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None) -> Completion:
         """A one-shot completion (``stream: false``)."""
+        return self.complete_choices(endpoint, body, on_retry)[0]
+
+    def complete_choices(
+        self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None
+    ) -> list[Completion]:
+        """Every choice of a one-shot completion (several when the body asks for ``n`` and the server honours it)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         with failures_in_one_line(endpoint):
             choices = payload.get("choices") or [{}]
-            if not isinstance(choices, list) or not isinstance(choices[0], dict):
+            if not isinstance(choices, list) or not all(isinstance(c, dict) for c in choices):
                 raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-            message = choices[0].get("message") or {}
-            parts = ContentParts()
-            _, text = parts.add(message.get("content"))
-            return Completion(
-                text=encodable(text),
-                finish_reason=choices[0].get("finish_reason"),
-                usage=payload.get("usage"),
-                model=payload.get("model"),
-                content=parts.message_content(text),
-            )
+            completions = []
+            for choice in choices:
+                message = choice.get("message") or {}
+                parts = ContentParts()
+                _, text = parts.add(message.get("content"))
+                completions.append(
+                    Completion(
+                        text=encodable(text),
+                        finish_reason=choice.get("finish_reason"),
+                        usage=payload.get("usage"),
+                        model=payload.get("model"),
+                        content=parts.message_content(text),
+                    )
+                )
+            return completions
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""

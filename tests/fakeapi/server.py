@@ -185,7 +185,17 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(422, error)
             return
         reply = fake._next_reply(request_json)
-        if isinstance(reply, Reply):
+        n = request_json.get("n")
+        if (
+            isinstance(reply, Reply)
+            and fake.honour_n
+            and isinstance(n, int)
+            and n > 1
+            and not request_json.get("stream")
+        ):
+            others = [fake._next_reply(request_json) for _ in range(n - 1)]
+            self._serve_reply(reply, request_json, [reply, *others])
+        elif isinstance(reply, Reply):
             self._serve_reply(reply, request_json)
         elif isinstance(reply, ErrorReply):
             self._wait(reply.delay)
@@ -223,7 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Aborted
         self._end_chunks()
 
-    def _serve_reply(self, reply: Reply, request_json: dict) -> None:
+    def _serve_reply(self, reply: Reply, request_json: dict, choices: list[Reply] | None = None) -> None:
         pieces = reply.content_deltas()
         model = reply.model or request_json.get("model")
         usage = reply.usage
@@ -246,11 +256,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": model,
                 "choices": [
                     {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply.message_content(), "tool_calls": None},
-                        "finish_reason": reply.finish_reason,
+                        "index": number,
+                        "message": {"role": "assistant", "content": choice.message_content(), "tool_calls": None},
+                        "finish_reason": choice.finish_reason,
                         "logprobs": None,
                     }
+                    for number, choice in enumerate(choices or [reply])
                 ],
                 "usage": usage,
             },
@@ -435,6 +446,7 @@ class FakeChatServer:
         self.required_key: str | None = None
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
         self.json_schema: bool = True  # False: a server without the json_schema response format (422)
+        self.honour_n: bool = True  # False: n is accepted but one choice comes back (as llama.cpp does)
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least `count` requests were captured; False on timeout."""
