@@ -60,6 +60,6 @@ def test_dry_run_sends_nothing_and_counts(shell, fake):
 
 def test_trial_flags_need_each(shell, fake):
     run = shell.run("%%mistral --limit 2\nhi")
-    assert "trial runs of --each" in str(run.error) and not fake.requests
+    assert "go with --each NAME" in str(run.error) and not fake.requests
     both = shell.run("%%mistral --each t --limit 2 --sample 2\nhi")
     assert "not allowed with argument" in str(both.error)
