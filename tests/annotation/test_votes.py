@@ -55,7 +55,9 @@ def test_votes_give_majority_agreement_and_ties(shell, fake, honour_n, requests)
     assert frame["stars_tie"].tolist() == ["", "", "1 | 2 | 3"]
     assert "3 answered (0 from the cache), 1 with tied votes." in run.stdout
     fake.requests.clear()  # the votes are cached together: a re-run sends nothing
-    again = shell.ok(f'%%mistral --each t_items --schema "{SPEC}" --votes 3 -t 0.7 --workers 1 --out t_v\nRate: {{item}}')
+    again = shell.ok(
+        f'%%mistral --each t_items --schema "{SPEC}" --votes 3 -t 0.7 --workers 1 --out t_v\nRate: {{item}}'
+    )
     assert fake.requests == [] and "(3 from the cache)" in again.stdout
 
 
