@@ -25,7 +25,7 @@ def _missing(value: Any) -> bool:
 
 
 def _categories(column: Any) -> list[Any]:
-    dtype = getattr(column, "dtype", None)
+    dtype: Any = getattr(column, "dtype", None)
     return list(dtype.categories) if getattr(dtype, "name", "") == "category" else []
 
 
