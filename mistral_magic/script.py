@@ -27,6 +27,7 @@ def annotate(
     rpm: float | None = None,
     schema: Any = None,
     repair: int | None = None,
+    votes: int = 1,
     **sampling: Any,
 ) -> AnnotationRun:
     """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
@@ -36,6 +37,7 @@ def annotate(
     KeyboardInterrupt raises :class:`~mistral_magic.errors.AnnotationInterrupted` with the partial run.
     ``schema`` (a concise spec, a JSON Schema dict or a Pydantic model class) asks for JSON that
     matches it: each answer is the validated dict, re-asked with the reason up to ``repair`` times.
+    ``votes`` (with ``schema``) asks that many answers per item: each answer is then the list of them.
     """
     unknown = set(sampling) - set(SAMPLING_NAMES)
     if unknown:
@@ -52,7 +54,9 @@ def annotate(
         rows,
         fill_template(template, rows),
         settings,
-        TurnOptions(system=system, json=json, schema=resolve_schema(schema) if schema is not None else None),
+        TurnOptions(
+            system=system, json=json, schema=resolve_schema(schema) if schema is not None else None, votes=votes
+        ),
         workers=workers,
         cache=cache,
         rpm=rpm,

@@ -527,8 +527,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--script", help="JSON file: a list of replies, or {rules, default}")
     parser.add_argument("--require-key", help="answer 401 unless 'Authorization: Bearer KEY'")
+    parser.add_argument("--ignore-n", action="store_true", help="answer one choice whatever n asks (as llama.cpp)")
     args = parser.parse_args(argv)
     server = FakeChatServer(args.host, args.port)
+    server.honour_n = not args.ignore_n
     if args.script:
         with open(args.script, encoding="utf-8") as handle:
             load_script(server, json.load(handle))
