@@ -21,7 +21,11 @@ from .render.tables import table_bundle
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or repr(value) == "<NA>"
+    """None, NaN, or pandas' NA / NaT."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
 
 
 def _categories(column: Any) -> list[Any]:

@@ -63,6 +63,8 @@ class MistralMagics(Magics, MistralConfig):
         settings = self.settings().with_overrides(**setting_overrides(args))
         if args.schema is not None and args.json:
             raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
+        if args.repair is not None and args.schema is None:
+            raise UsageError("--repair N goes with --schema (it re-asks replies that do not match the schema).")
         options = TurnOptions(
             chat=args.chat,
             system=system,

@@ -103,7 +103,9 @@ def _rater() -> Callable[[dict], Reply]:
             turn = turns[prompt] = turns.get(prompt, -1) + 1
         answers = table[review]
         label = answers[min(turn, len(answers) - 1)] if table is RATED else answers[turn % len(answers)]
-        body = {"label": label} if table is VOTED else {"label": label, "confidence": 0.9 if label != "neutral" else 0.6}
+        body = (
+            {"label": label} if table is VOTED else {"label": label, "confidence": 0.9 if label != "neutral" else 0.6}
+        )
         return Reply(text=json.dumps(body))
 
     return reply
@@ -148,7 +150,9 @@ def install(server: FakeChatServer) -> None:
 
     def first_prompt_rules(request: dict) -> Reply:  # a repair's last message is the fix: match the first
         first = next((m["content"] for m in request.get("messages", []) if m.get("role") == "user"), "")
-        rated = isinstance(first, str) and ("Rate this product review" in first or "Vote on this product review" in first)
+        rated = isinstance(first, str) and (
+            "Rate this product review" in first or "Vote on this product review" in first
+        )
         return rater(request) if rated else echo(request)
 
     server.default_reply = first_prompt_rules

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
@@ -64,6 +65,14 @@ class Validator:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise SchemaReplyError(f"{where}: {first.get('msg')}" if where else str(first.get("msg"))) from None
+
+
+def add_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Two ``usage`` objects added up (token counts only; ``None`` when neither has any)."""
+    if not a or not b:
+        return a or b
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {k: int(a.get(k) or 0) + int(b.get(k) or 0) for k in keys}
 
 
 def repair_messages(body: dict[str, Any], reply: str, reason: str) -> dict[str, Any]:
@@ -125,8 +134,10 @@ class SchemaClient:
     def checked(
         self, completion: Completion, body: dict[str, Any], send: Callable[[dict[str, Any]], Completion]
     ) -> Completion:
-        """``completion`` when valid, else the first valid repair; raises with the last reason."""
+        """``completion`` when valid, else the first valid repair (with the usage of every request
+        summed, so ``%mistral usage`` counts the repairs); raises with the last reason."""
         attempt = 0
+        usage = completion.usage
         while True:
             try:
                 self.validator.check(completion.text)
@@ -136,8 +147,9 @@ class SchemaClient:
                     raise SchemaReplyError(f"The reply does not match the schema{tries}: {error}") from None
                 attempt += 1
                 completion = send(repair_messages(body, completion.text, str(error)))
+                usage = add_usage(usage, completion.usage)
                 continue
             if attempt:
                 with self._lock:
                     self.repaired += 1
-            return completion
+            return replace(completion, usage=usage)

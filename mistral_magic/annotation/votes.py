@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from ..api.protocol import Completion, Endpoint
 from ..errors import BadRequestError, SchemaReplyError, UnprocessableError
 from .schema import Field
 from .typed import typed_column
-from .validate import SchemaClient, fallback_body, rejects_json_schema
+from .validate import SchemaClient, add_usage, fallback_body, rejects_json_schema
 
 
 class ChoicesClient(Protocol):
@@ -40,7 +40,8 @@ class VotingClient:
         got: list[Completion] = []
         if self.use_n:
             got = self._with_n(endpoint, body, on_retry)
-        first_usage = got[0].usage if got else None
+        got = got[:1] + [replace(c, usage=None) for c in got[1 : self.votes]]  # n's choices share one usage
+        usage: dict[str, Any] | None = None
         answers: list[Any] = []
         last_error: SchemaReplyError | None = None
         sent = fallback_body(single, self.checked.validator.schema) if self.checked.fallback else single
@@ -48,20 +49,26 @@ class VotingClient:
         def send(repair: dict[str, Any]) -> Completion:
             return self.checked.client.complete(endpoint, repair, on_retry)
 
-        for completion in got[: self.votes]:
+        for completion in got:
             try:
-                answers.append(json.loads(self.checked.checked(completion, sent, send).text))
+                vote = self.checked.checked(completion, sent, send)
             except SchemaReplyError as error:
                 last_error = error
-        for _ in range(self.votes - len(got[: self.votes])):
+                continue
+            answers.append(json.loads(vote.text))
+            usage = add_usage(usage, vote.usage)
+        for _ in range(self.votes - len(got)):
             try:
-                answers.append(json.loads(self.checked.complete(endpoint, single, on_retry).text))
+                vote = self.checked.complete(endpoint, single, on_retry)
             except SchemaReplyError as error:
                 last_error = error
+                continue
+            answers.append(json.loads(vote.text))
+            usage = add_usage(usage, vote.usage)
         if not answers:
             assert last_error is not None
             raise last_error
-        return Completion(text=json.dumps(answers), finish_reason="stop", usage=first_usage)
+        return Completion(text=json.dumps(answers), finish_reason="stop", usage=usage)
 
     def _with_n(self, endpoint: Endpoint, body: dict[str, Any], on_retry: Any) -> list[Completion]:
         sent = fallback_body(body, self.checked.validator.schema) if self.checked.fallback else body

@@ -76,6 +76,8 @@ def test_a_single_cell_still_invalid_fails_with_the_reason(shell, fake):
 def test_schema_and_json_together_are_refused(shell, fake):
     run = shell.run('%%mistral --schema "a" --json\nx')
     assert "drop --json" in str(run.error) and not fake.requests
+    alone = shell.run("%%mistral --repair 2\nx")
+    assert "--repair N goes with --schema" in str(alone.error) and not fake.requests
 
 
 BAD_FIRST = {
@@ -209,3 +211,19 @@ def test_annotate_takes_a_schema_and_a_repair_count(shell, fake):
     assert run[0] is None and run[1] == {"label": "ok", "stars": 4}
     assert "Additional properties are not allowed" in run.errors[0].error  # Pydantic alone would ignore them
     assert format_of(fake.requests[0])["json_schema"]["name"] == "Verdict"
+
+
+def test_repairs_and_votes_count_their_tokens(shell, fake):
+    usage = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+    fake.script(Reply(text="{}", usage=usage), Reply(text='{"label": "a"}', usage=usage))
+    shell.ns["t_items"] = ["x"]
+    shell.ok('%%mistral --each t_items --schema "label: a|b" --out t_v\nRate: {item}')
+    counted = shell.magics.session.store.usage["--each t_items"]
+    assert (counted.prompt_tokens, counted.completion_tokens) == (20, 4)
+    fake.honour_n = False  # three requests, one of them repaired: four replies' tokens
+    fake.script(*[Reply(text=t, usage=usage) for t in ('{"label": "a"}', "{}", '{"label": "b"}', '{"label": "a"}')])
+    shell.ns["t_more"] = ["y"]
+    shell.ok('%%mistral --each t_more --schema "label: a|b" --votes 3 --out t_w\nRate: {item}')
+    counted = shell.magics.session.store.usage["--each t_more"]
+    assert (counted.prompt_tokens, counted.completion_tokens) == (40, 8)
+    assert shell.ns["t_w"]["label"].tolist() == ["a"] and shell.ns["t_w"]["label_agreement"].tolist() == [2 / 3]
