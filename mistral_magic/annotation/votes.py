@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from ..api.protocol import Completion, Endpoint
 from ..errors import BadRequestError, SchemaReplyError, UnprocessableError
+from .jsonmode import parse_json_reply
 from .schema import Field
 from .typed import typed_column
 from .validate import SchemaClient, add_usage, fallback_body, rejects_json_schema
@@ -55,7 +56,7 @@ class VotingClient:
             except SchemaReplyError as error:
                 last_error = error
                 continue
-            answers.append(json.loads(vote.text))
+            answers.append(parse_json_reply(vote.text))
             usage = add_usage(usage, vote.usage)
         for _ in range(self.votes - len(got)):
             try:
@@ -63,7 +64,7 @@ class VotingClient:
             except SchemaReplyError as error:
                 last_error = error
                 continue
-            answers.append(json.loads(vote.text))
+            answers.append(parse_json_reply(vote.text))
             usage = add_usage(usage, vote.usage)
         if not answers:
             assert last_error is not None

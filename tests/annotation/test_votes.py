@@ -86,3 +86,17 @@ def test_tally_by_hand():
     tie = tally([["a"], ["b"]])
     assert tie.winner is None and tie.tied == (["a"], ["b"]) and tie.agreement == 0.5
     assert math.isnan(tally([]).agreement)
+
+
+def test_a_vote_in_a_fenced_block_counts_and_an_invalid_vote_is_dropped(shell, fake):
+    fake.honour_n = False
+    fake.script(
+        Reply(text='```json\n{"label": "neg", "stars": 2}\n```'),
+        Reply(text='{"label": "neg", "stars": 2}'),
+        Reply(text="not json"),
+        Reply(text="still not json"),  # the repair of the third vote fails too: that vote is dropped
+    )
+    shell.ns["t_items"] = ["a"]
+    run = shell.ok(f'%%mistral --each t_items --schema "{SPEC}" --votes 3 --out t_v\nRate: {{item}}')
+    assert shell.ns["t_v"]["label"].tolist() == ["neg"] and shell.ns["t_v"]["label_agreement"].tolist() == [1.0]
+    assert "1 answered" in run.stdout and len(fake.requests) == 4
