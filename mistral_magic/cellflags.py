@@ -133,7 +133,9 @@ def cell_parser() -> ArgumentParser:
     caching.add_argument(
         "--no-cache", dest="cache", action="store_false", help="neither read nor write the reply cache"
     )
-    trial = parser.add_argument_group("trial runs of --each (answers are cached: the full run sends only the rest)")
+    trial = parser.add_argument_group(
+        "with --each: trial runs (answers are cached: the full run sends only the rest), votes"
+    )
     few = trial.add_mutually_exclusive_group()
     few.add_argument("--limit", metavar="N", type=positive_int, help="answer the first N items and show them")
     few.add_argument(
