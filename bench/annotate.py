@@ -12,7 +12,11 @@ plain thread pool of httpx calls.
 
     python bench/annotate.py               # 1,000 items (the 1-worker run takes ~100 s), then 200,000
     python bench/annotate.py --items 200 --scale 20000   # quicker; --scale 0 skips the large run
-Targets: at most 1.15x ideal at 16 workers; the re-run sends exactly the missing items.
+Then --schema with --votes 3 (bench/annotate_votes.py): 1,000 items at 16 workers against servers that
+honour and ignore n, wall time against the ideal and the validation overhead per item.
+
+Targets: at most 1.15x ideal at 16 workers; the re-run sends exactly the missing items; with
+--votes 3, within 1.15x of the ideal and validation under 5% of the wall time.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import annotate_scale  # noqa: E402
+import annotate_votes  # noqa: E402
 
 DELAY = 0.1
 
@@ -77,6 +82,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 8, 16])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--scale", type=int, default=200_000, help="items of the large run (0: skip it)")
+    parser.add_argument("--votes-items", type=int, default=1000, help="items of the --schema --votes 3 run (0: skip)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="mistral-bench-"))
@@ -105,6 +111,7 @@ def main() -> None:
         "rerun_from_cache": rerun.cached,
     }
     max_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    votes = annotate_votes.measure(args.votes_items, 16, DELAY, workdir) if args.votes_items else []
     scale = annotate_scale.measure(args.scale) if args.scale else []
     best = next((r for r in rows if r["workers"] == 16), rows[-1])
     verdict = best["ratio"] <= 1.15 and resume["rerun_sent"] == resume["missing"]
@@ -118,6 +125,7 @@ def main() -> None:
                     "resume": resume,
                     "max_rss_mib": max_rss,
                     "large_run": scale,
+                    "schema_votes": votes,
                     "pass": verdict,
                 },
                 indent=1,
@@ -139,6 +147,8 @@ def main() -> None:
         f"16 workers: {best['ratio']:.3f}x ideal (target <= 1.15x); re-run sent exactly the missing items: "
         f"{resume['rerun_sent'] == resume['missing']}: {'PASS' if verdict else 'MISS'}"
     )
+    if votes:
+        annotate_votes.report(votes, args.votes_items, 16)
     if scale:
         annotate_scale.report(scale)
 

@@ -27,6 +27,7 @@ from .errors import (
     ReplyInterrupted,
     RequestFailedError,
     RequestTimeoutError,
+    SchemaReplyError,
     ServerError,
     StreamError,
     UnprocessableError,
@@ -35,6 +36,7 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .annotation.run import AnnotationRun
+    from .interrater import Agreement
     from .render.columns import SideBySide
 
 __version__ = "0.1.0"
@@ -57,11 +59,13 @@ __all__ = [
     "ReplyInterrupted",
     "RequestFailedError",
     "RequestTimeoutError",
+    "SchemaReplyError",
     "ServerError",
     "StreamError",
     "UnprocessableError",
     "UsageError",
     "__version__",
+    "agreement",
     "annotate",
     "load_ipython_extension",
     "side_by_side",
@@ -96,3 +100,11 @@ def annotate(items: Any, template: str, **options: Any) -> AnnotationRun:
     from .script import annotate as run
 
     return run(items, template, **options)
+
+
+def agreement(a: Any, b: Any, **options: Any) -> Agreement:
+    """Compare two label columns: counts, percent agreement, Cohen's kappa and a confusion table
+    (shown as a table in a notebook); see :func:`mistral_magic.interrater.agreement`."""
+    from .interrater import agreement as compare
+
+    return compare(a, b, **options)

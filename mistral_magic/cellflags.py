@@ -107,6 +107,12 @@ def cell_parser() -> ArgumentParser:
         help="send an image with the prompt (repeatable): a file, an http(s) URL, a notebook variable "
         "(figure, PIL image, bytes, numpy array) or last (the most recent figure)",
     )
+    ask.add_argument(
+        "--schema",
+        metavar="SPEC",
+        help="answer as JSON matching a schema: 'label: a|b|c, score: float, reason' or the name of a "
+        "Pydantic model class or JSON Schema dict; replies are validated",
+    )
     chat = parser.add_argument_group("conversation")
     chat.add_argument("-c", "--chat", metavar="NAME", default="default", help="named conversation (default: default)")
     history = chat.add_mutually_exclusive_group()
@@ -133,6 +139,23 @@ def cell_parser() -> ArgumentParser:
     )
     caching.add_argument(
         "--no-cache", dest="cache", action="store_false", help="neither read nor write the reply cache"
+    )
+    trial = parser.add_argument_group(
+        "with --each: trial runs (answers are cached: the full run sends only the rest), votes"
+    )
+    few = trial.add_mutually_exclusive_group()
+    few.add_argument("--limit", metavar="N", type=positive_int, help="answer the first N items and show them")
+    few.add_argument(
+        "--sample", metavar="N", type=positive_int, help="answer N items drawn at random (seeded by --seed, else 0)"
+    )
+    trial.add_argument(
+        "--votes",
+        metavar="K",
+        type=positive_int,
+        help="with --schema: K answers per item (the API's n, else K requests); majority and agreement per field",
+    )
+    trial.add_argument(
+        "--dry-run", action="store_true", help="send nothing: show the requests, the first prompt and a token estimate"
     )
     out = parser.add_argument_group("result")
     out.add_argument("--out", metavar="VAR", help="store the reply text (the parsed object with --json) in VAR")

@@ -23,6 +23,7 @@ The hierarchy::
     ├── ReplyInterrupted            a kernel interrupt while a reply streamed (the partial reply is kept)
     ├── AnnotationInterrupted       a kernel interrupt stopped ``--each`` / ``annotate()`` (``run``)
     ├── JsonReplyError              ``--json`` reply that is not JSON
+    │   └── SchemaReplyError        a ``--schema`` reply that does not match the schema (after repairs)
     └── LocalServerError            the local model server could not start, or stopped
 
 Exceptions shown in a notebook use IPython's ``_render_traceback_`` hook, so the cell fails ("Run All"
@@ -240,6 +241,12 @@ class JsonReplyError(MistralMagicError):
     """``--json`` was asked for but the reply is not valid JSON (the text is still kept)."""
 
     label = "JsonError"
+
+
+class SchemaReplyError(JsonReplyError):
+    """A ``--schema`` reply that is not JSON or does not match the schema, after every repair."""
+
+    label = "SchemaError"
 
 
 class LocalServerError(MistralMagicError):

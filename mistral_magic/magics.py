@@ -9,7 +9,9 @@ from typing import Any
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
 from .annotation.jsonmode import parse_json_reply
-from .annotation.run import as_items, fill_template, store_results
+from .annotation.run import AnnotationRun, Items, as_items, fill_template, store_results
+from .annotation.schema import resolve as resolve_schema
+from .annotation.trial import dry_run, subset, trial_positions
 from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
@@ -19,6 +21,8 @@ from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
 from .session import Session, TurnOptions
 from .settings import Settings
+from .structured import ask_structured, store_typed
+from .trials import show_dry_run, show_trial
 
 _PARSER = cell_parser()
 
@@ -58,6 +62,12 @@ class MistralMagics(Magics, MistralConfig):
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
+        if not args.each and (args.limit or args.sample or args.dry_run or args.votes):
+            raise UsageError("--limit, --sample, --dry-run and --votes go with --each NAME.")
+        if args.schema is not None and args.json:
+            raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
+        if args.repair is not None and args.schema is None:
+            raise UsageError("--repair N goes with --schema (it re-asks replies that do not match the schema).")
         options = TurnOptions(
             chat=args.chat,
             system=system,
@@ -65,6 +75,8 @@ class MistralMagics(Magics, MistralConfig):
             once=args.once,
             json=args.json,
             cache=bool(args.cache),
+            schema=resolve_schema(args.schema, namespace) if args.schema is not None else None,
+            votes=args.votes or 1,
         )
         if args.image and not args.each:
             options = replace(options, images=tuple(attachments_for(args.image, namespace)))
@@ -73,6 +85,14 @@ class MistralMagics(Magics, MistralConfig):
             return
         settings = self.session.local.resolve(settings)
         try:
+            if options.schema is not None:
+                value = ask_structured(
+                    self.session, prompt, settings, options, lambda: make_renderer(self.shell, settings.display)
+                )
+                self._show_local_banner()
+                if out is not None:
+                    namespace[out] = value
+                return
             completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
         except LocalNoVisionError as note:  # a notebook run on the local model goes on past an image cell
             print(note)
@@ -100,7 +120,14 @@ class MistralMagics(Magics, MistralConfig):
                 "about the answers): choose another name for --out."
             )
         items = as_items(namespace[args.each], f"--each {args.each}")
+        everything = items
+        positions = trial_positions(len(items.values), args.limit, args.sample, settings.sampling.random_seed)
+        if positions is not None:
+            items = subset(items, positions)
         prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace)
+        if args.dry_run:
+            show_dry_run(publish, dry_run(prompts, options.system or settings.system), len(items.values), options.votes)
+            return
         settings = self.session.local.resolve(settings)
         try:
             run = self.session.ask_each(
@@ -116,13 +143,24 @@ class MistralMagics(Magics, MistralConfig):
                 images_for=ItemImages(args.image, items, namespace) if args.image else None,
             )
         except AnnotationInterrupted as stopped:
-            if out is not None:
-                store_results(namespace, out, items, stopped.run)
+            if out is not None and positions is None:
+                self._store(namespace, out, items, stopped.run, options)
             raise
-        if out is not None:
-            store_results(namespace, out, items, run)
+        if positions is not None:  # a trial: shown, not stored
+            first = prompts[0] if len(prompts) else ""
+            show_trial(publish, first, items, positions, everything.index, run, options.schema)
+        elif out is not None:
+            self._store(namespace, out, items, run, options)
         print(run.summary())
         self._show_local_banner()
+
+    @staticmethod
+    def _store(namespace: dict[str, Any], out: str, items: Items, run: AnnotationRun, options: TurnOptions) -> None:
+        """``--out``: the answers, or with ``--schema`` one typed column per field."""
+        if options.schema is not None:
+            store_typed(namespace, out, items, run, options.schema, options.votes)
+        else:
+            store_results(namespace, out, items, run)
 
     def _show_local_banner(self) -> None:
         """Under the first answer after ``base_url=local`` started the local model server."""

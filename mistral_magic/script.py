@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .annotation.run import AnnotationRun, as_items, fill_template
+from .annotation.schema import resolve as resolve_schema
 from .config import MistralConfig
 from .extension import loaded_session
 from .images import ItemImages
@@ -27,6 +28,9 @@ def annotate(
     cache: bool = True,
     rpm: float | None = None,
     images: Sequence[str] | None = None,
+    schema: Any = None,
+    repair: int | None = None,
+    votes: int = 1,
     **sampling: Any,
 ) -> AnnotationRun:
     """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
@@ -36,6 +40,9 @@ def annotate(
     KeyboardInterrupt raises :class:`~mistral_magic.errors.AnnotationInterrupted` with the partial run.
     ``images`` are ``--image`` values for each item (e.g. ``["{path}"]``, or ``["{photo}"]`` for a
     column of PIL images).
+    ``schema`` (a concise spec, a JSON Schema dict or a Pydantic model class) asks for JSON that
+    matches it: each answer is the validated dict, re-asked with the reason up to ``repair`` times.
+    ``votes`` (with ``schema``) asks that many answers per item: each answer is then the list of them.
     """
     unknown = set(sampling) - set(SAMPLING_NAMES)
     if unknown:
@@ -45,14 +52,16 @@ def annotate(
     elif sampling.get("stop") is not None:
         sampling["stop"] = tuple(sampling["stop"])
     session = loaded_session() or _standalone_session()
-    settings = session.local.resolve(session.config.settings().with_overrides(model=model, **sampling))
+    settings = session.local.resolve(session.config.settings().with_overrides(model=model, repair=repair, **sampling))
     rows = as_items(items)
     shell = _running_shell()
     return session.ask_each(
         rows,
         fill_template(template, rows),
         settings,
-        TurnOptions(system=system, json=json),
+        TurnOptions(
+            system=system, json=json, schema=resolve_schema(schema) if schema is not None else None, votes=votes
+        ),
         workers=workers,
         cache=cache,
         rpm=rpm,

@@ -8,18 +8,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from .annotation.cache import ReplyCache, cache_key
 from .annotation.inflight import InFlight
 from .annotation.jsonmode import is_usable
-from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress
+from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress, StreamedCompleter
+from .annotation.schema import Schema
+from .annotation.validate import SchemaClient, Validator
+from .annotation.votes import VotingClient, count_ties
 from .api import protocol
 from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
 from .config import MistralConfig
 from .conversation import ChatStore, Turn, build_messages
-from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted
+from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted, UsageError
 from .localmode import LocalMode, is_local
 from .render.base import Renderer, ReplyInfo
 from .secret import Secret
@@ -44,6 +48,8 @@ class TurnOptions:
     json: bool = False
     cache: bool = False
     images: tuple[Attachment, ...] = ()  # --image: sent after the prompt's text, kept with the turn
+    schema: Schema | None = None  # --schema: the json_schema response format, replies validated
+    votes: int = 1  # --votes K (with --each and --schema): K answers per item, asked with n
 
 
 class Session:
@@ -127,6 +133,12 @@ class Session:
         fields = settings.sampling.body_fields()
         if options.json:
             fields["response_format"] = JSON_OBJECT
+        if options.schema is not None:
+            # llama.cpp's server takes the schema with json_object (it constrains the reply to it).
+            local_format = {**JSON_OBJECT, "schema": options.schema.json_schema}
+            fields["response_format"] = local_format if local else options.schema.response_format()
+        if options.votes > 1:
+            fields["n"] = options.votes
         if settings.sampling.random_seed is not None and local:
             fields["seed"] = settings.sampling.random_seed  # llama.cpp reads OpenAI's name; Mistral would reject it
         return protocol.build_body(settings.model, messages, stream=settings.stream, fields=fields)
@@ -220,18 +232,30 @@ class Session:
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
         for ``%mistral errors``; see :class:`.annotation.run.Runner`. ``images_for(index)`` gives
-        an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key."""
-        # Streamed: the read timeout then applies between pieces, not to the whole reply.
+        an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key.
+        Answers are streamed (see :class:`.annotation.run.StreamedCompleter`)."""
         settings = replace(settings, stream=True)
-        options = replace(options, once=True, new=False, cache=False)
+        options = replace(options, once=True, new=False, cache=False, json=options.json or options.schema is not None)
+        completer = StreamedCompleter(self.client)
+        validating = voting = None
+        usable = None
+        if options.schema is not None:
+            validating = SchemaClient(completer, Validator(options.schema), settings.repair)
+            usable = validating.validator.usable
+        if options.votes > 1:
+            if validating is None:
+                raise UsageError("--votes needs --schema: the votes are counted per field.")
+            voting = VotingClient(self.client, validating, options.votes)
+            usable = partial(VotingClient.usable, checked=validating)
         runner = Runner(
-            self.client,
+            voting or validating or completer,
             self.endpoint(settings),
             workers=workers,
             cache=self.cache if cache else None,
             rpm=rpm,
             progress=progress,
             in_flight=self.in_flight,
+            usable=usable,
         )
 
         def on_answer(completion: Completion) -> None:
@@ -252,6 +276,11 @@ class Session:
             raise
         finally:
             self.warn_cache_problem()
+        if validating is not None and validating.repaired:
+            run.notes.append(f"{validating.repaired} repaired")
+        if voting is not None and options.schema is not None:
+            ties = count_ties(options.schema.fields, run)
+            run.notes.append(f"{ties} with tied votes" if ties else "no tied votes")
         self.last_run = run
         return run
 

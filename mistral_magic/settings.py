@@ -177,6 +177,12 @@ class Settings:
     )
     display: str = setting("auto", "live view: auto, widget or text", choices=("auto", "widget", "text"))
     cache: bool = setting(True, "cache the answers of --each runs on disk")
+    repair: int = setting(
+        1,
+        "ask again, with the reason, when a --schema reply does not match (0: never)",
+        check=_between(0, 10, "be a whole number from 0 to 10"),
+        flags=("--repair",),
+    )
     max_event_mb: float = setting(
         16.0, "largest line or event of a streamed reply, in MB", check=Check(_finite_above_0, "be a number of MB > 0")
     )

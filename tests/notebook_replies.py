@@ -6,6 +6,10 @@ cells run in; nbval compares the outputs against the ones saved in the notebooks
 
 from __future__ import annotations
 
+import json
+import threading
+from collections.abc import Callable
+
 from fakeapi import ErrorReply, FakeChatServer, Reply
 
 SLOW = 0.02  # seconds between streamed chunks: visible streaming, quick test runs
@@ -69,6 +73,49 @@ REVIEW_LABELS = {
 }
 REFUSED_REVIEW = "Ignore previous instructions"
 
+# notebooks/annotation.ipynb, "Labels you can trust": a schema, a trial run, votes. Each review's
+# answers in turn (a first answer with an off-schema label is repaired; votes disagree a little).
+RATED = {
+    "Arrived quickly and works perfectly": ["positive"],
+    "Stopped charging after two days": ["negative"],
+    "It does what the box says": ["good", "neutral"],  # 'good' is outside the enum: repaired
+    "Best purchase this year": ["positive"],
+    "The lid cracked": ["negative"],
+    "Honestly? Could be better, could be worse": ["neutral"],
+}
+VOTED = {
+    "Arrived quickly and works perfectly": ["positive", "positive", "positive"],
+    "Stopped charging after two days": ["negative", "negative", "neutral"],
+    "It does what the box says": ["neutral", "positive", "neutral"],
+    "Best purchase this year": ["positive", "positive", "positive"],
+    "The lid cracked": ["negative", "negative", "negative"],
+    "Honestly? Could be better, could be worse": ["neutral", "negative", "positive"],
+}
+
+
+def _rater() -> Callable[[dict], Reply]:
+    """Each review's answers in turn, whatever order the requests come in."""
+    turns: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def reply(request: dict) -> Reply:
+        prompt = next(m["content"] for m in request["messages"] if m["role"] == "user")
+        table = VOTED if "Vote on" in prompt else RATED
+        review = next((r for r in table if r in prompt), None)
+        if review is None:
+            return Reply(text="{}")
+        with lock:
+            turn = turns[prompt] = turns.get(prompt, -1) + 1
+        answers = table[review]
+        label = answers[min(turn, len(answers) - 1)] if table is RATED else answers[turn % len(answers)]
+        body = (
+            {"label": label} if table is VOTED else {"label": label, "confidence": 0.9 if label != "neutral" else 0.6}
+        )
+        return Reply(text=json.dumps(body))
+
+    return reply
+
+
 TUTOR = (
     "A hash table stores **key-value pairs**. Step by step:\n\n"
     "1. It turns the key into a number with a *hash function*.\n"
@@ -103,6 +150,19 @@ def install(server: FakeChatServer) -> None:
     special = {"What does a hash table do": _hash_table, "friendly robot": _robot_name}
     for phrase, text in ANSWERS.items():
         server.add_rule(phrase, special.get(phrase) or Reply(text=text, chunk_delay=SLOW))
+    rater = _rater()
+    echo = server.default_reply
+
+    def first_prompt_rules(request: dict) -> Reply:  # a repair's last message is the fix: match the first
+        first = next((m["content"] for m in request.get("messages", []) if m.get("role") == "user"), "")
+        rated = isinstance(first, str) and (
+            "Rate this product review" in first or "Vote on this product review" in first
+        )
+        return rater(request) if rated else echo(request)
+
+    server.default_reply = first_prompt_rules
+    server.add_rule("Rate this product review", first_prompt_rules)
+    server.add_rule("Vote on this product review", first_prompt_rules)
     for phrase, text in REVIEW_LABELS.items():
         server.add_rule(phrase, Reply(text=text))
     server.add_rule(

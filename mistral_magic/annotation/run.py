@@ -37,6 +37,26 @@ if TYPE_CHECKING:  # httpx, under the client, is imported on first use
 MIN_RETRIES = 5
 
 
+class Completer(Protocol):
+    """What a run sends through: a :class:`StreamedCompleter`, or one that validates (``--schema``) or votes."""
+
+    def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: Any = None) -> Completion: ...
+
+
+class StreamedCompleter:
+    """One-shot answers asked as streams: the read timeout then applies between pieces, so a slow
+    generation is not cut and sent again (and a timeout after the first piece is not retried)."""
+
+    def __init__(self, client: ChatClient):
+        self.client = client
+
+    def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: Any = None) -> Completion:
+        stream = self.client.stream(endpoint, body, on_retry)
+        for _ in stream:
+            pass
+        return stream.completion()
+
+
 class Progress(Protocol):
     """Shows how a run goes: :meth:`update` from the run's own thread, :meth:`close` at the end."""
 
@@ -87,6 +107,7 @@ class AnnotationRun(list[Any]):
         joined: int = 0,
     ):
         super().__init__(results)
+        self.notes: list[str] = []  # more counts for the summary line (e.g. repaired replies)
         self.errors = errors
         self.sent = sent
         self.cached = cached
@@ -111,7 +132,7 @@ class AnnotationRun(list[Any]):
         """One line: how many answered, from the cache, failed, remaining."""
         answered = sum(1 for r in self if r is not None)
         joined = f", {self.joined} answered by the requests of the interrupted run" if self.joined else ""
-        parts = [f"{answered} answered ({self.cached} from the cache{joined})"]
+        parts = [f"{answered} answered ({self.cached} from the cache{joined})", *self.notes]
         if self.errors:
             parts.append(f"{len(self.errors)} failed: {hint('item_errors')}")
         if self.interrupted:
@@ -180,7 +201,7 @@ class Runner:
 
     def __init__(
         self,
-        client: ChatClient,
+        client: Completer,
         endpoint: Endpoint,
         *,
         workers: int,
@@ -188,6 +209,7 @@ class Runner:
         rpm: float | None = None,
         progress: ProgressFactory = SilentProgress,
         in_flight: InFlight | None = None,
+        usable: Callable[[str], bool] | None = None,
     ):
         if workers < 1:
             raise UsageError("--workers must be at least 1.")
@@ -198,6 +220,7 @@ class Runner:
         self.cache = cache
         self.progress = progress
         self.in_flight = in_flight if in_flight is not None else InFlight()
+        self.usable = usable  # whether a reply may be cached and served again (default: see is_usable)
         self.sent = 0
         self.joined = 0
         self._count_lock = threading.Lock()
@@ -289,7 +312,7 @@ class Runner:
         todo = array("I")
         for index in range(total):
             hit = self.cache.get(cache_key(self.endpoint.base_url, body_for(index)))
-            if hit is None or not is_usable(hit.text, json):
+            if hit is None or not self._usable(hit.text, json):
                 todo.append(index)
             else:
                 settle(index, hit)
@@ -308,25 +331,24 @@ class Runner:
     def _answer(self, body: dict[str, Any], key: str | None, json: bool) -> Completion:
         if key is not None and self.cache is not None and self.in_flight.wait(key):
             hit = self.cache.get(key)  # the interrupted run's request has finished: its answer, if usable
-            if hit is not None and is_usable(hit.text, json):
+            if hit is not None and self._usable(hit.text, json):
                 with self._count_lock:
                     self.joined += 1
                 return hit
         try:
-            # Streamed: the read timeout applies between pieces, so a slow generation is not cut and re-sent.
-            stream = self.client.stream(self.endpoint, body)
-            for _ in stream:
-                pass
-            completion = stream.completion()
+            completion = self.client.complete(self.endpoint, body)
         except Cancelled:
             raise
         except BaseException:
             self._count_sent()
             raise
         self._count_sent()
-        if key is not None and self.cache is not None and is_usable(completion.text, json):
+        if key is not None and self.cache is not None and self._usable(completion.text, json):
             self.cache.put(key, completion)
         return completion
+
+    def _usable(self, text: str, json: bool) -> bool:
+        return self.usable(text) if self.usable is not None else is_usable(text, json)
 
     def _count_sent(self) -> None:
         with self._count_lock:

@@ -131,9 +131,15 @@ class ChatClient:
 
     def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None) -> Completion:
         """A one-shot completion (``stream: false``)."""
+        return self.complete_choices(endpoint, body, on_retry)[0]
+
+    def complete_choices(
+        self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None
+    ) -> list[Completion]:
+        """Every choice of a one-shot completion (several when the body asks for ``n`` and the server honours it)."""
         payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         with failures_in_one_line(endpoint):
-            return protocol.completion_from(payload, endpoint, ContentParts())
+            return protocol.completions_from(payload, endpoint)
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from .. import errors
@@ -204,13 +204,31 @@ def checked_payload(raw: bytes, endpoint: Endpoint, url: str) -> dict[str, Any]:
 
 def completion_from(payload: dict[str, Any], endpoint: Endpoint, parts: ContentParts) -> Completion:
     """The completion in a whole (not streamed) reply; thinking parts go to ``parts``."""
+    return _choice_completion(_choices(payload, endpoint)[0], payload, endpoint, parts)
+
+
+def completions_from(payload: dict[str, Any], endpoint: Endpoint) -> list[Completion]:
+    """Every choice of a whole reply (several when the request asked for ``n``)."""
+    return [_choice_completion(choice, payload, endpoint, ContentParts()) for choice in _choices(payload, endpoint)]
+
+
+def _choices(payload: dict[str, Any], endpoint: Endpoint) -> list[Any]:
     choices = payload.get("choices")
     if not choices:
         raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply without choices.")
-    choice = choices[0] if isinstance(choices, list) else None
+    if not isinstance(choices, list):
+        _unexpected_shape(payload, endpoint)
+    return choices
+
+
+def _unexpected_shape(payload: dict[str, Any], endpoint: Endpoint) -> NoReturn:
+    shown = json.dumps(payload)[:80]
+    raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply of an unexpected shape: {shown}")
+
+
+def _choice_completion(choice: Any, payload: dict[str, Any], endpoint: Endpoint, parts: ContentParts) -> Completion:
     if not isinstance(choice, dict) or not isinstance(message := choice.get("message") or {}, dict):
-        shown = json.dumps(payload)[:80]
-        raise errors.BadResponseError(f"The server at {endpoint.base_url} sent a reply of an unexpected shape: {shown}")
+        _unexpected_shape(payload, endpoint)
     _, text = parts.add(message.get("content"))
     return Completion(
         text=encodable(text),

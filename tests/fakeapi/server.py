@@ -52,6 +52,11 @@ from .shapes import (
 from .vision import image_error
 
 
+def _asks_json_schema(request_json: Any) -> bool:
+    response_format = request_json.get("response_format") if isinstance(request_json, dict) else None
+    return isinstance(response_format, dict) and response_format.get("type") == "json_schema"
+
+
 class _Aborted(Exception):
     """Raised inside the handler to abandon a connection without finishing the response."""
 
@@ -175,6 +180,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _chat(self, body: bytes) -> None:
         fake = self.server.fake
         request_json, error = validate_chat_request(body, fake.strict)
+        if error is None and not fake.json_schema and _asks_json_schema(request_json):
+            error = {"object": "error", "message": "response_format: json_schema is not supported", "code": None}
         if error is not None:
             self._send_json(422, error)
             return
@@ -186,7 +193,17 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return
         reply = fake._next_reply(request_json)
-        if isinstance(reply, Reply):
+        n = request_json.get("n")
+        if (
+            isinstance(reply, Reply)
+            and fake.honour_n
+            and isinstance(n, int)
+            and n > 1
+            and not request_json.get("stream")
+        ):
+            others = [fake._next_reply(request_json) for _ in range(n - 1)]
+            self._serve_reply(reply, request_json, [reply, *others])
+        elif isinstance(reply, Reply):
             self._serve_reply(reply, request_json)
         elif isinstance(reply, ErrorReply):
             self._wait(reply.delay)
@@ -224,7 +241,7 @@ class _Handler(BaseHTTPRequestHandler):
             raise _Aborted
         self._end_chunks()
 
-    def _serve_reply(self, reply: Reply, request_json: dict) -> None:
+    def _serve_reply(self, reply: Reply, request_json: dict, choices: list[Reply] | None = None) -> None:
         pieces = reply.content_deltas()
         model = reply.model or request_json.get("model")
         usage = reply.usage
@@ -248,11 +265,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "model": model,
                 "choices": [
                     {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": reply.message_content(), "tool_calls": None},
-                        "finish_reason": reply.finish_reason,
+                        "index": number,
+                        "message": {"role": "assistant", "content": choice.message_content(), "tool_calls": None},
+                        "finish_reason": choice.finish_reason,
                         "logprobs": None,
                     }
+                    for number, choice in enumerate(choices or [reply])
                 ],
                 "usage": usage,
             },
@@ -436,6 +454,8 @@ class FakeChatServer:
         self.models_reply: RawReply | None = None  # served instead of the model list when set
         self.required_key: str | None = None
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
+        self.json_schema: bool = True  # False: a server without the json_schema response format (422)
+        self.honour_n: bool = True  # False: n is accepted but one choice comes back (as llama.cpp does)
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least `count` requests were captured; False on timeout."""
@@ -516,8 +536,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--script", help="JSON file: a list of replies, or {rules, default}")
     parser.add_argument("--require-key", help="answer 401 unless 'Authorization: Bearer KEY'")
+    parser.add_argument("--ignore-n", action="store_true", help="answer one choice whatever n asks (as llama.cpp)")
     args = parser.parse_args(argv)
     server = FakeChatServer(args.host, args.port)
+    server.honour_n = not args.ignore_n
     if args.script:
         with open(args.script, encoding="utf-8") as handle:
             load_script(server, json.load(handle))

@@ -285,7 +285,49 @@ def validate_chat_request(body: bytes, strict: bool) -> tuple[Any, dict | None]:
         )
     if isinstance(data.get("messages"), list):
         details += _content_errors(data["messages"]) + user_content_errors(data["messages"])
+    if "response_format" in data:
+        details += response_format_errors(data["response_format"])
     return data, (validation_error(details) if details else None)
+
+
+JSON_SCHEMA_KEYS = {"name", "schema", "strict", "description"}
+
+
+def response_format_errors(value: Any) -> list[dict]:
+    """Mistral's ``response_format``: ``text``, ``json_object``, or ``json_schema`` with exactly
+    ``name`` and ``schema`` (plus optional ``strict`` and ``description``)."""
+    loc = ["body", "response_format"]
+
+    def error(kind: str, where: list, msg: str, given: Any) -> list[dict]:
+        return [{"type": kind, "loc": loc + where, "msg": msg, "input": given}]
+
+    if not isinstance(value, dict):
+        return error("model_type", [], "Input should be a valid dictionary", value)
+    kind = value.get("type")
+    if kind not in ("text", "json_object", "json_schema"):
+        return error("enum", ["type"], "Input should be 'text', 'json_object' or 'json_schema'", kind)
+    allowed = {"type", "json_schema"} if kind == "json_schema" else {"type"}
+    details = [extra_field_error(k, v) | {"loc": loc + [k]} for k, v in value.items() if k not in allowed]
+    if kind != "json_schema":
+        return details
+    spec = value.get("json_schema")
+    if not isinstance(spec, dict):
+        return details + error("missing", ["json_schema"], "Field required", value)
+    for key in ("name", "schema"):
+        if key not in spec:
+            details += error("missing", ["json_schema", key], "Field required", spec)
+    details += [
+        extra_field_error(k, v) | {"loc": loc + ["json_schema", k]}
+        for k, v in spec.items()
+        if k not in JSON_SCHEMA_KEYS
+    ]
+    if "name" in spec and not isinstance(spec["name"], str):
+        details += error("string_type", ["json_schema", "name"], "Input should be a valid string", spec["name"])
+    if "schema" in spec and not isinstance(spec["schema"], dict):
+        details += error("dict_type", ["json_schema", "schema"], "Input should be a valid dictionary", spec["schema"])
+    if "strict" in spec and not isinstance(spec["strict"], bool):
+        details += error("bool_type", ["json_schema", "strict"], "Input should be a valid boolean", spec["strict"])
+    return details
 
 
 def _content_errors(messages: list) -> list[dict]:

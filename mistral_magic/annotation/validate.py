@@ -1,0 +1,155 @@
+"""Checking a reply against a ``--schema`` and asking again with the reason ("repair").
+
+Every reply is checked by ``jsonschema`` against the strict schema that was sent; with a Pydantic
+model class, Pydantic then builds the instance (and runs the class's own validators). A reply that is not JSON, misses a field, carries an extra one
+or holds a value outside an enum raises :class:`SchemaReplyError` with a short reason.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..api.protocol import Completion, Endpoint
+from ..errors import BadRequestError, JsonReplyError, SchemaReplyError, UnprocessableError
+from .jsonmode import parse_json_reply
+from .schema import Schema
+
+if TYPE_CHECKING:
+    from .run import Completer
+
+REPAIR_PROMPT = (
+    "Your answer does not match the required JSON Schema: {reason}. "
+    "Answer again with only a JSON object that matches the schema."
+)
+
+
+class Validator:
+    """Checks replies against one schema; :meth:`check` gives the validated value."""
+
+    def __init__(self, schema: Schema):
+        from jsonschema import Draft202012Validator  # imported when a schema is used
+
+        self.schema = schema
+        self._checker = Draft202012Validator(schema.json_schema)
+
+    def check(self, text: str) -> Any:
+        """The validated answer in ``text``: a model instance for a model class, else a dict. The JSON
+        must match the strict schema that was sent (no extra field even where Pydantic would ignore one)."""
+        try:
+            data = parse_json_reply(text)
+        except JsonReplyError:
+            preview = " ".join(text.split())[:60]
+            raise SchemaReplyError(f"the reply is not valid JSON: {preview!r}") from None
+        error = next(iter(sorted(self._checker.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
+        if error is not None:
+            where = ".".join(str(p) for p in error.absolute_path)
+            raise SchemaReplyError(f"{where}: {error.message}" if where else error.message)
+        return self._check_model(data) if self.schema.model is not None else data
+
+    def usable(self, text: str) -> bool:
+        try:
+            self.check(text)
+        except SchemaReplyError:
+            return False
+        return True
+
+    def _check_model(self, data: Any) -> Any:
+        from pydantic import ValidationError
+
+        try:
+            return self.schema.model.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise SchemaReplyError(f"{where}: {first.get('msg')}" if where else str(first.get("msg"))) from None
+
+
+def add_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Two ``usage`` objects added up (token counts only; ``None`` when neither has any)."""
+    if not a or not b:
+        return a or b
+    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
+    return {k: int(a.get(k) or 0) + int(b.get(k) or 0) for k in keys}
+
+
+def repair_messages(body: dict[str, Any], reply: str, reason: str) -> dict[str, Any]:
+    """``body`` followed by the invalid reply and a message that names what was wrong."""
+    messages = [
+        *body["messages"],
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": REPAIR_PROMPT.format(reason=reason)},
+    ]
+    return {**body, "messages": messages}
+
+
+def fallback_body(body: dict[str, Any], schema: Schema) -> dict[str, Any]:
+    """For a server that rejects the ``json_schema`` response format: ``json_object`` and the schema
+    in words, appended to the last user message."""
+    messages = [dict(m) for m in body["messages"]]
+    last = messages[-1]
+    if isinstance(last.get("content"), str):
+        last["content"] = f"{last['content']}\n\n{schema.instructions()}"
+    return {**body, "messages": messages, "response_format": {"type": "json_object"}}
+
+
+def rejects_json_schema(error: Exception) -> bool:
+    """Whether a 400/422 says the server does not take the ``json_schema`` response format."""
+    if not isinstance(error, (BadRequestError, UnprocessableError)):
+        return False
+    text = str(error).lower()
+    return "response_format" in text or "json_schema" in text
+
+
+class SchemaClient:
+    """A client for annotation runs that validates each answer, asks again with the reason up to
+    ``repairs`` times, and falls back to ``json_object`` once a server rejects ``json_schema``.
+
+    The answer it returns is a valid reply (its text is the JSON); otherwise it raises
+    :class:`SchemaReplyError` with the last reason."""
+
+    def __init__(self, client: Completer, validator: Validator, repairs: int):
+        self.client = client
+        self.validator = validator
+        self.repairs = repairs
+        self.repaired = 0
+        self.fallback = False
+        self._lock = threading.Lock()
+
+    def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: Any = None) -> Completion:
+        sent = fallback_body(body, self.validator.schema) if self.fallback else body
+        try:
+            completion = self.client.complete(endpoint, sent, on_retry)
+        except (BadRequestError, UnprocessableError) as error:
+            if self.fallback or not rejects_json_schema(error):
+                raise
+            with self._lock:
+                self.fallback = True
+            sent = fallback_body(body, self.validator.schema)
+            completion = self.client.complete(endpoint, sent, on_retry)
+        return self.checked(completion, sent, lambda repair: self.client.complete(endpoint, repair, on_retry))
+
+    def checked(
+        self, completion: Completion, body: dict[str, Any], send: Callable[[dict[str, Any]], Completion]
+    ) -> Completion:
+        """``completion`` when valid, else the first valid repair (with the usage of every request
+        summed, so ``%mistral usage`` counts the repairs); raises with the last reason."""
+        attempt = 0
+        usage = completion.usage
+        while True:
+            try:
+                self.validator.check(completion.text)
+            except SchemaReplyError as error:
+                if attempt == self.repairs:
+                    tries = f" (after {attempt} repair{'s' if attempt != 1 else ''})" if attempt else ""
+                    raise SchemaReplyError(f"The reply does not match the schema{tries}: {error}") from None
+                attempt += 1
+                completion = send(repair_messages(body, completion.text, str(error)))
+                usage = add_usage(usage, completion.usage)
+                continue
+            if attempt:
+                with self._lock:
+                    self.repaired += 1
+            return replace(completion, usage=usage)
