@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from ..api.protocol import Completion, Endpoint
@@ -50,17 +51,12 @@ class VotingClient:
         def send(repair: dict[str, Any]) -> Completion:
             return self.checked.client.complete(endpoint, repair, on_retry)
 
-        for completion in got:
+        # The choices that came back are checked (and repaired); the votes still missing are asked one by one.
+        ballots: list[Callable[[], Completion]] = [partial(self.checked.checked, c, sent, send) for c in got]
+        ballots += [partial(self.checked.complete, endpoint, single, on_retry)] * (self.votes - len(got))
+        for ballot in ballots:
             try:
-                vote = self.checked.checked(completion, sent, send)
-            except SchemaReplyError as error:
-                last_error = error
-                continue
-            answers.append(parse_json_reply(vote.text))
-            usage = add_usage(usage, vote.usage)
-        for _ in range(self.votes - len(got)):
-            try:
-                vote = self.checked.complete(endpoint, single, on_retry)
+                vote = ballot()
             except SchemaReplyError as error:
                 last_error = error
                 continue
