@@ -29,22 +29,23 @@ function stateOf(model) {
   return state;
 }
 
+function element(tag, className) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  return node;
+}
+
 function render({ model, el }) {
   const state = stateOf(model);
   el.classList.add("mistral-live");
-  const thinking = document.createElement("details");
-  thinking.className = "mistral-live-thinking";
-  const summary = document.createElement("summary");
+  const thinking = element("details", "mistral-live-thinking");
+  const summary = element("summary", "");
   summary.textContent = "Thinking…";
-  const thoughts = document.createElement("div");
-  thoughts.className = "mistral-live-thoughts";
+  const thoughts = element("div", "mistral-live-thoughts");
   thinking.append(summary, thoughts);
-  const body = document.createElement("div");
-  body.className = "mistral-live-body jp-RenderedHTMLCommon jp-RenderedMarkdown";
-  const tail = document.createElement("div");
-  tail.className = "mistral-live-tail";
-  const status = document.createElement("div");
-  status.className = "mistral-live-status";
+  const body = element("div", "mistral-live-body jp-RenderedHTMLCommon jp-RenderedMarkdown");
+  const tail = element("div", "mistral-live-tail");
+  const status = element("div", "mistral-live-status");
   el.append(thinking, body, tail, status);
   thinking.hidden = true; // until thinking arrives; open while it streams, closed once the answer begins
   const showThinking = (thought) => {
