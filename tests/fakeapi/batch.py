@@ -161,7 +161,7 @@ class FakeBatch:
                 if details:
                     return _unprocessable(details)
                 seen.add(str(custom_id))
-        stored = StoredFile(uuid.uuid4().hex, filename or "upload.jsonl", purpose, content, int(time.time()))
+        stored = StoredFile(str(uuid.uuid4()), filename or "upload.jsonl", purpose, content, int(time.time()))
         stored.num_lines = sum(1 for line in lines if line.strip())
         with self._lock:
             self.files[stored.id] = stored
