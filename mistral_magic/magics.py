@@ -62,6 +62,8 @@ class MistralMagics(Magics, MistralConfig):
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
+        if args.batch and (not args.each or args.workers is not None or args.rpm is not None):
+            raise UsageError("--batch goes with --each NAME, without --workers or --rpm (the server paces a batch).")
         if not args.each and (args.limit or args.sample or args.dry_run or args.votes):
             raise UsageError("--limit, --sample, --dry-run and --votes go with --each NAME.")
         if args.schema is not None and args.json:
@@ -141,6 +143,7 @@ class MistralMagics(Magics, MistralConfig):
                 progress=progress_factory(self.shell, settings.display),
                 usage_label=f"--each {args.each}",
                 images_for=ItemImages(args.image, items, namespace) if args.image else None,
+                batch=args.batch,
             )
         except AnnotationInterrupted as stopped:
             if out is not None and positions is None:

@@ -11,15 +11,26 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .annotation.batchrun import BatchRunner, PollSchedule
+from .annotation.batchstore import BatchJobStore
 from .annotation.cache import ReplyCache, cache_key
 from .annotation.inflight import InFlight
 from .annotation.jsonmode import is_usable
-from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress, StreamedCompleter
+from .annotation.run import (
+    MIN_RETRIES,
+    AnnotationRun,
+    Items,
+    ProgressFactory,
+    Runner,
+    SilentProgress,
+    StreamedCompleter,
+)
 from .annotation.schema import Schema
 from .annotation.validate import SchemaClient, Validator
 from .annotation.votes import VotingClient, count_ties
 from .api import protocol
 from .api.attachments import MAX_IMAGES, Attachment
+from .api.batchjobs import BatchJobs
 from .api.protocol import Completion, Endpoint
 from .config import MistralConfig
 from .conversation import ChatStore, Turn, build_messages
@@ -65,6 +76,8 @@ class Session:
         self.vision = VisionCheck()
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
+        self._job_store: BatchJobStore | None = None
+        self.batch_poll = PollSchedule()  # how often --batch asks how its jobs go
 
     @property
     def cache(self) -> ReplyCache:
@@ -72,6 +85,18 @@ class Session:
         if self._cache is None:
             self._cache = ReplyCache()
         return self._cache
+
+    @property
+    def job_store(self) -> BatchJobStore:
+        """The batch jobs this cache knows of (a table in the reply cache's file)."""
+        if self._job_store is None:
+            self._job_store = BatchJobStore(self.cache.path)
+        return self._job_store
+
+    def batch_jobs(self, settings: Settings) -> BatchJobs:
+        """The Batch API of the configured server."""
+        endpoint = self.endpoint(settings)
+        return BatchJobs(self.client, replace(endpoint, max_retries=max(endpoint.max_retries, MIN_RETRIES)))
 
     def warn_cache_problem(self) -> None:
         """Print, once, that the cache file failed and answers are kept in memory."""
@@ -95,6 +120,9 @@ class Session:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        if self._job_store is not None:
+            self._job_store.close()
+            self._job_store = None
         self.local.stop()
 
     def endpoint(self, settings: Settings) -> Endpoint:
@@ -229,11 +257,15 @@ class Session:
         progress: ProgressFactory = SilentProgress,
         usage_label: str = "annotate",
         images_for: Callable[[int], tuple[Attachment, ...]] | None = None,
+        batch: bool = False,
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
         for ``%mistral errors``; see :class:`.annotation.run.Runner`. ``images_for(index)`` gives
         an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key.
-        Answers are streamed (see :class:`.annotation.run.StreamedCompleter`)."""
+        Answers are streamed (see :class:`.annotation.run.StreamedCompleter`); with ``batch`` the
+        requests go through batch jobs instead (see :class:`.annotation.batchrun.BatchRunner`)."""
+        if batch:
+            check_batch(settings, options, cache)
         settings = replace(settings, stream=True)
         options = replace(options, once=True, new=False, cache=False, json=options.json or options.schema is not None)
         completer = StreamedCompleter(self.client)
@@ -247,7 +279,7 @@ class Session:
                 raise UsageError("--votes needs --schema: the votes are counted per field.")
             voting = VotingClient(self.client, validating, options.votes)
             usable = partial(VotingClient.usable, checked=validating)
-        runner = Runner(
+        runner: Runner | BatchRunner = Runner(
             voting or validating or completer,
             self.endpoint(settings),
             workers=workers,
@@ -268,6 +300,17 @@ class Session:
 
         if images_for is not None and len(items.values):
             self.check_images(body_for(0), settings, runner.endpoint)
+        if batch:
+            endpoint = runner.endpoint
+            runner = BatchRunner(
+                self.batch_jobs(settings),
+                endpoint,
+                self.cache,
+                self.job_store,
+                model=settings.model,
+                progress=progress,
+                poll=self.batch_poll,
+            )
 
         try:
             run = runner.run(items, body_for, json=options.json, on_answer=on_answer)
@@ -306,3 +349,13 @@ class Session:
                 images=[image.to_dict() for image in options.images] or None,
             )
         )
+
+
+def check_batch(settings: Settings, options: TurnOptions, cache: bool) -> None:
+    """Refuse, in one line, what ``--batch`` cannot do."""
+    if is_local(settings):
+        raise UsageError("--batch needs Mistral's Batch API; the local model server has none: drop --batch.")
+    if not cache:
+        raise UsageError("--batch keeps its results in the reply cache: drop --no-cache.")
+    if options.schema is not None or options.votes > 1:
+        raise UsageError("--batch does not take --schema or --votes (they re-ask live): use --json, or drop --batch.")
