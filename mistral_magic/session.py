@@ -30,7 +30,6 @@ from .annotation.validate import SchemaClient, Validator
 from .annotation.votes import VotingClient, count_ties
 from .api import protocol
 from .api.attachments import MAX_IMAGES, Attachment
-from .api.batchjobs import BatchJobs
 from .api.protocol import Completion, Endpoint
 from .config import MistralConfig
 from .conversation import ChatStore, Turn, build_messages
@@ -43,6 +42,7 @@ from .textsafe import encodable
 from .vision import VisionCheck, count_images
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
+    from .api.batchjobs import BatchJobs
     from .api.client import ChatClient, ChatStream
 
 JSON_OBJECT = {"type": "json_object"}
@@ -95,6 +95,8 @@ class Session:
 
     def batch_jobs(self, settings: Settings) -> BatchJobs:
         """The Batch API of the configured server."""
+        from .api.batchjobs import BatchJobs  # httpx is imported on first use, not on load
+
         endpoint = self.endpoint(settings)
         return BatchJobs(self.client, replace(endpoint, max_retries=max(endpoint.max_retries, MIN_RETRIES)))
 

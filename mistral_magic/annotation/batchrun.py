@@ -17,9 +17,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..api.batchjobs import BatchJob, BatchJobs
 from ..api.protocol import Completion, Endpoint
 from ..errors import BatchWaitInterrupted, MistralMagicError
 from ..textsafe import encodable_data
@@ -27,6 +26,9 @@ from .batchstore import BatchJobStore
 from .cache import ReplyCache, cache_key
 from .jsonmode import is_usable, parse_json_reply
 from .run import AnnotationRun, ItemError, Items, ProgressFactory, SilentProgress
+
+if TYPE_CHECKING:  # httpx, under the client, is imported on first use
+    from ..api.batchjobs import BatchJob, BatchJobs
 
 PER_JOB = 100_000
 MAX_FILE_BYTES = 500_000_000  # under Mistral's 512 MB per file
