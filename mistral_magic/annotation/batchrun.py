@@ -15,7 +15,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # httpx, under the client, is imported on first use
 
 PER_JOB = 100_000
 MAX_FILE_BYTES = 500_000_000  # under Mistral's 512 MB per file
+CACHE_WRITE_BATCH = 1000  # results written to the cache in one transaction
 
 
 @dataclass(frozen=True)
@@ -89,29 +90,33 @@ class BatchRunner:
         """Answer every item from the cache, collected jobs, or new jobs; a KeyboardInterrupt while
         waiting leaves the jobs running and raises :class:`BatchWaitInterrupted`."""
         total = len(items.values)
-        keys = [cache_key(self.endpoint.base_url, body_for(index)) for index in range(total)]
-        fingerprint = self._fingerprint(keys)
-        cached = len(keys) - len(self._missing(keys, json))
-        attached = [record.job_id for record in self.store.pending(fingerprint)]
-        endings: list[str] = []
-        if attached:
-            endings = self._wait_and_collect(attached, set(keys), cached, total, json, on_answer)
-        todo = self._missing(keys, json)
-        sent = 0
-        if todo and not attached:
-            job_ids, sent = self._submit(todo, keys, body_for, fingerprint)
-            endings = self._wait_and_collect(job_ids, set(keys), cached, total, json, on_answer)
+        keys = self._keys(total, body_for)
         results: list[Any] = [None] * total
         errors: dict[int, str] = {}
-        for index, key in enumerate(keys):
-            hit = self.cache.get(key)
-            if hit is None or not self._usable(hit.text, json):
-                errors[index] = self.item_errors.get(key) or self._no_result(endings)
-                continue
+
+        def settle(index: int, completion: Completion) -> None:
             try:
-                results[index] = parse_json_reply(hit.text) if json else hit.text
+                results[index] = parse_json_reply(completion.text) if json else completion.text
             except MistralMagicError as error:
                 errors[index] = str(error)
+
+        missing = self._settle_cached(keys, range(total), json, settle)
+        cached = total - len(missing)
+        fingerprint = self._fingerprint(keys)
+        attached = [record.job_id for record in self.store.pending(fingerprint)]
+        endings: list[str] = []
+        sent = joined = 0
+        if attached:
+            endings = self._wait_and_collect(attached, set(keys), cached, total, json, on_answer)
+            before = len(missing)
+            missing = self._settle_cached(keys, missing, json, settle)
+            joined = before - len(missing)
+        elif missing:
+            job_ids, sent = self._submit(missing, keys, body_for, fingerprint)
+            endings = self._wait_and_collect(job_ids, set(keys), cached, total, json, on_answer)
+            missing = self._settle_cached(keys, missing, json, settle)
+        for index in missing:
+            errors[index] = self.item_errors.get(keys[index]) or self._no_result(endings)
         run = AnnotationRun(
             results,
             errors=[ItemError(i, items.values[i], errors[i]) for i in sorted(errors)],
@@ -119,7 +124,7 @@ class BatchRunner:
             cached=cached,
             interrupted=False,
             input_index=items.index,
-            joined=(total - cached - len(todo)) if attached else 0,
+            joined=joined,
         )
         if sent:
             run.notes.append(f"{sent} sent as a batch")
@@ -131,12 +136,20 @@ class BatchRunner:
             digest.update(key.encode())
         return digest.hexdigest()
 
-    def _missing(self, keys: Sequence[str], json: bool) -> list[int]:
+    def _keys(self, total: int, body_for: Callable[[int], dict[str, Any]]) -> list[str]:
+        return [cache_key(self.endpoint.base_url, body_for(index)) for index in range(total)]
+
+    def _settle_cached(
+        self, keys: Sequence[str], indices: Iterable[int], json: bool, settle: Callable[[int, Completion], None]
+    ) -> list[int]:
+        """Settle the items the cache answers usably; the others' indices."""
         missing = []
-        for index, key in enumerate(keys):
-            hit = self.cache.get(key)
+        for index in indices:
+            hit = self.cache.get(keys[index])
             if hit is None or not self._usable(hit.text, json):
                 missing.append(index)
+            else:
+                settle(index, hit)
         return missing
 
     def _usable(self, text: str, json: bool) -> bool:
@@ -234,6 +247,7 @@ class BatchRunner:
         self, job: BatchJob, expected: set[str], json: bool, on_answer: Callable[[Completion], None] | None
     ) -> None:
         _, results = self.jobs.results(job, expected)
+        answers: list[tuple[str, Completion]] = []
         for result in results:
             if result.error is not None:
                 self.item_errors[result.custom_id] = result.error
@@ -242,9 +256,13 @@ class BatchRunner:
             if on_answer is not None:
                 on_answer(completion)
             if self._usable(completion.text, json):
-                self.cache.put(result.custom_id, completion)
+                answers.append((result.custom_id, completion))
             else:
                 self.item_errors[result.custom_id] = "the reply is not valid JSON" if json else "the reply is empty"
+            if len(answers) >= CACHE_WRITE_BATCH:  # an interrupt loses at most one batch: a re-run collects again
+                self.cache.put_many(answers)
+                answers = []
+        self.cache.put_many(answers)
 
     @staticmethod
     def _no_result(endings: list[str]) -> str:

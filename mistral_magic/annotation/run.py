@@ -159,7 +159,7 @@ def as_items(obj: Any, name: str = "items") -> Items:
     become ``{column}`` fields and whose rows are ``{item}`` as dicts)."""
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(obj, pandas.DataFrame):
-        rows = [row.to_dict() for _, row in obj.iterrows()]
+        rows = obj.to_dict("records")  # one pass; iterrows would build a Series per row (and upcast ints)
         return Items(rows, rows, "frame", obj)
     if pandas is not None and isinstance(obj, pandas.Series):
         return Items(obj.tolist(), None, "series", obj)

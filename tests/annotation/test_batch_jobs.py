@@ -214,3 +214,20 @@ def test_a_run_over_the_per_job_limit_is_split_and_leaves_no_temp_files(fake, tm
     store.close()
     cache.close()
     client.close()
+
+
+def test_put_many_is_one_transaction_and_falls_back_to_memory(tmp_path):
+    from mistral_magic.annotation.cache import ReplyCache
+    from mistral_magic.api.protocol import Completion
+
+    answers = [(f"k{i}", Completion(f"text {i}", "stop", {"prompt_tokens": 1}, "m")) for i in range(5)]
+    cache = ReplyCache(tmp_path / "ok")
+    cache.put_many(answers)
+    assert len(cache) == 5 and cache.get("k3") == answers[3][1]
+    cache.close()
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "replies.sqlite3").mkdir()  # a folder where the file should be: the cache cannot open it
+    broken = ReplyCache(blocked)
+    broken.put_many(answers)
+    assert broken.problem is not None and broken.get("k4") == answers[4][1] and len(broken) == 5
