@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
-from ..errors import BatchWaitInterrupted, MistralMagicError
+from ..errors import BatchWaitInterrupted
 from ..textsafe import encodable_data
 from .batchstore import BatchJobStore
 from .cache import ReplyCache, cache_key
-from .jsonmode import is_usable, parse_json_reply
-from .run import AnnotationRun, ItemError, Items, ProgressFactory, SilentProgress
+from .jsonmode import is_usable
+from .run import AnnotationRun, ItemError, Items, ProgressFactory, SilentProgress, settler
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from ..api.batchjobs import BatchJob, BatchJobs
@@ -93,13 +93,7 @@ class BatchRunner:
         keys = self._keys(total, body_for)
         results: list[Any] = [None] * total
         errors: dict[int, str] = {}
-
-        def settle(index: int, completion: Completion) -> None:
-            try:
-                results[index] = parse_json_reply(completion.text) if json else completion.text
-            except MistralMagicError as error:
-                errors[index] = str(error)
-
+        settle = settler(results, errors, json)
         missing = self._settle_cached(keys, range(total), json, settle)
         cached = total - len(missing)
         fingerprint = self._fingerprint(keys)
