@@ -260,12 +260,14 @@ class Session:
         usage_label: str = "annotate",
         images_for: Callable[[int], tuple[Attachment, ...]] | None = None,
         batch: bool = False,
+        wait: bool = True,
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
         for ``%mistral errors``; see :class:`.annotation.run.Runner`. ``images_for(index)`` gives
         an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key.
         Answers are streamed (see :class:`.annotation.run.StreamedCompleter`); with ``batch`` the
-        requests go through batch jobs instead (see :class:`.annotation.batchrun.BatchRunner`)."""
+        requests go through batch jobs instead (see :class:`.annotation.batchrun.BatchRunner`); without
+        ``wait``, :class:`.errors.BatchNotReady` says the jobs are submitted or still running."""
         if batch:
             check_batch(settings, options, cache)
         settings = replace(settings, stream=True)
@@ -281,7 +283,7 @@ class Session:
                 raise UsageError("--votes needs --schema: the votes are counted per field.")
             voting = VotingClient(self.client, validating, options.votes)
             usable = partial(VotingClient.usable, checked=validating)
-        runner: Runner | BatchRunner = Runner(
+        runner = Runner(
             voting or validating or completer,
             self.endpoint(settings),
             workers=workers,
@@ -302,20 +304,21 @@ class Session:
 
         if images_for is not None and len(items.values):
             self.check_images(body_for(0), settings, runner.endpoint)
+        run_all = runner.run
         if batch:
-            endpoint = runner.endpoint
-            runner = BatchRunner(
+            batch_runner = BatchRunner(
                 self.batch_jobs(settings),
-                endpoint,
+                runner.endpoint,
                 self.cache,
                 self.job_store,
                 model=settings.model,
                 progress=progress,
                 poll=self.batch_poll,
             )
+            run_all = partial(batch_runner.run, wait=wait)
 
         try:
-            run = runner.run(items, body_for, json=options.json, on_answer=on_answer)
+            run = run_all(items, body_for, json=options.json, on_answer=on_answer)
         except AnnotationInterrupted as stopped:
             self.last_run = stopped.run
             raise

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
-from ..errors import BatchWaitInterrupted
+from ..errors import BatchNotReady, BatchWaitInterrupted
 from ..textsafe import encodable_data
 from .batchstore import BatchJobStore
 from .cache import ReplyCache, cache_key
@@ -86,9 +86,11 @@ class BatchRunner:
         *,
         json: bool = False,
         on_answer: Callable[[Completion], None] | None = None,
+        wait: bool = True,
     ) -> AnnotationRun:
         """Answer every item from the cache, collected jobs, or new jobs; a KeyboardInterrupt while
-        waiting leaves the jobs running and raises :class:`BatchWaitInterrupted`."""
+        waiting leaves the jobs running and raises :class:`BatchWaitInterrupted`. Without ``wait``,
+        jobs that are not finished raise :class:`BatchNotReady` at once (they keep running)."""
         total = len(items.values)
         keys = self._keys(total, body_for)
         results: list[Any] = [None] * total
@@ -101,12 +103,14 @@ class BatchRunner:
         endings: list[str] = []
         sent = joined = 0
         if attached:
-            endings = self._wait_and_collect(attached, set(keys), cached, total, json, on_answer)
+            endings = self._wait_and_collect(attached, set(keys), cached, total, json, on_answer, wait=wait)
             before = len(missing)
             missing = self._settle_cached(keys, missing, json, settle)
             joined = before - len(missing)
         elif missing:
             job_ids, sent = self._submit(missing, keys, body_for, fingerprint)
+            if not wait:
+                raise BatchNotReady(job_ids, submitted=sent)
             endings = self._wait_and_collect(job_ids, set(keys), cached, total, json, on_answer)
             missing = self._settle_cached(keys, missing, json, settle)
         for index in missing:
@@ -212,8 +216,14 @@ class BatchRunner:
         total: int,
         json: bool,
         on_answer: Callable[[Completion], None] | None,
+        wait: bool = True,
     ) -> list[str]:
-        """Wait for the jobs (progress from their counters), then store their results; how each ended."""
+        """Wait for the jobs (progress from their counters), then store their results; how each ended.
+        Without ``wait``, unfinished jobs raise :class:`BatchNotReady` after one look."""
+        if not wait:
+            unfinished = [job_id for job_id in job_ids if not self.jobs.get(job_id).terminal]
+            if unfinished:
+                raise BatchNotReady(unfinished)
         progress = self.progress(total, already)
         finished: dict[str, BatchJob] = {}
         try:

@@ -231,3 +231,32 @@ def test_put_many_is_one_transaction_and_falls_back_to_memory(tmp_path):
     broken = ReplyCache(blocked)
     broken.put_many(answers)
     assert broken.problem is not None and broken.get("k4") == answers[4][1] and len(broken) == 5
+
+
+def test_no_wait_submits_returns_and_a_later_run_collects(batch_shell, fake):
+    fake.batch.running_seconds = 0.6
+    batch_shell.ns["t_items"] = ["a", "b", "c"]
+    cell = "%%mistral --each t_items --batch --no-wait --out t_out\n{item}"
+    first = batch_shell.ok(cell)
+    [job_id] = list(fake.batch.jobs)
+    assert f"Submitted 3 requests as batch job {job_id}: run the cell again" in first.stdout
+    assert "t_out" not in batch_shell.ns
+    second = batch_shell.ok(cell)  # at once: still running, nothing new sent
+    assert f"The batch job {job_id} is still running" in second.stdout
+    assert len(requests_to(fake, "POST", "/v1/files")) == 1 and len(fake.batch.jobs) == 1
+    fresh_session(batch_shell)  # days later, another kernel: the same cell collects
+    collected = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b", "Echo: c"]
+    assert "3 answered by the requests of the interrupted run" in collected.stdout
+    assert len(fake.batch.jobs) == 1 and len(requests_to(fake, "POST", "/v1/files")) == 1
+
+
+def test_no_wait_collects_at_once_when_the_job_is_done(batch_shell, fake):
+    import time
+
+    batch_shell.ns["t_items"] = ["a"]
+    batch_shell.ok("%%mistral --each t_items --batch --no-wait --out t_out\n{item}")
+    time.sleep(0.4)
+    batch_shell.ok("%%mistral --each t_items --batch --no-wait --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a"]
+    assert type(batch_shell.run("%%mistral --each t_items --no-wait\n{item}").error).__name__ == "UsageError"
