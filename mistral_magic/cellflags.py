@@ -125,6 +125,18 @@ def cell_parser() -> ArgumentParser:
         help="a list, tuple, pandas Series or DataFrame in the notebook: "
         "fill {item} (and {column} for a DataFrame) once per item",
     )
+    batch.add_argument(
+        "--batch",
+        action="store_true",
+        help="with --each: send through Mistral's Batch API (half price, no rate limit; minutes to hours); "
+        "running the cell again collects the same job",
+    )
+    batch.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="with --batch: submit and return at once; running the cell again collects when done",
+    )
     batch.add_argument("--workers", metavar="N", type=positive_int, help="requests at once with --each (default 8)")
     batch.add_argument(
         "--rpm", metavar="N", type=positive_int, help="at most this many requests per minute with --each"

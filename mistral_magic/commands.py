@@ -1,5 +1,5 @@
 """The ``%mistral`` line-magic subcommands: history, chats, reset, undo, save, load, usage,
-models, local, config, key and help."""
+models, jobs, local, config, key and help."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import getpass
 import re
 import secrets
 import shlex
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from .cellflags import ArgumentParser
 from .conversation import Usage
-from .errors import UsageError
+from .errors import MistralMagicError, UsageError
 from .explain import explain_prompt, mark_explain_failure
 from .images import turn_images_shown
 from .render.select import make_renderer
@@ -226,6 +227,38 @@ class Commands:
             return
         rows = [(e.index, _short(str(e.item), 40), e.error) for e in run.errors]
         self.show(table_bundle(["index", "item", "error"], rows, title=f"{len(run.errors)} of {len(run)} items failed"))
+
+    @subcommand(
+        "the batch jobs of this cache (--batch), or cancel one",
+        lambda p: p.add_argument("action", nargs="?", choices=["list", "cancel"], default="list", metavar="cancel"),
+        lambda p: p.add_argument("job_id", nargs="?", metavar="ID"),
+    )
+    def jobs(self, opts: argparse.Namespace) -> None:
+        batch = self.session.batch_jobs(self.kernel_config.settings())
+        if opts.action == "cancel":
+            if not opts.job_id:
+                raise UsageError("%mistral jobs cancel needs the job's ID (see %mistral jobs).")
+            job = batch.cancel(opts.job_id)
+            self._say(f"Asked to cancel batch job {job.id}: now {job.status}. What it finished stays collectable.")
+            return
+        if opts.job_id:
+            raise UsageError("%mistral jobs lists the jobs; to cancel one: %mistral jobs cancel ID.")
+        records = self.session.job_store.recent()
+        if not records:
+            self._say("No batch jobs in this cache yet (%%mistral --each NAME --batch submits one).")
+            return
+        rows = []
+        for record in records:
+            try:
+                job = batch.get(record.job_id)
+                status, counts = job.status, f"{job.succeeded} done, {job.failed} failed of {job.total}"
+            except MistralMagicError as exc:
+                status, counts = record.status or "unknown", _short(str(exc), 60)
+            created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
+            collected = "yes" if record.collected else "no"
+            rows.append((record.job_id, status, counts, created, record.model, collected))
+        headers = ["id", "status", "counts", "created", "model", "collected"]
+        self.show(table_bundle(headers, rows, title=f"Batch jobs of the reply cache {self.session.cache.path}"))
 
     @subcommand(
         "where the reply cache is and how many answers it holds, or empty it",

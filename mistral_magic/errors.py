@@ -237,6 +237,36 @@ class AnnotationInterrupted(MistralMagicError, Generic[RunT]):
         self.run = run
 
 
+class BatchWaitInterrupted(MistralMagicError):
+    """The user interrupted the wait for batch jobs; they keep running on the server."""
+
+    label = "Interrupted"
+
+    def __init__(self, job_ids: list[str]):
+        named = ", ".join(job_ids)
+        jobs = f"The batch job {named} keeps" if len(job_ids) == 1 else f"The batch jobs {named} keep"
+        super().__init__(
+            f"Stopped waiting. {jobs} running on the server: run the cell again to collect the results "
+            f"(nothing is sent twice), or cancel with %mistral jobs cancel {job_ids[0]}."
+        )
+        self.job_ids = job_ids
+
+
+class BatchNotReady(MistralMagicError):
+    """``--no-wait``: the run's batch jobs are submitted (or still running); a later run collects them."""
+
+    label = "Batch"
+
+    def __init__(self, job_ids: list[str], *, submitted: int = 0):
+        named = ", ".join(job_ids)
+        jobs = f"batch job {named}" if len(job_ids) == 1 else f"batch jobs {named}"
+        state = f"Submitted {submitted} requests as {jobs}" if submitted else f"The {jobs} is still running"
+        if not submitted and len(job_ids) > 1:
+            state = f"The {jobs} are still running"
+        super().__init__(f"{state}: run the cell again to collect the results (%mistral jobs shows how they go).")
+        self.job_ids = job_ids
+
+
 class JsonReplyError(MistralMagicError):
     """``--json`` was asked for but the reply is not valid JSON (the text is still kept)."""
 

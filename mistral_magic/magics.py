@@ -15,7 +15,7 @@ from .annotation.trial import dry_run, subset, trial_positions
 from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
-from .errors import AnnotationInterrupted, LocalNoVisionError, UsageError, audience
+from .errors import AnnotationInterrupted, BatchNotReady, LocalNoVisionError, UsageError, audience
 from .images import ItemImages, attachments_for
 from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
@@ -62,6 +62,10 @@ class MistralMagics(Magics, MistralConfig):
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
             raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
+        if args.batch and (not args.each or args.workers is not None or args.rpm is not None):
+            raise UsageError("--batch goes with --each NAME, without --workers or --rpm (the server paces a batch).")
+        if not args.wait and not args.batch:
+            raise UsageError("--no-wait goes with --batch (a live run answers while the cell runs).")
         if not args.each and (args.limit or args.sample or args.dry_run or args.votes):
             raise UsageError("--limit, --sample, --dry-run and --votes go with --each NAME.")
         if args.schema is not None and args.json:
@@ -141,7 +145,12 @@ class MistralMagics(Magics, MistralConfig):
                 progress=progress_factory(self.shell, settings.display),
                 usage_label=f"--each {args.each}",
                 images_for=ItemImages(args.image, items, namespace) if args.image else None,
+                batch=args.batch,
+                wait=args.wait,
             )
+        except BatchNotReady as pending:  # --no-wait: not an error, the jobs run on
+            print(pending)
+            return
         except AnnotationInterrupted as stopped:
             if out is not None and positions is None:
                 self._store(namespace, out, items, stopped.run, options)

@@ -31,6 +31,8 @@ def annotate(
     schema: Any = None,
     repair: int | None = None,
     votes: int = 1,
+    batch: bool = False,
+    wait: bool = True,
     **sampling: Any,
 ) -> AnnotationRun:
     """Fill ``template`` once per item (``{item}``; ``{column}`` for DataFrame rows) and ask each
@@ -43,6 +45,9 @@ def annotate(
     ``schema`` (a concise spec, a JSON Schema dict or a Pydantic model class) asks for JSON that
     matches it: each answer is the validated dict, re-asked with the reason up to ``repair`` times.
     ``votes`` (with ``schema``) asks that many answers per item: each answer is then the list of them.
+    ``batch`` sends the requests through Mistral's Batch API (as ``--batch``): calling again with the
+    same items collects the same jobs. ``wait=False`` (with ``batch``) raises
+    :class:`~mistral_magic.errors.BatchNotReady` while the jobs are submitted or still running.
     """
     unknown = set(sampling) - set(SAMPLING_NAMES)
     if unknown:
@@ -68,6 +73,8 @@ def annotate(
         progress=progress_factory(shell, settings.display),
         usage_label="annotate",
         images_for=ItemImages(images, rows, (shell.user_ns if shell is not None else {})) if images else None,
+        batch=batch,
+        wait=wait,
     )
 
 

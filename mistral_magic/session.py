@@ -11,10 +11,20 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from .annotation.batchrun import BatchRunner, PollSchedule
+from .annotation.batchstore import BatchJobStore
 from .annotation.cache import ReplyCache, cache_key
 from .annotation.inflight import InFlight
 from .annotation.jsonmode import is_usable
-from .annotation.run import AnnotationRun, Items, ProgressFactory, Runner, SilentProgress, StreamedCompleter
+from .annotation.run import (
+    MIN_RETRIES,
+    AnnotationRun,
+    Items,
+    ProgressFactory,
+    Runner,
+    SilentProgress,
+    StreamedCompleter,
+)
 from .annotation.schema import Schema
 from .annotation.validate import SchemaClient, Validator
 from .annotation.votes import VotingClient, count_ties
@@ -32,6 +42,7 @@ from .textsafe import encodable
 from .vision import VisionCheck, count_images
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
+    from .api.batchjobs import BatchJobs
     from .api.client import ChatClient, ChatStream
 
 JSON_OBJECT = {"type": "json_object"}
@@ -65,6 +76,8 @@ class Session:
         self.vision = VisionCheck()
         self._client: ChatClient | None = None
         self._cache: ReplyCache | None = None
+        self._job_store: BatchJobStore | None = None
+        self.batch_poll = PollSchedule()  # how often --batch asks how its jobs go
 
     @property
     def cache(self) -> ReplyCache:
@@ -72,6 +85,20 @@ class Session:
         if self._cache is None:
             self._cache = ReplyCache()
         return self._cache
+
+    @property
+    def job_store(self) -> BatchJobStore:
+        """The batch jobs this cache knows of (a table in the reply cache's file)."""
+        if self._job_store is None:
+            self._job_store = BatchJobStore(self.cache.path)
+        return self._job_store
+
+    def batch_jobs(self, settings: Settings) -> BatchJobs:
+        """The Batch API of the configured server."""
+        from .api.batchjobs import BatchJobs  # httpx is imported on first use, not on load
+
+        endpoint = self.endpoint(settings)
+        return BatchJobs(self.client, replace(endpoint, max_retries=max(endpoint.max_retries, MIN_RETRIES)))
 
     def warn_cache_problem(self) -> None:
         """Print, once, that the cache file failed and answers are kept in memory."""
@@ -95,6 +122,9 @@ class Session:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+        if self._job_store is not None:
+            self._job_store.close()
+            self._job_store = None
         self.local.stop()
 
     def endpoint(self, settings: Settings) -> Endpoint:
@@ -229,11 +259,17 @@ class Session:
         progress: ProgressFactory = SilentProgress,
         usage_label: str = "annotate",
         images_for: Callable[[int], tuple[Attachment, ...]] | None = None,
+        batch: bool = False,
+        wait: bool = True,
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
         for ``%mistral errors``; see :class:`.annotation.run.Runner`. ``images_for(index)`` gives
         an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key.
-        Answers are streamed (see :class:`.annotation.run.StreamedCompleter`)."""
+        Answers are streamed (see :class:`.annotation.run.StreamedCompleter`); with ``batch`` the
+        requests go through batch jobs instead (see :class:`.annotation.batchrun.BatchRunner`); without
+        ``wait``, :class:`.errors.BatchNotReady` says the jobs are submitted or still running."""
+        if batch:
+            check_batch(settings, options, cache)
         settings = replace(settings, stream=True)
         options = replace(options, once=True, new=False, cache=False, json=options.json or options.schema is not None)
         completer = StreamedCompleter(self.client)
@@ -268,9 +304,21 @@ class Session:
 
         if images_for is not None and len(items.values):
             self.check_images(body_for(0), settings, runner.endpoint)
+        run_all = runner.run
+        if batch:
+            batch_runner = BatchRunner(
+                self.batch_jobs(settings),
+                runner.endpoint,
+                self.cache,
+                self.job_store,
+                model=settings.model,
+                progress=progress,
+                poll=self.batch_poll,
+            )
+            run_all = partial(batch_runner.run, wait=wait)
 
         try:
-            run = runner.run(items, body_for, json=options.json, on_answer=on_answer)
+            run = run_all(items, body_for, json=options.json, on_answer=on_answer)
         except AnnotationInterrupted as stopped:
             self.last_run = stopped.run
             raise
@@ -306,3 +354,13 @@ class Session:
                 images=[image.to_dict() for image in options.images] or None,
             )
         )
+
+
+def check_batch(settings: Settings, options: TurnOptions, cache: bool) -> None:
+    """Refuse, in one line, what ``--batch`` cannot do."""
+    if is_local(settings):
+        raise UsageError("--batch needs Mistral's Batch API; the local model server has none: drop --batch.")
+    if not cache:
+        raise UsageError("--batch keeps its results in the reply cache: drop --no-cache.")
+    if options.schema is not None or options.votes > 1:
+        raise UsageError("--batch does not take --schema or --votes (they re-ask live): use --json, or drop --batch.")

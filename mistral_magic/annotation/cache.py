@@ -36,6 +36,13 @@ def cache_key(base_url: str, body: dict[str, Any]) -> str:
     return hashlib.sha256(encodable(blob).encode()).hexdigest()
 
 
+def _row(key: str, completion: Completion) -> tuple[object, ...]:
+    usage = json.dumps(completion.usage) if completion.usage else None
+    content = encodable(json.dumps(completion.content, ensure_ascii=False)) if completion.content else None
+    model = encodable(completion.model) if completion.model else None
+    return (key, encodable(completion.text), completion.finish_reason, usage, model, time.time(), content)
+
+
 class ReplyCache:
     """Thread-safe; each ``put`` is committed at once, so an interrupted run keeps its answers.
 
@@ -120,20 +127,34 @@ class ReplyCache:
         )
 
     def put(self, key: str, completion: Completion) -> None:
-        usage = json.dumps(completion.usage) if completion.usage else None
-        content = encodable(json.dumps(completion.content, ensure_ascii=False)) if completion.content else None
-        model = encodable(completion.model) if completion.model else None
-        row = (key, encodable(completion.text), completion.finish_reason, usage, model, time.time(), content)
-        with self._lock:
-            ok, _ = self._on_disk(
-                lambda db: db.execute(
-                    "INSERT OR REPLACE INTO replies (key, text, finish_reason, usage, model, created, content) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    row,
-                )
+        self.put_many([(key, completion)])
+
+    def put_many(self, answers: list[tuple[str, Completion]]) -> None:
+        """Store several answers in one transaction (a batch job's results)."""
+        if not answers:
+            return
+        rows = [_row(key, completion) for key, completion in answers]
+
+        def insert(db: sqlite3.Connection) -> None:
+            sql = (
+                "INSERT OR REPLACE INTO replies (key, text, finish_reason, usage, model, created, content) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)"
             )
+            if len(rows) == 1:
+                db.execute(sql, rows[0])
+                return
+            db.execute("BEGIN")
+            try:
+                db.executemany(sql, rows)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        with self._lock:
+            ok, _ = self._on_disk(insert)
             if not ok:
-                self._memory[key] = completion
+                self._memory.update(answers)
 
     def __len__(self) -> int:
         with self._lock:

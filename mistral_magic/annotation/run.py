@@ -159,7 +159,7 @@ def as_items(obj: Any, name: str = "items") -> Items:
     become ``{column}`` fields and whose rows are ``{item}`` as dicts)."""
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(obj, pandas.DataFrame):
-        rows = [row.to_dict() for _, row in obj.iterrows()]
+        rows = obj.to_dict("records")  # one pass; iterrows would build a Series per row (and upcast ints)
         return Items(rows, rows, "frame", obj)
     if pandas is not None and isinstance(obj, pandas.Series):
         return Items(obj.tolist(), None, "series", obj)
@@ -238,13 +238,7 @@ class Runner:
         total = len(items.values)
         results: list[Any] = [None] * total
         errors: dict[int, str] = {}
-
-        def settle(index: int, completion: Completion) -> None:
-            try:
-                results[index] = parse_json_reply(completion.text) if json else completion.text
-            except MistralMagicError as error:
-                errors[index] = str(error)
-
+        settle = settler(results, errors, json)
         todo = self._not_cached(total, body_for, json, settle)
         cached = total - len(todo)
         progress = self.progress(total, cached)
@@ -378,6 +372,18 @@ class Runner:
         if on_answer is not None:
             on_answer(completion)
         settle(index, completion)
+
+
+def settler(results: list[Any], errors: dict[int, str], json: bool) -> Callable[[int, Completion], None]:
+    """Puts an item's answer (parsed, with ``json``) in ``results``, or why it cannot be read in ``errors``."""
+
+    def settle(index: int, completion: Completion) -> None:
+        try:
+            results[index] = parse_json_reply(completion.text) if json else completion.text
+        except MistralMagicError as error:
+            errors[index] = str(error)
+
+    return settle
 
 
 def store_results(namespace: dict[str, Any], name: str, items: Items, run: AnnotationRun) -> None:

@@ -8,7 +8,8 @@ import json.scanner
 import time
 from collections.abc import Callable, Generator, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, BinaryIO
 
 import httpx
 
@@ -30,6 +31,14 @@ RetryCallback = Callable[[int, int, float, str], None]
 """Called before each retry with (attempt number, attempts allowed, delay in s, reason)."""
 
 MAX_REDIRECTS = 5
+
+
+@dataclass(frozen=True)
+class Form:
+    """A multipart/form-data body: text ``fields`` and ``files`` (name -> (filename, open binary file))."""
+
+    fields: Mapping[str, str]
+    files: Mapping[str, tuple[str, BinaryIO]]
 
 
 class BearerAuth(httpx.Auth):
@@ -137,46 +146,68 @@ class ChatClient:
         self, endpoint: Endpoint, body: dict[str, Any], on_retry: RetryCallback | None = None
     ) -> list[Completion]:
         """Every choice of a one-shot completion (several when the body asks for ``n`` and the server honours it)."""
-        payload = self._json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
+        payload = self.json_request(endpoint, "POST", "chat/completions", {**body, "stream": False}, on_retry)
         with failures_in_one_line(endpoint):
             return protocol.completions_from(payload, endpoint)
 
     def models(self, endpoint: Endpoint) -> list[dict[str, Any]]:
         """The server's model list (``GET {base}/models``)."""
-        payload = self._json_request(endpoint, "GET", "models", None, None)
+        payload = self.json_request(endpoint, "GET", "models", None, None)
         with failures_in_one_line(endpoint):
             return list(payload.get("data") or [])
 
-    def _json_request(
+    def json_request(
         self,
         endpoint: Endpoint,
         method: str,
         path: str,
         body: dict[str, Any] | None,
-        on_retry: RetryCallback | None,
+        on_retry: RetryCallback | None = None,
+        *,
+        form: Form | None = None,
+        retry: bool = True,
     ) -> dict[str, Any]:
+        """The JSON object answered to ``method {base}/{path}``; ``retry=False`` makes one attempt only
+        (a request that must never be sent twice, as a batch job's creation)."""
         with failures_in_one_line(endpoint):
             url = protocol.endpoint(endpoint.base_url, path)
-            response = self.send_with_retries(endpoint, method, url, body, Attempts(endpoint, on_retry))
+            attempts = Attempts(endpoint, on_retry)
+            if not retry:
+                attempts.allowed = 1
+            response = self.send_with_retries(endpoint, method, url, body, attempts, form)
             try:
                 return _read_json(response, endpoint, url)
             finally:
                 response.close()
 
     def send_with_retries(
-        self, endpoint: Endpoint, method: str, url: str, body: dict[str, Any] | None, attempts: Attempts
+        self,
+        endpoint: Endpoint,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        attempts: Attempts,
+        form: Form | None = None,
     ) -> httpx.Response:
-        """Send until a 2xx response arrives (returned open, headers read) or ``attempts`` run out."""
+        """Send until a 2xx response arrives (returned open, headers read) or ``attempts`` run out.
+        A ``form`` is sent as multipart/form-data instead of the JSON ``body``, its files streamed
+        (and rewound for each attempt)."""
         while True:
             if endpoint.pacer is not None:
                 endpoint.pacer.before_attempt()
             try:
-                return self._send_once(endpoint, method, url, body, attempts.done + 1)
+                return self._send_once(endpoint, method, url, body, attempts.done + 1, form)
             except _Retryable as retry:
                 attempts.retry_or_raise(retry.error, retry.reason, retry.headers)
 
     def _send_once(
-        self, endpoint: Endpoint, method: str, url: str, body: dict[str, Any] | None, attempt: int
+        self,
+        endpoint: Endpoint,
+        method: str,
+        url: str,
+        body: dict[str, Any] | None,
+        attempt: int,
+        form: Form | None = None,
     ) -> httpx.Response:
         headers = {
             "Accept": "text/event-stream" if body and body.get("stream") else "application/json",
@@ -185,7 +216,12 @@ class ChatClient:
         timeout = httpx.Timeout(endpoint.read_timeout, connect=endpoint.connect_timeout)
         body = encodable_data(body) if body is not None else None  # a lone surrogate cannot go out as UTF-8
         http = self._direct if protocol.is_loopback(url) else self._http
-        request = http.build_request(method, url, json=body, headers=headers, timeout=timeout)
+        if form is None:
+            request = http.build_request(method, url, json=body, headers=headers, timeout=timeout)
+        else:
+            request = http.build_request(
+                method, url, data=form.fields, files=form.files, headers=headers, timeout=timeout
+            )
         try:
             response = _send_within_origin(http, request, endpoint)
         except httpx.TimeoutException as exc:

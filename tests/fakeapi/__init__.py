@@ -1,6 +1,7 @@
 """A faithful local fake of the Mistral chat-completions API, for end-to-end tests: protocol shapes
 (:mod:`.shapes`) and the HTTP server that serves them (:mod:`.server`)."""
 
+from .batch import FakeBatch
 from .floods import Flood
 from .server import FakeChatServer, load_script, main
 from .shapes import (
@@ -20,6 +21,7 @@ from .shapes import (
 __all__ = [
     "CapturedRequest",
     "ErrorReply",
+    "FakeBatch",
     "FakeChatServer",
     "Flood",
     "Hang",

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from .batch import FakeBatch
 from .floods import Flood, flood_body
 from .shapes import (
     CHAT_PATHS,
@@ -40,13 +41,14 @@ from .shapes import (
     Hang,
     RawReply,
     Reply,
+    completion_object,
     default_error_body,
     dumps,
     echo_reply,
     last_user_message,
     model_entry,
-    prompt_words,
     reply_from_dict,
+    reply_usage,
     validate_chat_request,
 )
 from .vision import image_error
@@ -94,6 +96,9 @@ class _Handler(BaseHTTPRequestHandler):
                         self._serve_raw(fake.models_reply)
                     else:
                         self._send_json(200, {"object": "list", "data": fake.models})
+            elif fake.batch.handles(route):
+                if self._authorized():
+                    self._serve_batch(body)
             else:
                 self._send_json(404, {"detail": "Not Found"})
         except _Aborted:
@@ -222,6 +227,19 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise TypeError(f"not a reply: {reply!r}")
 
+    def _serve_batch(self, body: bytes) -> None:
+        """The files and batch-jobs endpoints (:mod:`.batch`); a file's content is sent in chunks."""
+        answer = self.server.fake.batch.handle(self.command, self.path, self.headers.get("Content-Type", ""), body)
+        if answer.raw is None:
+            self._send_json(answer.status, answer.payload, answer.headers)
+            return
+        self._send_head(answer.status, "application/octet-stream", answer.headers, None)
+        for piece in answer.pieces():
+            if self.server.fake._stopping.is_set():
+                raise _Aborted
+            self._write_chunk(piece)
+        self._end_chunks()
+
     def _serve_flood(self, reply: Flood) -> None:
         """An oversized body (see :mod:`.floods`), written until done or until the client hangs up."""
         self._send_head(200, reply.content_type, reply.headers, None)
@@ -243,39 +261,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve_reply(self, reply: Reply, request_json: dict, choices: list[Reply] | None = None) -> None:
         pieces = reply.content_deltas()
-        model = reply.model or request_json.get("model")
-        usage = reply.usage
-        if usage is None:
-            prompt = prompt_words(request_json)
-            completion = len(reply.pieces()) + len(reply.thinking_pieces())
-            usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-        ident = "cmpl-" + uuid.uuid4().hex
-        created = int(time.time())
         self._wait(reply.delay)
         if request_json.get("stream") is True:
-            self._stream(reply, pieces, ident, created, model, usage)
+            ident = "cmpl-" + uuid.uuid4().hex
+            model = reply.model or request_json.get("model")
+            self._stream(reply, pieces, ident, int(time.time()), model, reply_usage(reply, request_json))
             return
         self._wait(reply.chunk_delay * len(pieces))  # a whole reply comes once it is all generated
-        self._send_json(
-            200,
-            {
-                "id": ident,
-                "object": "chat.completion",
-                "created": created,
-                "model": model,
-                "choices": [
-                    {
-                        "index": number,
-                        "message": {"role": "assistant", "content": choice.message_content(), "tool_calls": None},
-                        "finish_reason": choice.finish_reason,
-                        "logprobs": None,
-                    }
-                    for number, choice in enumerate(choices or [reply])
-                ],
-                "usage": usage,
-            },
-            reply.headers,
-        )
+        self._send_json(200, completion_object(reply, request_json, choices), reply.headers)
 
     def _stream(self, reply: Reply, pieces: list[Any], ident: str, created: int, model: Any, usage: dict) -> None:
         head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model}
@@ -456,6 +449,7 @@ class FakeChatServer:
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
         self.json_schema: bool = True  # False: a server without the json_schema response format (422)
         self.honour_n: bool = True  # False: n is accepted but one choice comes back (as llama.cpp does)
+        self.batch = FakeBatch(self._next_reply)  # files and batch jobs, answered by the same script
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least `count` requests were captured; False on timeout."""

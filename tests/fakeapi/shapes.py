@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from dataclasses import dataclass, field, fields
 from http import HTTPStatus
@@ -185,6 +186,35 @@ def echo_reply(request_json: Any) -> Reply:
     """The default reply: "Echo: " + the last user message (and how many images the request carried)."""
     images = len(image_urls(request_json))
     return Reply(text="Echo: " + last_user_message(request_json) + (f" [{images} image(s)]" if images else ""))
+
+
+def reply_usage(reply: Reply, request_json: dict) -> dict:
+    """The reply's scripted usage, else one token per prompt word and per reply piece."""
+    if reply.usage is not None:
+        return reply.usage
+    prompt = prompt_words(request_json)
+    completion = len(reply.pieces()) + len(reply.thinking_pieces())
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def completion_object(reply: Reply, request_json: dict, choices: list[Reply] | None = None) -> dict:
+    """A whole (not streamed) ``chat.completion`` body for ``reply`` (or one choice per ``choices``)."""
+    return {
+        "id": "cmpl-" + uuid.uuid4().hex,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": reply.model or request_json.get("model"),
+        "choices": [
+            {
+                "index": number,
+                "message": {"role": "assistant", "content": choice.message_content(), "tool_calls": None},
+                "finish_reason": choice.finish_reason,
+                "logprobs": None,
+            }
+            for number, choice in enumerate(choices or [reply])
+        ],
+        "usage": reply_usage(reply, request_json),
+    }
 
 
 def default_error_body(status: int, request_json: Any) -> dict:

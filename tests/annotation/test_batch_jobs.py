@@ -1,0 +1,262 @@
+"""--batch (issue 13): --each through the fake server's Batch API, end to end in a real IPython shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+
+import pandas as pd
+import pytest
+from fakeapi import ErrorReply, Reply, last_user_message
+from fakeapi.batchshapes import parse_multipart
+from support import TEST_KEY
+
+from mistral_magic.annotation.batchrun import PollSchedule
+from mistral_magic.extension import forget
+
+
+@pytest.fixture
+def batch_shell(shell, fake):
+    fake.batch.queued_seconds = 0.05
+    fake.batch.running_seconds = 0.2
+    shell.magics.session.batch_poll = PollSchedule(first=0.02, growth=1.5, longest=0.2)
+    return shell
+
+
+def fresh_session(shell) -> None:
+    """A new kernel state (as after a restart): nothing in memory, the same cache folder."""
+    ip = shell.ip
+    ip.run_line_magic("unload_ext", "mistral_magic")
+    forget(ip)
+    ip.run_line_magic("load_ext", "mistral_magic")
+    shell.magics.retry_base_delay = 0.01
+    shell.magics.session.batch_poll = PollSchedule(first=0.02, growth=1.5, longest=0.2)
+
+
+def requests_to(fake, method: str, path: str) -> list:
+    return [r for r in fake.requests if r.method == method and r.path.split("?")[0] == path]
+
+
+def uploaded_lines(fake) -> list[list[dict]]:
+    """The JSONL lines of every upload the server received."""
+    files = []
+    for request in requests_to(fake, "POST", "/v1/files"):
+        content = parse_multipart(request.headers["content-type"], request.body)["file"][1]
+        files.append([json.loads(line) for line in content.splitlines()])
+    return files
+
+
+def test_batch_fills_out_in_input_order_with_mistral_shapes(batch_shell, fake):
+    fake.default_reply = lambda request: Reply(text="A:" + last_user_message(request))
+    batch_shell.ns["t_items"] = [f"q{i}" for i in range(12)]
+    run = batch_shell.ok('%%mistral --each t_items --batch -s "Be brief" --max-tokens 9 --out t_out\nsay {item}')
+    assert batch_shell.ns["t_out"] == [f"A:say q{i}" for i in range(12)]
+    assert "12 items: 12 answered (0 from the cache), 12 sent as a batch." in run.stdout
+    assert requests_to(fake, "POST", "/v1/chat/completions") == []
+    [lines] = uploaded_lines(fake)
+    assert all(set(line) == {"custom_id", "body"} for line in lines)
+    assert lines[0]["body"] == {
+        "messages": [{"role": "system", "content": "Be brief"}, {"role": "user", "content": "say q0"}],
+        "max_tokens": 9,
+    }
+    [creation] = requests_to(fake, "POST", "/v1/batch/jobs")
+    job_body = creation.json()
+    assert set(job_body) == {"input_files", "endpoint", "model", "metadata", "timeout_hours"}
+    model = batch_shell.magics.session.config.settings().model
+    assert job_body["endpoint"] == "/v1/chat/completions" and job_body["model"] == model
+    assert set(job_body["metadata"]) == {"mistral_magic_run", "requests"} and job_body["metadata"]["requests"] == "12"
+    assert all(r.headers.get("authorization") == f"Bearer {TEST_KEY}" for r in fake.requests)
+
+
+def test_cached_items_are_not_sent_and_identical_requests_go_once(batch_shell, fake):
+    batch_shell.ns["t_items"] = ["a", "b"]
+    batch_shell.ok("%%mistral --each t_items --out t_out\n{item}")  # live: both now cached
+    batch_shell.ns["t_items"] = ["a", "b", "c", "c", "d"]
+    run = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b", "Echo: c", "Echo: c", "Echo: d"]
+    [lines] = uploaded_lines(fake)
+    assert sorted(line["body"]["messages"][-1]["content"] for line in lines) == ["c", "d"]
+    assert "(2 from the cache)" in run.stdout and "2 sent as a batch" in run.stdout
+
+
+def test_dataframe_column_and_failed_items_go_to_errors(batch_shell, fake):
+    fake.add_rule("bad", ErrorReply(400))
+    batch_shell.ns["t_df"] = pd.DataFrame({"text": ["good", "bad", "fine"]})
+    run = batch_shell.ok("%%mistral --each t_df --batch --out t_label\n{text}")
+    column = batch_shell.ns["t_df"]["t_label"]
+    assert column[0] == "Echo: good" and pd.isna(column[1]) and column[2] == "Echo: fine"
+    assert "1 failed" in run.stdout
+    errors = batch_shell.ok("%mistral errors")
+    assert "HTTP 400: Invalid model" in errors.everything
+
+
+def test_timeout_keeps_half_and_a_rerun_sends_only_the_missing_half(batch_shell, fake):
+    fake.batch.outcomes.append("TIMEOUT_EXCEEDED")
+    batch_shell.ns["t_items"] = [f"q{i}" for i in range(10)]
+    first = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert sum(answer is not None for answer in batch_shell.ns["t_out"]) == 5
+    assert "ended TIMEOUT_EXCEEDED" in batch_shell.ok("%mistral errors").everything
+    assert "5 failed" in first.stdout
+    batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == [f"Echo: q{i}" for i in range(10)]
+    first_file, second_file = uploaded_lines(fake)
+    assert len(first_file) == 10 and len(second_file) == 5
+    first_ids = {line["custom_id"] for line in first_file}
+    assert {line["custom_id"] for line in second_file} < first_ids
+
+
+def test_interrupted_wait_reattaches_in_a_new_session(batch_shell, fake, interruptible):
+    fake.batch.running_seconds = 1.0
+    batch_shell.ns["t_items"] = [f"q{i}" for i in range(6)]
+    threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT)).start()
+    stopped = batch_shell.run("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert type(stopped.error).__name__ == "BatchWaitInterrupted", stopped.error
+    [job_id] = list(fake.batch.jobs)
+    assert f"The batch job {job_id} keeps running" in str(stopped.error)
+    fresh_session(batch_shell)
+    uploads = len(requests_to(fake, "POST", "/v1/files"))
+    run = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == [f"Echo: q{i}" for i in range(6)]
+    assert len(requests_to(fake, "POST", "/v1/files")) == uploads == 1
+    assert len(requests_to(fake, "POST", "/v1/batch/jobs")) == 1
+    assert "6 answered by the requests of the interrupted run" in run.stdout
+    again = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")  # all cached now
+    assert "6 from the cache" in again.stdout and len(fake.batch.jobs) == 1
+
+
+def test_creation_429_fails_in_one_line_and_registers_nothing(batch_shell, fake):
+    fake.batch.creation_errors.append(ErrorReply(429))
+    batch_shell.ns["t_items"] = ["a", "b"]
+    run = batch_shell.run("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert type(run.error).__name__ == "RateLimitError" and "\n" not in str(run.error)
+    assert "No batch jobs" in batch_shell.ok("%mistral jobs").everything
+    batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b"]
+
+
+def test_jobs_lists_and_cancels(batch_shell, fake):
+    batch_shell.ns["t_items"] = ["a"]
+    batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    [job_id] = list(fake.batch.jobs)
+    listing = batch_shell.ok("%mistral jobs").everything
+    assert job_id in listing and "SUCCESS" in listing and "1 done, 0 failed of 1" in listing
+    fake.batch.running_seconds = 60
+    fresh_job = fake.batch.create(
+        json.dumps(
+            {
+                "requests": [{"custom_id": "x", "body": {"messages": []}}],
+                "endpoint": "/v1/chat/completions",
+                "model": "m",
+            }
+        ).encode()
+    ).payload["id"]
+    cancelled = batch_shell.ok(f"%mistral jobs cancel {fresh_job}")
+    assert "CANCELLATION_REQUESTED" in cancelled.everything
+    assert requests_to(fake, "POST", f"/v1/batch/jobs/{fresh_job}/cancel")
+    assert type(batch_shell.run("%mistral jobs cancel").error).__name__ == "UsageError"
+
+
+@pytest.mark.parametrize(
+    "cell, fragment",
+    [
+        ("%%mistral --batch\nhi", "--batch goes with --each"),
+        ("%%mistral --each t_items --batch --workers 2\n{item}", "--batch goes with --each"),
+        ("%%mistral --each t_items --batch --no-cache\n{item}", "drop --no-cache"),
+        ("%%mistral --each t_items --batch --schema 'label: a|b'\n{item}", "--batch does not take --schema"),
+    ],
+)
+def test_what_batch_refuses_is_one_line(batch_shell, fake, cell, fragment):
+    batch_shell.ns["t_items"] = ["a"]
+    run = batch_shell.run(cell)
+    assert type(run.error).__name__ == "UsageError" and fragment in str(run.error)
+    assert fake.requests == []
+
+
+def test_annotate_batch(batch_shell, fake):
+    import mistral_magic
+
+    run = mistral_magic.annotate(["x", "y"], "about {item}", batch=True)
+    assert list(run) == ["Echo: about x", "Echo: about y"] and run.sent == 2
+    assert len(requests_to(fake, "POST", "/v1/batch/jobs")) == 1
+
+
+def test_a_run_over_the_per_job_limit_is_split_and_leaves_no_temp_files(fake, tmp_path, monkeypatch):
+    from mistral_magic.annotation.batchrun import BatchRunner
+    from mistral_magic.annotation.batchstore import BatchJobStore
+    from mistral_magic.annotation.cache import ReplyCache
+    from mistral_magic.annotation.run import as_items
+    from mistral_magic.api.batchjobs import BatchJobs
+    from mistral_magic.api.client import ChatClient
+    from mistral_magic.api.protocol import Endpoint
+    from mistral_magic.secret import Secret
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    fake.batch.queued_seconds, fake.batch.running_seconds = 0.02, 0.05
+    endpoint = Endpoint(base_url=fake.url + "/v1", api_key=Secret(""))
+    client = ChatClient()
+    cache = ReplyCache(tmp_path / "cache")
+    store = BatchJobStore(cache.path)
+    runner = BatchRunner(
+        BatchJobs(client, endpoint), endpoint, cache, store, model="m", poll=PollSchedule(first=0.02), per_job=4
+    )
+    items = as_items([f"r{i}" for i in range(10)])
+
+    def body_for(index: int) -> dict:
+        return {"model": "m", "messages": [{"role": "user", "content": items.values[index]}], "stream": True}
+
+    run = runner.run(items, body_for)
+    assert list(run) == [f"Echo: r{i}" for i in range(10)] and run.sent == 10
+    assert [len(lines) for lines in uploaded_lines(fake)] == [4, 4, 2]
+    assert len(fake.batch.jobs) == 3 and all(record.collected for record in store.recent())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mistral-batch-")] == []
+    store.close()
+    cache.close()
+    client.close()
+
+
+def test_put_many_is_one_transaction_and_falls_back_to_memory(tmp_path):
+    from mistral_magic.annotation.cache import ReplyCache
+    from mistral_magic.api.protocol import Completion
+
+    answers = [(f"k{i}", Completion(f"text {i}", "stop", {"prompt_tokens": 1}, "m")) for i in range(5)]
+    cache = ReplyCache(tmp_path / "ok")
+    cache.put_many(answers)
+    assert len(cache) == 5 and cache.get("k3") == answers[3][1]
+    cache.close()
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "replies.sqlite3").mkdir()  # a folder where the file should be: the cache cannot open it
+    broken = ReplyCache(blocked)
+    broken.put_many(answers)
+    assert broken.problem is not None and broken.get("k4") == answers[4][1] and len(broken) == 5
+
+
+def test_no_wait_submits_returns_and_a_later_run_collects(batch_shell, fake):
+    fake.batch.running_seconds = 0.6
+    batch_shell.ns["t_items"] = ["a", "b", "c"]
+    cell = "%%mistral --each t_items --batch --no-wait --out t_out\n{item}"
+    first = batch_shell.ok(cell)
+    [job_id] = list(fake.batch.jobs)
+    assert f"Submitted 3 requests as batch job {job_id}: run the cell again" in first.stdout
+    assert "t_out" not in batch_shell.ns
+    second = batch_shell.ok(cell)  # at once: still running, nothing new sent
+    assert f"The batch job {job_id} is still running" in second.stdout
+    assert len(requests_to(fake, "POST", "/v1/files")) == 1 and len(fake.batch.jobs) == 1
+    fresh_session(batch_shell)  # days later, another kernel: the same cell collects
+    collected = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b", "Echo: c"]
+    assert "3 answered by the requests of the interrupted run" in collected.stdout
+    assert len(fake.batch.jobs) == 1 and len(requests_to(fake, "POST", "/v1/files")) == 1
+
+
+def test_no_wait_collects_at_once_when_the_job_is_done(batch_shell, fake):
+    import time
+
+    batch_shell.ns["t_items"] = ["a"]
+    batch_shell.ok("%%mistral --each t_items --batch --no-wait --out t_out\n{item}")
+    time.sleep(0.4)
+    batch_shell.ok("%%mistral --each t_items --batch --no-wait --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a"]
+    assert type(batch_shell.run("%%mistral --each t_items --no-wait\n{item}").error).__name__ == "UsageError"
