@@ -1,0 +1,97 @@
+"""--batch resumes across kernel processes (issue 13): a wait interrupted in one real kernel, then the same
+cell in a new kernel process with the same reply cache collects the job without a second upload or job."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+from support import TEST_KEY, run_and_collect
+
+CELL = "%%mistral --each t_items --batch --out t_out\n{item}"
+SETUP = "%load_ext mistral_magic\nt_items = [f'q{i}' for i in range(6)]"
+
+
+@pytest.fixture
+def kernel_env(fake, monkeypatch, tmp_path):
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
+    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
+    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
+    return fake
+
+
+def requests_to(fake, method: str, path: str) -> list:
+    return [r for r in fake.requests if r.method == method and r.path.split("?")[0] == path]
+
+
+def polls_of_a_job(fake) -> list:
+    """The GET requests for a created job: the kernel saved its id and is waiting."""
+    return [job for job in fake.batch.jobs if requests_to(fake, "GET", f"/v1/batch/jobs/{job}")]
+
+
+def wait_for_idle(client, msg_id: str, timeout: float = 30) -> list[dict]:
+    messages = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        msg = client.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        messages.append(msg)
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            return messages
+    raise AssertionError("the kernel did not become idle")
+
+
+def shown(messages: list[dict]) -> str:
+    parts = []
+    for msg in messages:
+        content = msg["content"]
+        parts.append(content.get("text", ""))
+        parts.append(str(content.get("data", {}).get("text/plain", "")))
+        parts.extend(content.get("traceback", []))
+    return "".join(parts)
+
+
+def test_an_interrupted_wait_is_collected_by_a_new_kernel_process(kernel_env):
+    fake = kernel_env
+    fake.batch.queued_seconds = 0.1
+    fake.batch.running_seconds = 4.0  # long enough to interrupt the first kernel while it waits
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        run_and_collect(client, SETUP)
+        msg_id = client.execute(CELL)
+        deadline = time.monotonic() + 20
+        while not polls_of_a_job(fake) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert polls_of_a_job(fake), "the first kernel did not start waiting for a batch job"
+        manager.interrupt_kernel()
+        stopped = wait_for_idle(client, msg_id)
+        [job_id] = list(fake.batch.jobs)
+        errors = [m["content"] for m in stopped if m["msg_type"] == "error"]
+        assert errors and errors[0]["ename"] == "BatchWaitInterrupted", shown(stopped)
+        assert f"The batch job {job_id} keeps running" in shown(stopped)
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert not manager.is_alive()
+    uploads = len(requests_to(fake, "POST", "/v1/files"))
+    created = len(requests_to(fake, "POST", "/v1/batch/jobs"))
+    assert (uploads, created) == (1, 1)
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        run_and_collect(client, SETUP)
+        collected = run_and_collect(client, CELL)
+        assert not [m for m in collected if m["msg_type"] == "error"], shown(collected)
+        assert "6 answered by the requests of the interrupted run" in shown(collected)
+        printed = shown(run_and_collect(client, "import json; print(json.dumps(t_out))"))
+        assert json.loads(printed) == [f"Echo: q{i}" for i in range(6)]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+    assert len(requests_to(fake, "POST", "/v1/files")) == uploads
+    assert len(requests_to(fake, "POST", "/v1/batch/jobs")) == created
+    assert list(fake.batch.jobs) == [job_id]
+    assert len(requests_to(fake, "GET", f"/v1/batch/jobs/{job_id}")) >= 2  # both kernels polled that job
