@@ -69,7 +69,11 @@ class Shell:
 
 def run_and_collect(client, code: str, timeout: float = 60) -> list[dict]:
     """Execute ``code`` in a real kernel and return its IOPub messages until it is idle again."""
-    msg_id = client.execute(code)
+    return messages_until_idle(client, client.execute(code), timeout)
+
+
+def messages_until_idle(client, msg_id: str, timeout: float = 60) -> list[dict]:
+    """The IOPub messages of the execution ``msg_id`` until the kernel is idle again."""
     messages = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -82,4 +86,15 @@ def run_and_collect(client, code: str, timeout: float = 60) -> list[dict]:
         messages.append(msg)
         if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
             return messages
-    raise AssertionError(f"no idle after {code!r}")
+    raise AssertionError(f"no idle after execution {msg_id}")
+
+
+def shown(messages: list[dict]) -> str:
+    """Everything the IOPub ``messages`` show as text: streams, plain-text displays and tracebacks."""
+    parts = []
+    for msg in messages:
+        content = msg["content"]
+        parts.append(content.get("text", ""))
+        parts.append(str(content.get("data", {}).get("text/plain", "")))
+        parts.extend(content.get("traceback", []))
+    return "".join(parts)

@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from support import Shell, run_and_collect
+from support import Shell, run_and_collect, shown
 
 from mistral_magic import local
 from mistral_magic.errors import LocalServerError
@@ -308,16 +308,6 @@ def gone_or_killed(pid: int) -> bool:
         return True
     os.kill(pid, signal.SIGKILL)
     return False
-
-
-def shown(messages: list[dict]) -> str:
-    parts = []
-    for msg in messages:
-        content = msg["content"]
-        parts.append(content.get("text", ""))
-        parts.append(str(content.get("data", {}).get("text/plain", "")))
-        parts.extend(content.get("traceback", []))
-    return "".join(parts)
 
 
 PID_CODE = "import os, mistral_magic.extension; print('pids', os.getpid(), next(iter(mistral_magic.extension._loaded.values())).session.local.server.pid)"

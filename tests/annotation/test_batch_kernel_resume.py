@@ -8,7 +8,7 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
-from support import TEST_KEY, run_and_collect
+from support import TEST_KEY, messages_until_idle, run_and_collect, shown
 
 CELL = "%%mistral --each t_items --batch --out t_out\n{item}"
 SETUP = "%load_ext mistral_magic\nt_items = [f'q{i}' for i in range(6)]"
@@ -31,29 +31,6 @@ def polls_of_a_job(fake) -> list:
     return [job for job in fake.batch.jobs if requests_to(fake, "GET", f"/v1/batch/jobs/{job}")]
 
 
-def wait_for_idle(client, msg_id: str, timeout: float = 30) -> list[dict]:
-    messages = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        msg = client.get_iopub_msg(timeout=timeout)
-        if msg["parent_header"].get("msg_id") != msg_id:
-            continue
-        messages.append(msg)
-        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
-            return messages
-    raise AssertionError("the kernel did not become idle")
-
-
-def shown(messages: list[dict]) -> str:
-    parts = []
-    for msg in messages:
-        content = msg["content"]
-        parts.append(content.get("text", ""))
-        parts.append(str(content.get("data", {}).get("text/plain", "")))
-        parts.extend(content.get("traceback", []))
-    return "".join(parts)
-
-
 def test_an_interrupted_wait_is_collected_by_a_new_kernel_process(kernel_env):
     fake = kernel_env
     fake.batch.queued_seconds = 0.1
@@ -67,7 +44,7 @@ def test_an_interrupted_wait_is_collected_by_a_new_kernel_process(kernel_env):
             time.sleep(0.05)
         assert polls_of_a_job(fake), "the first kernel did not start waiting for a batch job"
         manager.interrupt_kernel()
-        stopped = wait_for_idle(client, msg_id)
+        stopped = messages_until_idle(client, msg_id)
         [job_id] = list(fake.batch.jobs)
         errors = [m["content"] for m in stopped if m["msg_type"] == "error"]
         assert errors and errors[0]["ename"] == "BatchWaitInterrupted", shown(stopped)
