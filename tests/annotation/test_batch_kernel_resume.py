@@ -27,7 +27,7 @@ def requests_to(fake, method: str, path: str) -> list:
 
 
 def polls_of_a_job(fake) -> list:
-    """The GET requests for a created job: the kernel saved its id and is waiting."""
+    """The created jobs the kernel has polled: it saved their ids and is waiting."""
     return [job for job in fake.batch.jobs if requests_to(fake, "GET", f"/v1/batch/jobs/{job}")]
 
 
