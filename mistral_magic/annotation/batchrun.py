@@ -144,14 +144,11 @@ class BatchRunner:
         missing = []
         for index in indices:
             hit = self.cache.get(keys[index])
-            if hit is None or not self._usable(hit.text, json):
+            if hit is None or not is_usable(hit.text, json, self.usable):
                 missing.append(index)
             else:
                 settle(index, hit)
         return missing
-
-    def _usable(self, text: str, json: bool) -> bool:
-        return self.usable(text) if self.usable is not None else is_usable(text, json)
 
     def _submit(
         self, todo: Sequence[int], keys: Sequence[str], body_for: Callable[[int], dict[str, Any]], fingerprint: str
@@ -259,7 +256,7 @@ class BatchRunner:
             completion = result.completion
             if on_answer is not None:
                 on_answer(completion)
-            if self._usable(completion.text, json):
+            if is_usable(completion.text, json, self.usable):
                 answers.append((result.custom_id, completion))
             else:
                 self.item_errors[result.custom_id] = "the reply is not valid JSON" if json else "the reply is empty"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import JsonReplyError, hint
@@ -27,8 +28,11 @@ def parse_json_reply(text: str) -> Any:
         ) from None
 
 
-def is_usable(text: str, json: bool) -> bool:
-    """Whether a reply is worth caching and serving again: with ``--json``, only one that parses."""
+def is_usable(text: str, json: bool, rule: Callable[[str], bool] | None = None) -> bool:
+    """Whether a reply is worth caching and serving again: by ``rule`` when given (``--schema``),
+    else with ``--json`` only one that parses."""
+    if rule is not None:
+        return rule(text)
     if not json:
         return True
     try:

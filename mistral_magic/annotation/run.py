@@ -306,7 +306,7 @@ class Runner:
         todo = array("I")
         for index in range(total):
             hit = self.cache.get(cache_key(self.endpoint.base_url, body_for(index)))
-            if hit is None or not self._usable(hit.text, json):
+            if hit is None or not is_usable(hit.text, json, self.usable):
                 todo.append(index)
             else:
                 settle(index, hit)
@@ -325,7 +325,7 @@ class Runner:
     def _answer(self, body: dict[str, Any], key: str | None, json: bool) -> Completion:
         if key is not None and self.cache is not None and self.in_flight.wait(key):
             hit = self.cache.get(key)  # the interrupted run's request has finished: its answer, if usable
-            if hit is not None and self._usable(hit.text, json):
+            if hit is not None and is_usable(hit.text, json, self.usable):
                 with self._count_lock:
                     self.joined += 1
                 return hit
@@ -337,12 +337,9 @@ class Runner:
             self._count_sent()
             raise
         self._count_sent()
-        if key is not None and self.cache is not None and self._usable(completion.text, json):
+        if key is not None and self.cache is not None and is_usable(completion.text, json, self.usable):
             self.cache.put(key, completion)
         return completion
-
-    def _usable(self, text: str, json: bool) -> bool:
-        return self.usable(text) if self.usable is not None else is_usable(text, json)
 
     def _count_sent(self) -> None:
         with self._count_lock:
