@@ -10,6 +10,7 @@ import pytest
 from fakeapi import ErrorReply, FakeChatServer, Reply
 
 CHAT = "/v1/chat/completions"
+SCHEMA = {"name": "answer", "schema": {"type": "object"}, "strict": True}
 
 
 @pytest.fixture
@@ -218,6 +219,28 @@ def test_cancel_keeps_what_was_done(client, server):
     assert final["status"] == "CANCELLED" and final["completed_requests"] == 0 and final["output_file"] is None
     assert client.post(f"/v1/batch/jobs/{job['id']}/cancel").status_code == 400
     assert client.post("/v1/batch/jobs/nope/cancel").status_code == 404
+
+
+def test_a_line_is_answered_as_a_live_request_would_be(client, server):
+    server.json_schema = False
+    fields = {"messages": [{"role": "user", "content": "x"}]}
+    lines = [
+        {"custom_id": "n", "body": {**fields, "n": 3}},
+        {"custom_id": "schema", "body": {**fields, "response_format": {"type": "json_schema", "json_schema": SCHEMA}}},
+    ]
+    job = wait_terminal(client, create(client, upload(client, jsonl(*lines)).json()["id"]).json()["id"])
+    [answered] = lines_of(client, job["output_file"])
+    assert answered["custom_id"] == "n" and len(answered["response"]["body"]["choices"]) == 3
+    refused = {line["custom_id"]: line["response"] for line in lines_of(client, job["error_file"])}
+    assert refused["schema"]["status_code"] == 422 and "json_schema" in refused["schema"]["body"]["message"]
+
+
+def test_poll_errors_are_scripted(client, server):
+    job = submit(client, 1)
+    server.batch.poll_errors.append(ErrorReply(429, headers={"retry-after-ms": "300"}))
+    refused = client.get(f"/v1/batch/jobs/{job['id']}")
+    assert refused.status_code == 429 and refused.headers["retry-after-ms"] == "300"
+    assert client.get(f"/v1/batch/jobs/{job['id']}").status_code == 200
 
 
 def test_creation_429_is_scripted(client, server):

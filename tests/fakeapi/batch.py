@@ -2,11 +2,12 @@
 
 Jobs move QUEUED -> RUNNING -> a terminal status over scripted, fast time (``queued_seconds`` then
 ``running_seconds``), their counters growing as they run. Each request of a job is answered when the
-job is created, by the same script queue and rules as live chat completions: a :class:`Reply` is a
-200 line of the output file, an :class:`ErrorReply` a line of the error file. The output file comes
-in shuffled order. ``outcomes`` scripts how the next jobs end: ``SUCCESS``, ``FAILED`` (nothing
-kept), ``TIMEOUT_EXCEEDED`` (the first half of the results kept) or ``CANCELLED``; a cancel request
-keeps what was done by then. ``creation_errors`` answers the next job creations with errors (a 429).
+job is created, exactly as a live chat completion would be (checked, then the script queue and rules):
+a :class:`Reply` (or ``n`` of them) is a 200 line of the output file, an :class:`ErrorReply` a line of
+the error file. The output file comes in shuffled order. ``outcomes`` scripts how the next jobs end:
+``SUCCESS``, ``FAILED`` (nothing kept), ``TIMEOUT_EXCEEDED`` (the first half of the results kept) or
+``CANCELLED``; a cancel request keeps what was done by then. ``creation_errors`` answers the next job
+creations with errors (a 429), ``poll_errors`` the next looks at a job.
 """
 
 from __future__ import annotations
@@ -92,8 +93,14 @@ def _unprocessable(details: list[dict]) -> Answer:
     return Answer(422, unprocessable(details))
 
 
+def _error_answer(error: ErrorReply) -> Answer:
+    payload = error.body if error.body is not None else default_error_body(error.status, None)
+    return Answer(error.status, payload, headers=dict(error.headers))
+
+
 class FakeBatch:
-    """The files and batch-jobs state of one fake server; ``answer`` gives a chat request its scripted reply."""
+    """The files and batch-jobs state of one fake server; ``answer`` gives a chat request what answers it
+    live (its scripted reply, a list of replies for ``n`` choices, or the error a refused request gets)."""
 
     def __init__(self, answer: Callable[[Any], Any]) -> None:
         self._answer = answer
@@ -105,6 +112,7 @@ class FakeBatch:
         self.outcomes: deque[str] = deque()  # how the next jobs end (default SUCCESS)
         self.failed_message = "Internal error while processing the batch"
         self.creation_errors: deque[ErrorReply] = deque()  # answers to the next job creations
+        self.poll_errors: deque[ErrorReply] = deque()  # answers to the next looks at one job
         self.error_line_style = "response"  # or "error": a top-level {"code","message"} with no response
         self.max_file_bytes = 512 * 1024 * 1024
         self.shuffle = random.Random(13)
@@ -180,9 +188,7 @@ class FakeBatch:
 
     def create(self, body: bytes) -> Answer:
         if self.creation_errors:
-            error = self.creation_errors.popleft()
-            payload = error.body if error.body is not None else default_error_body(error.status, None)
-            return Answer(error.status, payload, headers=dict(error.headers))
+            return _error_answer(self.creation_errors.popleft())
         try:
             data = json.loads(body)
         except ValueError:
@@ -248,6 +254,9 @@ class FakeBatch:
         """One request of a job answered by the script: (its output or error line, succeeded)."""
         reply = self._answer(request_json)
         head = {"id": "batch-" + uuid.uuid4().hex[:12], "custom_id": custom_id}
+        if isinstance(reply, list):  # n choices
+            response = {"status_code": 200, "body": completion_object(reply[0], request_json, reply)}
+            return {**head, "response": response, "error": None}, True
         if isinstance(reply, Reply):
             response = {"status_code": 200, "body": completion_object(reply, request_json)}
             return {**head, "response": response, "error": None}, True
@@ -260,6 +269,8 @@ class FakeBatch:
         return {**head, "response": {"status_code": status, "body": body}, "error": None}, False
 
     def get(self, job_id: str, inline: bool) -> Answer:
+        if self.poll_errors:
+            return _error_answer(self.poll_errors.popleft())
         with self._lock:
             job = self.jobs.get(job_id)
             if job is None:

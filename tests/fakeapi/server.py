@@ -183,31 +183,9 @@ class _Handler(BaseHTTPRequestHandler):
     # -- chat completions ----------------------------------------------------------------------
 
     def _chat(self, body: bytes) -> None:
-        fake = self.server.fake
-        request_json, error = validate_chat_request(body, fake.strict)
-        if error is None and not fake.json_schema and _asks_json_schema(request_json):
-            error = {"object": "error", "message": "response_format: json_schema is not supported", "code": None}
-        if error is not None:
-            self._send_json(422, error)
-            return
-        refused = image_error(request_json, fake.models)
-        if refused is not None:
-            self._send_json(
-                400,
-                {"object": "error", "message": refused, "type": "invalid_request_error", "param": None, "code": "3051"},
-            )
-            return
-        reply = fake._next_reply(request_json)
-        n = request_json.get("n")
-        if (
-            isinstance(reply, Reply)
-            and fake.honour_n
-            and isinstance(n, int)
-            and n > 1
-            and not request_json.get("stream")
-        ):
-            others = [fake._next_reply(request_json) for _ in range(n - 1)]
-            self._serve_reply(reply, request_json, [reply, *others])
+        request_json, reply = self.server.fake.answer(body)
+        if isinstance(reply, list):  # n choices
+            self._serve_reply(reply[0], request_json, reply)
         elif isinstance(reply, Reply):
             self._serve_reply(reply, request_json)
         elif isinstance(reply, ErrorReply):
@@ -449,7 +427,7 @@ class FakeChatServer:
         self.strict: bool = True  # reject unknown top-level fields with 422, like Mistral
         self.json_schema: bool = True  # False: a server without the json_schema response format (422)
         self.honour_n: bool = True  # False: n is accepted but one choice comes back (as llama.cpp does)
-        self.batch = FakeBatch(self._next_reply)  # files and batch jobs, answered by the same script
+        self.batch = FakeBatch(self._batch_answer)  # files and batch jobs, answered as live requests are
 
     def wait_for_requests(self, count: int, timeout: float = 5.0) -> bool:
         """Block until at least `count` requests were captured; False on timeout."""
@@ -462,6 +440,28 @@ class FakeChatServer:
         with self._received:
             self.requests.append(request)
             self._received.notify_all()
+
+    def answer(self, body: bytes) -> tuple[Any, Any]:
+        """A chat request's parsed JSON and what answers it: a 422 or 400 :class:`ErrorReply` for a request
+        Mistral refuses, a list of :class:`Reply` for ``n`` choices, else the script's next reply."""
+        request_json, error = validate_chat_request(body, self.strict)
+        if error is None and not self.json_schema and _asks_json_schema(request_json):
+            error = {"object": "error", "message": "response_format: json_schema is not supported", "code": None}
+        if error is not None:
+            return request_json, ErrorReply(422, body=error)
+        refused = image_error(request_json, self.models)
+        if refused is not None:
+            body_400 = {"object": "error", "message": refused, "type": "invalid_request_error", "param": None}
+            return request_json, ErrorReply(400, body={**body_400, "code": "3051"})
+        reply = self._next_reply(request_json)
+        n = request_json.get("n")
+        choices = isinstance(n, int) and n > 1 and self.honour_n and not request_json.get("stream")
+        if isinstance(reply, Reply) and choices:
+            return request_json, [reply, *(self._next_reply(request_json) for _ in range(n - 1))]
+        return request_json, reply
+
+    def _batch_answer(self, request_json: dict) -> Any:
+        return self.answer(dumps(request_json).encode())[1]
 
     def _next_reply(self, request_json: Any) -> Any:
         with self._lock:

@@ -43,6 +43,7 @@ class CapturedRequest:
     path: str
     headers: dict[str, str]
     body: bytes
+    received: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
 
     def json(self) -> Any:
         """The body parsed as JSON (raises ValueError when it is not JSON)."""
