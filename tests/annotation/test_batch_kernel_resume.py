@@ -10,6 +10,8 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 from support import TEST_KEY, messages_until_idle, run_and_collect, shown
 
+from .batchsupport import requests_to
+
 CELL = "%%mistral --each t_items --batch --out t_out\n{item}"
 SETUP = "%load_ext mistral_magic\nt_items = [f'q{i}' for i in range(6)]"
 
@@ -20,10 +22,6 @@ def kernel_env(fake, monkeypatch, tmp_path):
     monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
     monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
     return fake
-
-
-def requests_to(fake, method: str, path: str) -> list:
-    return [r for r in fake.requests if r.method == method and r.path.split("?")[0] == path]
 
 
 def polls_of_a_job(fake) -> list:
