@@ -4,6 +4,7 @@ The hierarchy::
 
     MistralMagicError
     ├── UsageError                  a bad flag, value or subcommand; nothing was sent
+    │   ├── ImageError              an image that cannot be sent; LocalNoVisionError: the local model reads none
     │   └── InvalidSettingError     a setting out of range (also a traitlets TraitError, so %config refuses it)
     ├── MissingKeyError             no API key for a server that needs one
     ├── ApiError                    the server answered with an HTTP error status (``status``, ``body``)
@@ -22,6 +23,9 @@ The hierarchy::
     ├── StreamError                 the reply stream broke after it started (``partial``)
     ├── ReplyInterrupted            a kernel interrupt while a reply streamed (the partial reply is kept)
     ├── AnnotationInterrupted       a kernel interrupt stopped ``--each`` / ``annotate()`` (``run``)
+    ├── BatchWaitInterrupted        a kernel interrupt while ``--batch`` waited (the jobs run on) or finished
+    ├── BatchNotReady               ``--no-wait``: the jobs are submitted or still running
+    ├── BatchWaitLost               the server stopped answering while ``--batch`` waited (the jobs run on)
     ├── JsonReplyError              ``--json`` reply that is not JSON
     │   └── SchemaReplyError        a ``--schema`` reply that does not match the schema (after repairs)
     └── LocalServerError            the local model server could not start, or stopped
@@ -130,6 +134,7 @@ class ApiError(MistralMagicError):
         super().__init__(message)
         self.status = status
         self.body = body
+        self.retry_after: float | None = None  # seconds the server asked to wait (Retry-After), if it did
         self.label = f"MistralError {status}"
 
 
@@ -238,17 +243,26 @@ class AnnotationInterrupted(MistralMagicError, Generic[RunT]):
 
 
 class BatchWaitInterrupted(MistralMagicError):
-    """The user interrupted the wait for batch jobs; they keep running on the server."""
+    """The user interrupted the wait for batch jobs (they keep running on the server), or the live
+    requests finishing their answers (a re-run reads the results again)."""
 
     label = "Interrupted"
 
-    def __init__(self, job_ids: list[str]):
+    def __init__(self, job_ids: list[str], *, finishing: bool = False):
         named = ", ".join(job_ids)
-        jobs = f"The batch job {named} keeps" if len(job_ids) == 1 else f"The batch jobs {named} keep"
-        super().__init__(
-            f"Stopped waiting. {jobs} running on the server: run the cell again to collect the results "
-            f"(nothing is sent twice), or cancel with %mistral jobs cancel {job_ids[0]}."
-        )
+        if finishing:
+            jobs = f"batch job {named}" if len(job_ids) == 1 else f"batch jobs {named}"
+            message = (
+                f"Stopped while finishing the answers of {jobs} with live requests: run the cell again to "
+                "finish (the batch results are read again, not paid again)."
+            )
+        else:
+            jobs = f"The batch job {named} keeps" if len(job_ids) == 1 else f"The batch jobs {named} keep"
+            message = (
+                f"Stopped waiting. {jobs} running on the server: run the cell again to collect the results "
+                f"(nothing is sent twice), or cancel with %mistral jobs cancel {job_ids[0]}."
+            )
+        super().__init__(message)
         self.job_ids = job_ids
 
 
@@ -264,6 +278,21 @@ class BatchNotReady(MistralMagicError):
         if not submitted and len(job_ids) > 1:
             state = f"The {jobs} are still running"
         super().__init__(f"{state}: run the cell again to collect the results (%mistral jobs shows how they go).")
+        self.job_ids = job_ids
+
+
+class BatchWaitLost(MistralMagicError):
+    """The server stopped answering while a run waited for its batch jobs; they keep running there."""
+
+    label = "BatchWaitLost"
+
+    def __init__(self, job_ids: list[str], reason: str):
+        named = ", ".join(job_ids)
+        jobs = f"The batch job {named} keeps" if len(job_ids) == 1 else f"The batch jobs {named} keep"
+        super().__init__(
+            f"Stopped waiting: the server did not answer ({reason.rstrip('.')}). {jobs} running on the server: "
+            "run the cell again to collect the results (nothing is sent twice)."
+        )
         self.job_ids = job_ids
 
 

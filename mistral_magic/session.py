@@ -11,7 +11,8 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .annotation.batchrun import BatchRunner, PollSchedule
+from .annotation.batchfinish import Finish, repair_finish
+from .annotation.batchrun import BatchRunner, PollSchedule, first_choice
 from .annotation.batchstore import BatchJobStore
 from .annotation.cache import ReplyCache, cache_key
 from .annotation.inflight import InFlight
@@ -27,7 +28,7 @@ from .annotation.run import (
 )
 from .annotation.schema import Schema
 from .annotation.validate import SchemaClient, Validator
-from .annotation.votes import VotingClient, count_ties
+from .annotation.votes import VotingClient, count_ties, vote_list
 from .api import protocol
 from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
@@ -275,14 +276,19 @@ class Session:
         completer = StreamedCompleter(self.client)
         validating = voting = None
         usable = None
+        answer_of: Callable[[Sequence[Completion]], Completion | None] = first_choice
+        finish: Finish | None = None
         if options.schema is not None:
             validating = SchemaClient(completer, Validator(options.schema), settings.repair)
             usable = validating.validator.usable
+            finish = repair_finish(validating.checked, completer)
         if options.votes > 1:
             if validating is None:
                 raise UsageError("--votes needs --schema: the votes are counted per field.")
             voting = VotingClient(self.client, validating, options.votes)
             usable = partial(VotingClient.usable, checked=validating)
+            answer_of = partial(vote_list, votes=options.votes)
+            finish = voting.finish
         runner = Runner(
             voting or validating or completer,
             self.endpoint(settings),
@@ -313,6 +319,10 @@ class Session:
                 self.job_store,
                 model=settings.model,
                 progress=progress,
+                usable=usable,
+                answer_of=answer_of,
+                finish=finish,
+                in_flight=self.in_flight,
                 poll=self.batch_poll,
             )
             run_all = partial(batch_runner.run, wait=wait)
@@ -362,5 +372,3 @@ def check_batch(settings: Settings, options: TurnOptions, cache: bool) -> None:
         raise UsageError("--batch needs Mistral's Batch API; the local model server has none: drop --batch.")
     if not cache:
         raise UsageError("--batch keeps its results in the reply cache: drop --no-cache.")
-    if options.schema is not None or options.votes > 1:
-        raise UsageError("--batch does not take --schema or --votes (they re-ask live): use --json, or drop --batch.")

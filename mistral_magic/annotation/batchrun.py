@@ -20,10 +20,21 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
-from ..errors import BatchNotReady, BatchWaitInterrupted
+from ..errors import (
+    AnnotationInterrupted,
+    BatchNotReady,
+    BatchWaitInterrupted,
+    BatchWaitLost,
+    ConnectionFailedError,
+    RateLimitError,
+    RequestTimeoutError,
+    ServerError,
+)
 from ..textsafe import encodable_data
+from .batchfinish import Finish, HeldAnswers, finish_live
 from .batchstore import BatchJobStore
 from .cache import ReplyCache, cache_key
+from .inflight import InFlight
 from .jsonmode import is_usable
 from .run import AnnotationRun, ItemError, Items, ProgressFactory, SilentProgress, settler
 
@@ -32,22 +43,38 @@ if TYPE_CHECKING:  # httpx, under the client, is imported on first use
 
 PER_JOB = 100_000
 MAX_FILE_BYTES = 500_000_000  # under Mistral's 512 MB per file
-CACHE_WRITE_BATCH = 1000  # results written to the cache in one transaction
+CACHE_WRITE_BATCH = 1000
+TRANSIENT = (
+    RateLimitError,
+    ServerError,
+    ConnectionFailedError,
+    RequestTimeoutError,
+)  # results written to the cache in one transaction
 
 
 @dataclass(frozen=True)
 class PollSchedule:
-    """Polite polling: ``first`` seconds, then each wait ``growth`` times longer, up to ``longest``."""
+    """Polite polling: ``first`` seconds, then each wait ``growth`` times longer, up to ``longest``.
+    A look that fails (a 429 or 5xx after the client's retries; a lost connection) is skipped, and the
+    next one waits at least what the server's ``Retry-After`` asked; ``patience`` failed looks in a row
+    stop the wait, the jobs still running."""
 
     first: float = 1.0
     growth: float = 1.5
     longest: float = 30.0
+    patience: int = 5  # looks in a row that fail (after the client's own retries) before giving up waiting
+    longest_asked: float = 600.0  # the longest Retry-After a failed look is allowed to make us wait
 
     def delays(self) -> Iterator[float]:
         delay = self.first
         while True:
             yield delay
             delay = min(delay * self.growth, self.longest)
+
+
+def first_choice(choices: Sequence[Completion]) -> Completion | None:
+    """A result's answer: its first choice."""
+    return choices[0] if choices else None
 
 
 class BatchRunner:
@@ -63,6 +90,9 @@ class BatchRunner:
         model: str,
         progress: ProgressFactory = SilentProgress,
         usable: Callable[[str], bool] | None = None,
+        answer_of: Callable[[Sequence[Completion]], Completion | None] = first_choice,
+        finish: Finish | None = None,
+        in_flight: InFlight | None = None,
         poll: PollSchedule = PollSchedule(),
         per_job: int = PER_JOB,
         max_file_bytes: int = MAX_FILE_BYTES,
@@ -74,6 +104,9 @@ class BatchRunner:
         self.model = model
         self.progress = progress
         self.usable = usable
+        self.answer_of = answer_of  # a result's choices as the answer to cache (--votes: one vote list)
+        self.held = HeldAnswers(finish) if finish is not None else None  # answers to finish live
+        self.in_flight = in_flight  # live requests an interrupted run left running (see Runner)
         self.poll = poll
         self.per_job = per_job
         self.max_file_bytes = max_file_bytes
@@ -99,20 +132,19 @@ class BatchRunner:
         missing = self._settle_cached(keys, range(total), json, settle)
         cached = total - len(missing)
         fingerprint = self._fingerprint(keys)
-        attached = [record.job_id for record in self.store.pending(fingerprint)]
+        job_ids = [record.job_id for record in self.store.pending(fingerprint)]
+        attached = bool(job_ids)
         endings: list[str] = []
         sent = joined = 0
-        if attached:
-            endings = self._wait_and_collect(attached, set(keys), cached, total, json, on_answer, wait=wait)
-            before = len(missing)
-            missing = self._settle_cached(keys, missing, json, settle)
-            joined = before - len(missing)
-        elif missing:
+        if not job_ids and missing:
             job_ids, sent = self._submit(missing, keys, body_for, fingerprint)
             if not wait:
                 raise BatchNotReady(job_ids, submitted=sent)
-            endings = self._wait_and_collect(job_ids, set(keys), cached, total, json, on_answer)
+        if job_ids:
+            endings = self._collect_jobs(job_ids, keys, items, body_for, json, on_answer, cached, wait)
+            before = len(missing)
             missing = self._settle_cached(keys, missing, json, settle)
+            joined = before - len(missing) if attached else 0
         for index in missing:
             errors[index] = self.item_errors.get(keys[index]) or self._no_result(endings)
         run = AnnotationRun(
@@ -205,59 +237,80 @@ class BatchRunner:
                 handle.close()
                 os.unlink(handle.name)
 
-    def _wait_and_collect(
+    def _collect_jobs(
         self,
         job_ids: list[str],
-        expected: set[str],
-        already: int,
-        total: int,
+        keys: Sequence[str],
+        items: Items,
+        body_for: Callable[[int], dict[str, Any]],
         json: bool,
         on_answer: Callable[[Completion], None] | None,
-        wait: bool = True,
+        cached: int,
+        wait: bool,
     ) -> list[str]:
-        """Wait for the jobs (progress from their counters), then store their results; how each ended.
-        Without ``wait``, unfinished jobs raise :class:`BatchNotReady` after one look."""
+        """Wait for the jobs, store their answers, finish the held ones live, then mark the jobs
+        collected (an interrupt before that collects them again); how each job ended."""
+        jobs = self._wait(job_ids, cached, len(keys), wait=wait)
+        expected = set(keys)
+        for job in jobs:
+            self._collect(job, expected, json, on_answer)
+        self._finish_held(keys, items, body_for, json, on_answer, job_ids)
+        for job in jobs:
+            self.store.collected(job.id, job.status)
+        return [_ending(job) for job in jobs]
+
+    def _wait(self, job_ids: list[str], already: int, total: int, wait: bool = True) -> list[BatchJob]:
+        """The jobs once they have all ended, with progress from their counters. Without ``wait``,
+        unfinished jobs raise :class:`BatchNotReady` after one look."""
         if not wait:
             unfinished = [job_id for job_id in job_ids if not self.jobs.get(job_id).terminal]
             if unfinished:
                 raise BatchNotReady(unfinished)
         progress = self.progress(total, already)
-        finished: dict[str, BatchJob] = {}
+        known: dict[str, BatchJob] = {}
+        failed_looks = 0
         try:
             delays = self.poll.delays()
             while True:
-                states = [finished.get(job_id) or self.jobs.get(job_id) for job_id in job_ids]
-                finished.update((job.id, job) for job in states if job.terminal)
+                pause = next(delays)
+                try:
+                    for job_id in job_ids:
+                        if job_id not in known or not known[job_id].terminal:
+                            known[job_id] = self.jobs.get(job_id)
+                    failed_looks = 0
+                except TRANSIENT as error:  # the jobs run on without us: look again later
+                    failed_looks += 1
+                    if failed_looks > self.poll.patience:
+                        raise BatchWaitLost(job_ids, str(error)) from None
+                    asked = getattr(error, "retry_after", None)
+                    pause = max(pause, min(asked or 0.0, self.poll.longest_asked))
+                states = list(known.values())
                 progress.update(already + sum(job.succeeded for job in states), sum(job.failed for job in states))
-                if len(finished) == len(job_ids):
-                    break
-                time.sleep(next(delays))
+                if len(states) == len(job_ids) and all(job.terminal for job in states):
+                    return [known[job_id] for job_id in job_ids]
+                time.sleep(pause)
         except KeyboardInterrupt:
             raise BatchWaitInterrupted(job_ids) from None
         finally:
             progress.close()
-        endings = []
-        for job_id in job_ids:
-            job = finished[job_id]
-            self._collect(job, expected, json, on_answer)
-            self.store.collected(job.id, job.status)
-            endings.append(f"batch job {job.id} ended {job.status}" + (f" ({job.errors[0]})" if job.errors else ""))
-        return endings
 
     def _collect(
         self, job: BatchJob, expected: set[str], json: bool, on_answer: Callable[[Completion], None] | None
     ) -> None:
+        """Store the job's usable answers in the cache; hold those to finish live (or note why they fail)."""
         _, results = self.jobs.results(job, expected)
         answers: list[tuple[str, Completion]] = []
         for result in results:
             if result.error is not None:
                 self.item_errors[result.custom_id] = result.error
                 continue
-            completion = result.completion
             if on_answer is not None:
-                on_answer(completion)
-            if is_usable(completion.text, json, self.usable):
-                answers.append((result.custom_id, completion))
+                on_answer(result.completion)
+            answer = self.answer_of(result.completions)
+            if answer is not None and is_usable(answer.text, json, self.usable):
+                answers.append((result.custom_id, answer))
+            elif self.held is not None:
+                self._hold(result.custom_id, result.completions, json)
             else:
                 self.item_errors[result.custom_id] = "the reply is not valid JSON" if json else "the reply is empty"
             if len(answers) >= CACHE_WRITE_BATCH:  # an interrupt loses at most one batch: a re-run collects again
@@ -265,7 +318,48 @@ class BatchRunner:
                 answers = []
         self.cache.put_many(answers)
 
+    def _hold(self, key: str, choices: Sequence[Completion], json: bool) -> None:
+        """Hold an answer to finish live, unless an earlier run already finished it."""
+        assert self.held is not None
+        hit = self.cache.get(key)
+        if hit is None or not is_usable(hit.text, json, self.usable):
+            self.held.hold(key, choices)
+
+    def _finish_held(
+        self,
+        keys: Sequence[str],
+        items: Items,
+        body_for: Callable[[int], dict[str, Any]],
+        json: bool,
+        on_answer: Callable[[Completion], None] | None,
+        job_ids: list[str],
+    ) -> None:
+        """Finish the held answers with live requests (their answers go to the cache)."""
+        if self.held is None or not self.held.keys():
+            return
+        try:
+            failures = finish_live(
+                self.held,
+                keys,
+                items,
+                body_for,
+                endpoint=self.endpoint,
+                cache=self.cache,
+                usable=self.usable,
+                json=json,
+                progress=self.progress,
+                in_flight=self.in_flight,
+                on_answer=on_answer,
+            )
+        except AnnotationInterrupted:
+            raise BatchWaitInterrupted(job_ids, finishing=True) from None
+        self.item_errors.update(failures)
+
     @staticmethod
     def _no_result(endings: list[str]) -> str:
         why = "; ".join(endings) if endings else "no batch job answered it"
         return f"No result: {why}. Run the cell again to send the missing items."
+
+
+def _ending(job: BatchJob) -> str:
+    return f"batch job {job.id} ended {job.status}" + (f" ({job.errors[0]})" if job.errors else "")

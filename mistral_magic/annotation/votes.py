@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any, Protocol
 
 from ..api.protocol import Completion, Endpoint
-from ..errors import BadRequestError, SchemaReplyError, UnprocessableError
+from ..errors import BadRequestError, JsonReplyError, SchemaReplyError, UnprocessableError
 from .jsonmode import parse_json_reply
 from .schema import Field
 from .typed import typed_column
@@ -38,11 +38,16 @@ class VotingClient:
         self.use_n = True  # until the server shows it does not honour n
 
     def complete(self, endpoint: Endpoint, body: dict[str, Any], on_retry: Any = None) -> Completion:
+        got = self._with_n(endpoint, body, on_retry) if self.use_n else []
+        return self.finish(endpoint, body, got, on_retry)
+
+    def finish(
+        self, endpoint: Endpoint, body: dict[str, Any], got: Sequence[Completion], on_retry: Any = None
+    ) -> Completion:
+        """The item's votes from the choices ``got`` so far (each checked, and repaired when invalid),
+        the votes still missing asked one by one."""
         single = {k: v for k, v in body.items() if k != "n"}
-        got: list[Completion] = []
-        if self.use_n:
-            got = self._with_n(endpoint, body, on_retry)
-        got = got[:1] + [replace(c, usage=None) for c in got[1 : self.votes]]  # n's choices share one usage
+        got = [*got[:1], *(replace(c, usage=None) for c in got[1 : self.votes])]  # n's choices share one usage
         usage: dict[str, Any] | None = None
         answers: list[Any] = []
         last_error: SchemaReplyError | None = None
@@ -93,6 +98,18 @@ class VotingClient:
             and bool(answers)
             and all(checked.validator.usable(json.dumps(a)) for a in answers)
         )
+
+
+def vote_list(choices: Sequence[Completion], votes: int) -> Completion | None:
+    """The ``votes`` choices of one answer as one vote list (as :class:`VotingClient` caches it), or
+    ``None`` when there are fewer or one is not JSON (then :meth:`VotingClient.finish` completes them)."""
+    if len(choices) < votes:
+        return None
+    try:
+        answers = [parse_json_reply(choice.text) for choice in choices[:votes]]
+    except JsonReplyError:
+        return None
+    return Completion(text=json.dumps(answers), finish_reason="stop", usage=choices[0].usage)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from . import protocol
 from .bodylimit import ACCEPT_ENCODING, BodyNotDecodable, BodyTooLarge, iter_body, read_body
 from .content import ContentParts
 from .protocol import Completion, Endpoint
-from .retry import retry_delay
+from .retry import retry_delay, server_hint
 from .sse import SSEDecoder
 
 _SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
@@ -243,6 +243,7 @@ class ChatClient:
             base_url=endpoint.base_url,
             attempts=attempt,
         )
+        error.retry_after = server_hint(response.headers)
         if response.status_code in protocol.RETRYABLE_STATUSES:
             raise _Retryable(error, f"HTTP {response.status_code}", response.headers)
         raise error

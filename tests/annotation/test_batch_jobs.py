@@ -2,50 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
 import threading
+from dataclasses import replace
 
 import pandas as pd
 import pytest
 from fakeapi import ErrorReply, Reply, last_user_message
-from fakeapi.batchshapes import parse_multipart
 from support import TEST_KEY
 
-from mistral_magic.annotation.batchrun import PollSchedule
-from mistral_magic.extension import forget
-
-
-@pytest.fixture
-def batch_shell(shell, fake):
-    fake.batch.queued_seconds = 0.05
-    fake.batch.running_seconds = 0.2
-    shell.magics.session.batch_poll = PollSchedule(first=0.02, growth=1.5, longest=0.2)
-    return shell
-
-
-def fresh_session(shell) -> None:
-    """A new kernel state (as after a restart): nothing in memory, the same cache folder."""
-    ip = shell.ip
-    ip.run_line_magic("unload_ext", "mistral_magic")
-    forget(ip)
-    ip.run_line_magic("load_ext", "mistral_magic")
-    shell.magics.retry_base_delay = 0.01
-    shell.magics.session.batch_poll = PollSchedule(first=0.02, growth=1.5, longest=0.2)
-
-
-def requests_to(fake, method: str, path: str) -> list:
-    return [r for r in fake.requests if r.method == method and r.path.split("?")[0] == path]
-
-
-def uploaded_lines(fake) -> list[list[dict]]:
-    """The JSONL lines of every upload the server received."""
-    files = []
-    for request in requests_to(fake, "POST", "/v1/files"):
-        content = parse_multipart(request.headers["content-type"], request.body)["file"][1]
-        files.append([json.loads(line) for line in content.splitlines()])
-    return files
+from .batchsupport import FAST_POLL, fresh_session, requests_to, uploaded_lines
 
 
 def test_batch_fills_out_in_input_order_with_mistral_shapes(batch_shell, fake):
@@ -136,6 +105,34 @@ def test_creation_429_fails_in_one_line_and_registers_nothing(batch_shell, fake)
     assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b"]
 
 
+def test_429s_while_polling_are_waited_out_as_the_server_asks(batch_shell, fake):
+    # More 429s than one look's attempts (six): a whole look fails, and the run still waits the job out.
+    fake.batch.poll_errors.extend(ErrorReply(429, headers={"retry-after-ms": "150"}) for _ in range(8))
+    batch_shell.ns["t_items"] = ["a", "b"]
+    batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b"]
+    [job_id] = list(fake.batch.jobs)
+    polls = requests_to(fake, "GET", f"/v1/batch/jobs/{job_id}")
+    assert len(polls) >= 9  # eight refused attempts, then answered ones
+    gaps = [later.received - earlier.received for earlier, later in itertools.pairwise(polls[:9])]
+    assert min(gaps) >= 0.15  # every look after a 429 waited what the server asked
+
+
+def test_a_server_that_stops_answering_ends_the_wait_and_a_rerun_collects(batch_shell, fake):
+    batch_shell.magics.session.batch_poll = replace(FAST_POLL, patience=1)
+    fake.batch.poll_errors.extend(ErrorReply(503) for _ in range(12))  # two looks of six attempts
+    batch_shell.ns["t_items"] = ["a", "b"]
+    cell = "%%mistral --each t_items --batch --out t_out\n{item}"
+    stopped = batch_shell.run(cell)
+    [job_id] = list(fake.batch.jobs)
+    assert type(stopped.error).__name__ == "BatchWaitLost" and "\n" not in str(stopped.error)
+    assert "the server did not answer (Server error (after 6 attempts)" in str(stopped.error)
+    assert f"The batch job {job_id} keeps running" in str(stopped.error)
+    batch_shell.ok(cell)
+    assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b"]
+    assert len(requests_to(fake, "POST", "/v1/files")) == 1 and len(fake.batch.jobs) == 1
+
+
 def test_jobs_lists_and_cancels(batch_shell, fake):
     batch_shell.ns["t_items"] = ["a"]
     batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
@@ -164,7 +161,7 @@ def test_jobs_lists_and_cancels(batch_shell, fake):
         ("%%mistral --batch\nhi", "--batch goes with --each"),
         ("%%mistral --each t_items --batch --workers 2\n{item}", "--batch goes with --each"),
         ("%%mistral --each t_items --batch --no-cache\n{item}", "drop --no-cache"),
-        ("%%mistral --each t_items --batch --schema 'label: a|b'\n{item}", "--batch does not take --schema"),
+        ("%%mistral --each t_items --no-wait\n{item}", "--no-wait goes with --batch"),
     ],
 )
 def test_what_batch_refuses_is_one_line(batch_shell, fake, cell, fragment):
@@ -198,9 +195,7 @@ def test_a_run_over_the_per_job_limit_is_split_and_leaves_no_temp_files(fake, tm
     client = ChatClient()
     cache = ReplyCache(tmp_path / "cache")
     store = BatchJobStore(cache.path)
-    runner = BatchRunner(
-        BatchJobs(client, endpoint), endpoint, cache, store, model="m", poll=PollSchedule(first=0.02), per_job=4
-    )
+    runner = BatchRunner(BatchJobs(client, endpoint), endpoint, cache, store, model="m", poll=FAST_POLL, per_job=4)
     items = as_items([f"r{i}" for i in range(10)])
 
     def body_for(index: int) -> dict:
