@@ -9,10 +9,12 @@ import os
 import signal
 import threading
 import time
+from typing import Literal
 
 import pandas as pd
 import pytest
 from fakeapi import Reply, last_user_message
+from pydantic import BaseModel
 
 from mistral_magic.annotation.validate import REPAIR_PROMPT
 
@@ -152,3 +154,19 @@ def test_an_interrupt_while_repairing_is_finished_by_a_rerun_without_a_new_job(b
     assert batch_shell.ns["t_labels"]["label"].tolist() == ["neutral"] * 3
     assert len(requests_to(fake, "POST", "/v1/files")) == 1 and len(fake.batch.jobs) == 1
     assert "3 answered" in run.stdout and "failed" not in run.stdout
+
+
+class Verdict(BaseModel):
+    label: Literal["positive", "negative", "neutral"]
+    stars: int
+
+
+def test_annotate_batch_with_a_pydantic_model(batch_shell, fake):
+    import mistral_magic
+
+    fake.default_reply = rater
+    run = mistral_magic.annotate(["fine", "bad"], "Rate: {item}", schema=Verdict, batch=True)
+    assert run == [{"label": "positive", "stars": 4}, {"label": "positive", "stars": 3}]  # as live annotate()
+    [lines] = uploaded_lines(fake)
+    assert lines[0]["body"]["response_format"]["json_schema"]["name"] == "Verdict"
+    assert len(live_requests(fake)) == 1 and run.sent == 2
