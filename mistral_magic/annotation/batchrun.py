@@ -15,6 +15,7 @@ import json
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -285,6 +286,7 @@ class BatchRunner:
                     asked = getattr(error, "retry_after", None)
                     pause = max(pause, min(asked or 0.0, self.poll.longest_asked))
                 states = list(known.values())
+                progress.set_stage(stage_of(states))
                 progress.update(already + sum(job.succeeded for job in states), sum(job.failed for job in states))
                 if len(states) == len(job_ids) and all(job.terminal for job in states):
                     return [known[job_id] for job_id in job_ids]
@@ -359,6 +361,14 @@ class BatchRunner:
     def _no_result(endings: list[str]) -> str:
         why = "; ".join(endings) if endings else "no batch job answered it"
         return f"No result: {why}. Run the cell again to send the missing items."
+
+
+def stage_of(jobs: Sequence[BatchJob]) -> str:
+    """The jobs' statuses in a few words: ``batch running``, ``batch jobs: 2 running, 1 queued``."""
+    statuses = [job.status.lower().replace("_", " ") for job in jobs]
+    if len(statuses) == 1:
+        return f"batch {statuses[0]}"
+    return "batch jobs: " + ", ".join(f"{count} {status}" for status, count in Counter(statuses).items())
 
 
 def _ending(job: BatchJob) -> str:

@@ -62,6 +62,8 @@ class Progress(Protocol):
 
     def update(self, done: int, failed: int) -> None: ...
 
+    def set_stage(self, stage: str) -> None: ...
+
     def close(self) -> None: ...
 
 
@@ -76,6 +78,9 @@ class SilentProgress:
         self.total = total
 
     def update(self, done: int, failed: int) -> None:
+        pass
+
+    def set_stage(self, stage: str) -> None:
         pass
 
     def close(self) -> None:

@@ -8,16 +8,25 @@ from collections.abc import Callable
 from typing import Any
 
 
+def duration(seconds: float) -> str:
+    """``42 s``, ``12 min``, ``3.5 h``: as precise as a glance needs."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 def _eta(done: int, total: int, rate: float) -> str:
     if rate <= 0 or done >= total:
         return "–"
-    seconds = (total - done) / rate
-    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+    return duration((total - done) / rate)
 
 
 class ProgressView:
-    """Counts finished and failed items and shows rate and ETA; call :meth:`update` from the
-    cell's own thread (widgets are safest there), :meth:`close` at the end."""
+    """Counts finished and failed items and shows rate, elapsed time and ETA, after the run's stage
+    when it has one (a batch job's "queued"); call :meth:`update` from the cell's own thread
+    (widgets are safest there), :meth:`close` at the end."""
 
     def __init__(
         self,
@@ -31,6 +40,7 @@ class ProgressView:
         self.total = total
         self.done = already
         self.failed = 0
+        self.stage = ""
         self._already = already
         self._clock = clock
         self._started = clock()
@@ -52,8 +62,14 @@ class ProgressView:
     def line(self) -> str:
         elapsed = max(self._clock() - self._started, 1e-9)
         rate = (self.done - self._already) / elapsed
+        stage = f"{self.stage} · " if self.stage else ""
         failed = f" · failed {self.failed}" if self.failed else ""
-        return f"{self.done}/{self.total}{failed} · {rate:.1f}/s · ETA {_eta(self.done, self.total, rate)}"
+        eta = _eta(self.done, self.total, rate)
+        return f"{stage}{self.done}/{self.total}{failed} · {rate:.1f}/s · {duration(elapsed)} elapsed · ETA {eta}"
+
+    def set_stage(self, stage: str) -> None:
+        """Name what the run is doing (shown before the counts from the next update on)."""
+        self.stage = stage
 
     def update(self, done: int, failed: int) -> None:
         self.done, self.failed = done, failed

@@ -23,6 +23,7 @@ def test_batch_fills_out_in_input_order_with_mistral_shapes(batch_shell, fake):
     run = batch_shell.ok('%%mistral --each t_items --batch -s "Be brief" --max-tokens 9 --out t_out\nsay {item}')
     assert batch_shell.ns["t_out"] == [f"A:say q{i}" for i in range(12)]
     assert "12 items: 12 answered (0 from the cache), 12 sent as a batch." in run.stdout
+    assert "batch success · 12/12 · " in run.stdout and " elapsed · " in run.stdout  # the progress line
     assert requests_to(fake, "POST", "/v1/chat/completions") == []
     [lines] = uploaded_lines(fake)
     assert all(set(line) == {"custom_id", "body"} for line in lines)
