@@ -324,6 +324,8 @@ class Session:
                 finish=finish,
                 in_flight=self.in_flight,
                 poll=self.batch_poll,
+                per_job=settings.batch_job_requests,
+                timeout_hours=settings.batch_timeout_hours,
             )
             run_all = partial(batch_runner.run, wait=wait)
 

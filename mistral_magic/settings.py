@@ -183,6 +183,16 @@ class Settings:
         check=_between(0, 10, "be a whole number from 0 to 10"),
         flags=("--repair",),
     )
+    batch_job_requests: int = setting(
+        100_000,
+        "most requests in one --batch job; a larger run is split into several jobs, tracked as one",
+        check=_between(1, 1_000_000, "be a whole number from 1 to 1000000"),
+    )
+    batch_timeout_hours: int = setting(
+        24,
+        "hours a --batch job may run before Mistral stops it (TIMEOUT_EXCEEDED keeps what was done)",
+        check=_between(1, 168, "be a whole number of hours from 1 to 168"),
+    )
     max_event_mb: float = setting(
         16.0, "largest line or event of a streamed reply, in MB", check=Check(_finite_above_0, "be a number of MB > 0")
     )

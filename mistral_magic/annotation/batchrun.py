@@ -96,6 +96,7 @@ class BatchRunner:
         in_flight: InFlight | None = None,
         poll: PollSchedule = PollSchedule(),
         per_job: int = PER_JOB,
+        timeout_hours: int = 24,
         max_file_bytes: int = MAX_FILE_BYTES,
     ):
         self.jobs = jobs
@@ -110,6 +111,7 @@ class BatchRunner:
         self.in_flight = in_flight  # live requests an interrupted run left running (see Runner)
         self.poll = poll
         self.per_job = per_job
+        self.timeout_hours = timeout_hours
         self.max_file_bytes = max_file_bytes
         self.item_errors: dict[str, str] = {}  # cache key -> why its request has no usable answer
 
@@ -196,7 +198,7 @@ class BatchRunner:
             finally:
                 os.unlink(path)
             metadata = {"mistral_magic_run": fingerprint[:32], "requests": str(count)}
-            job = self.jobs.create([uploaded.id], self.model, metadata)
+            job = self.jobs.create([uploaded.id], self.model, metadata, self.timeout_hours)
             self.store.register(job.id, fingerprint, self.endpoint.base_url, self.model, count)
             job_ids.append(job.id)
             sent += count

@@ -106,6 +106,19 @@ def test_creation_429_fails_in_one_line_and_registers_nothing(batch_shell, fake)
     assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b"]
 
 
+def test_job_size_and_timeout_are_settings(batch_shell, fake):
+    batch_shell.ok("%mistral config batch_job_requests=4")
+    batch_shell.ok("%mistral config batch_timeout_hours=2")
+    batch_shell.ns["t_items"] = [f"q{i}" for i in range(10)]
+    run = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == [f"Echo: q{i}" for i in range(10)]
+    assert [len(lines) for lines in uploaded_lines(fake)] == [4, 4, 2]
+    assert [r.json()["timeout_hours"] for r in requests_to(fake, "POST", "/v1/batch/jobs")] == [2, 2, 2]
+    assert "batch jobs: 3 success · 10/10" in run.stdout
+    refused = batch_shell.run("%mistral config batch_timeout_hours=200")
+    assert type(refused.error).__name__ == "InvalidSettingError" and "from 1 to 168" in str(refused.error)
+
+
 def test_429s_while_polling_are_waited_out_as_the_server_asks(batch_shell, fake):
     # More 429s than one look's attempts (six): a whole look fails, and the run still waits the job out.
     fake.batch.poll_errors.extend(ErrorReply(429, headers={"retry-after-ms": "150"}) for _ in range(8))
