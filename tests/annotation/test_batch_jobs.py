@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import threading
+import time
 from dataclasses import replace
 
 import pandas as pd
@@ -75,6 +76,37 @@ def test_timeout_keeps_half_and_a_rerun_sends_only_the_missing_half(batch_shell,
     assert len(first_file) == 10 and len(second_file) == 5
     first_ids = {line["custom_id"] for line in first_file}
     assert {line["custom_id"] for line in second_file} < first_ids
+
+
+def test_a_job_cancelled_midway_keeps_its_results_and_a_rerun_sends_the_rest(batch_shell, fake):
+    fake.batch.running_seconds = 1.0
+    batch_shell.ns["t_items"] = [f"q{i}" for i in range(20)]
+
+    def cancel_halfway() -> None:  # as from Mistral's console, while the cell waits
+        while not fake.batch.jobs:
+            time.sleep(0.01)
+        time.sleep(fake.batch.queued_seconds + 0.5)
+        fake.batch.cancel(next(iter(fake.batch.jobs)))
+
+    threading.Thread(target=cancel_halfway, daemon=True).start()
+    first = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    kept = sum(answer is not None for answer in batch_shell.ns["t_out"])
+    assert 0 < kept < 20 and f"{20 - kept} failed" in first.stdout
+    assert "ended CANCELLED" in batch_shell.ok("%mistral errors").everything
+    batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == [f"Echo: q{i}" for i in range(20)]
+    assert [len(lines) for lines in uploaded_lines(fake)] == [20, 20 - kept]
+
+
+def test_a_failed_job_keeps_nothing_and_says_why(batch_shell, fake):
+    fake.batch.outcomes.append("FAILED")
+    batch_shell.ns["t_items"] = ["a", "b"]
+    first = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == [None, None] and "2 failed" in first.stdout
+    shown = batch_shell.ok("%mistral errors").everything
+    assert "ended FAILED (Internal error while processing the batch)" in shown and "Run the cell again" in shown
+    batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b"]
 
 
 def test_interrupted_wait_reattaches_in_a_new_session(batch_shell, fake, interruptible):
