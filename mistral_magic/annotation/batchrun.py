@@ -44,13 +44,8 @@ if TYPE_CHECKING:  # httpx, under the client, is imported on first use
 
 PER_JOB = 100_000
 MAX_FILE_BYTES = 500_000_000  # under Mistral's 512 MB per file
-CACHE_WRITE_BATCH = 1000
-TRANSIENT = (
-    RateLimitError,
-    ServerError,
-    ConnectionFailedError,
-    RequestTimeoutError,
-)  # results written to the cache in one transaction
+CACHE_WRITE_BATCH = 1000  # results written to the cache in one transaction
+TRANSIENT = (RateLimitError, ServerError, ConnectionFailedError, RequestTimeoutError)  # a look to try again
 
 
 @dataclass(frozen=True)
