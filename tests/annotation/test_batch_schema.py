@@ -3,7 +3,6 @@ its answers are validated, and the ones that need more (a repair, missing votes)
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import signal
@@ -19,6 +18,8 @@ from pydantic import BaseModel
 from mistral_magic.annotation.validate import REPAIR_PROMPT
 
 from .batchsupport import requests_to, uploaded_lines
+from .test_votes import SPEC as VOTE_SPEC
+from .test_votes import voter
 
 SPEC = "label: positive|negative|neutral, stars: int"
 CELL = f'%%mistral --each t_items --batch --schema "{SPEC}" --out t_labels\nRate: {{item}}'
@@ -74,38 +75,19 @@ def test_batch_answers_and_live_repairs_count_their_tokens_once(batch_shell, fak
     assert (counted.prompt_tokens, counted.completion_tokens) == (20, 4)  # the batch answer and its repair
 
 
-VOTES = {
-    "a": [("positive", 1), ("positive", 1), ("negative", 1)],
-    "b": [("negative", 2), ("negative", 3), ("negative", 3)],
-}
-
-
-def voter():
-    counters = {item: itertools.count() for item in VOTES}
-    lock = threading.Lock()
-
-    def reply(request) -> Reply:
-        item = last_user_message(request).split(": ")[-1]
-        with lock:
-            label, stars = VOTES[item][next(counters[item]) % 3]
-        return Reply(text=json.dumps({"label": label, "stars": stars}))
-
-    return reply
-
-
 @pytest.mark.parametrize(("honour_n", "live"), [(True, 0), (False, 4)])
 def test_votes_ride_in_the_job_as_n_and_missing_votes_are_asked_live(batch_shell, fake, honour_n, live):
     fake.honour_n = honour_n
     fake.default_reply = voter()
     batch_shell.ns["t_items"] = ["a", "b"]
-    cell = f'%%mistral --each t_items --batch --schema "{SPEC}" --votes 3 -t 0.7 --out t_v\nRate: {{item}}'
+    cell = f'%%mistral --each t_items --batch --schema "{VOTE_SPEC}" --votes 3 -t 0.7 --out t_v\nRate: {{item}}'
     run = batch_shell.ok(cell)
     [lines] = uploaded_lines(fake)
     assert [line["body"]["n"] for line in lines] == [3, 3] and lines[0]["body"]["temperature"] == 0.7
     # A server that gives one choice: the two missing votes of each item are asked one by one, without n.
     assert len(live_requests(fake)) == live and all("n" not in r.json() for r in live_requests(fake))
     frame = batch_shell.ns["t_v"]
-    assert frame["label"].tolist() == ["positive", "negative"]
+    assert frame["label"].tolist() == ["pos", "neg"]
     assert frame["label_agreement"].tolist() == pytest.approx([2 / 3, 1])
     assert frame["stars"].tolist() == [1, 3] and frame["stars_agreement"].tolist() == pytest.approx([1, 2 / 3])
     assert "2 sent as a batch" in run.stdout and "no tied votes" in run.stdout
