@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Container, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NoReturn
 from urllib.parse import quote
 
@@ -149,7 +149,7 @@ class BatchJobs:
 
     def __init__(self, client: ChatClient, endpoint: Endpoint):
         self._client = client
-        self._endpoint = endpoint
+        self._endpoint = replace(endpoint, base_url=versioned(endpoint.base_url))
 
     def upload(self, path: str | os.PathLike[str], filename: str | None = None) -> UploadedFile:
         """Upload a JSONL file of requests (``purpose=batch``), streamed from disk."""
@@ -261,6 +261,13 @@ class BatchJobs:
         raise errors.BadResponseError(
             f"The server at {self._endpoint.base_url} sent a {what} of an unexpected shape: {shown}"
         )
+
+
+def versioned(base_url: str) -> str:
+    """Where the ``/v1/files`` and ``/v1/batch/jobs`` endpoints are: the base URL, with ``/v1`` added
+    when it lacks it (chat completions take the base as given, with or without ``/v1``)."""
+    base = base_url.rstrip("/")
+    return base if base.endswith("/v1") else f"{base}/v1"
 
 
 def _job_path(job_id: str) -> str:

@@ -41,6 +41,15 @@ def test_batch_fills_out_in_input_order_with_mistral_shapes(batch_shell, fake):
     assert all(r.headers.get("authorization") == f"Bearer {TEST_KEY}" for r in fake.requests)
 
 
+def test_a_base_url_without_v1_still_reaches_the_v1_batch_endpoints(batch_shell, fake):
+    batch_shell.ok(f"%mistral config base_url={fake.url}")  # chat completions go to {base}/chat/completions
+    batch_shell.ns["t_items"] = ["a"]
+    batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
+    assert batch_shell.ns["t_out"] == ["Echo: a"]
+    assert len(requests_to(fake, "POST", "/v1/files")) == 1 and len(requests_to(fake, "POST", "/v1/batch/jobs")) == 1
+    assert "1 done" in batch_shell.ok("%mistral jobs").everything
+
+
 def test_cached_items_are_not_sent_and_identical_requests_go_once(batch_shell, fake):
     batch_shell.ns["t_items"] = ["a", "b"]
     batch_shell.ok("%%mistral --each t_items --out t_out\n{item}")  # live: both now cached
