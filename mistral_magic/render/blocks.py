@@ -27,6 +27,8 @@ _LIST_MARKER_STARTS = set("-*+0123456789")
 _SPANS_BLANK_LINES = {"environment"}
 _ENVIRONMENT = re.compile(r" {0,3}\\begin\{")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the line breaks the parser knows
+_CLOSING_FENCE = re.compile(r" {0,3}(`+|~+)[ \t]*")
+_OPENING_FENCE = re.compile(r" {0,3}(```|~~~)")
 
 
 def has_link_definitions(text: str) -> bool:
@@ -52,6 +54,7 @@ class BlockSplitter:
         self._partial = ""  # the line still being written
         self._fence: str | None = None
         self._last_type: str | None = None  # the token type of the block in ``_lines``
+        self._unparsed = 0  # lines of ``_lines`` added since the last parse
 
     @property
     def tail(self) -> str:
@@ -74,13 +77,32 @@ class BlockSplitter:
         lines = _LINE_BREAK.split(combined[: len(combined) - len(held)])
         self._partial = lines.pop() + held
         self._lines.extend(lines)
-        return self._take_finished() + self._take_before_new_block()
+        self._unparsed += len(lines)
+        fence = self._fence
+        if fence is not None and not any(_closes(fence, line) for line in lines):
+            return []  # a code block that is still open only grows until its closing line: no parse
+        finished = self._take_finished() if self._worth_parsing(lines) else []
+        return finished + self._take_before_new_block()
+
+    def _worth_parsing(self, lines: list[str]) -> bool:
+        """Parse again once the unparsed lines are an eighth of the growing block (so a long list or
+        table costs linear time, not quadratic), or at once when a code block may open (so
+        ``in_fence`` is right) or a new block likely starts after a blank line. Block ends found
+        later are the same ends, only later."""
+        if self._unparsed * 8 >= len(self._lines) or any(_OPENING_FENCE.match(line) for line in lines):
+            return True
+        first_new = len(self._lines) - len(lines)
+        return any(
+            not self._lines[index - 1].strip() and _starts_unindented_block(self._lines[index])
+            for index in range(max(first_new, 1), len(self._lines))
+        )
 
     def _take_finished(self) -> list[str]:
         """Cut the complete lines where the parser's top-level blocks begin; all but the last
         block are finished (the last one too when it is closed: a fence, a heading, a rule)."""
         self._drop_leading_blank_lines()
         self._fence = self._last_type = None
+        self._unparsed = 0
         if not self._lines:
             return []
         tokens = self._md.parse("\n".join(self._lines) + "\n")
@@ -111,7 +133,11 @@ class BlockSplitter:
         one: after a blank line, unindented, and not another item of the same list."""
         if not (self._lines and self._partial and not self._lines[-1].strip()):
             return []
-        if self._partial[0] in " \t" or self._fence is not None or self._last_type in _SPANS_BLANK_LINES:
+        if self._partial[0] in " \t":
+            return []
+        if self._unparsed:  # the decision below needs the block's type as it is now
+            return self._take_finished() + self._take_before_new_block()
+        if self._fence is not None or self._last_type in _SPANS_BLANK_LINES:
             return []
         if self._last_type in _LISTS and self._partial[0] in _LIST_MARKER_STARTS:
             return []
@@ -135,7 +161,15 @@ class BlockSplitter:
         last = len(self._lines) - 1
         while last > opening and not self._lines[last].strip():
             last -= 1
-        closing = re.fullmatch(r" {0,3}(`+|~+)[ \t]*", self._lines[last])
-        if last > opening and closing and closing.group(1)[0] == markup[0] and len(closing.group(1)) >= len(markup):
-            return None
-        return markup
+        return None if last > opening and _closes(markup, self._lines[last]) else markup
+
+
+def _starts_unindented_block(line: str) -> bool:
+    """A line that, after a blank line, most likely begins a new top-level block (not a list item)."""
+    return bool(line) and line[0] not in " \t" and line[0] not in _LIST_MARKER_STARTS
+
+
+def _closes(markup: str, line: str) -> bool:
+    """Whether ``line`` closes a code block opened with ``markup`` (the same character, at least as many)."""
+    closing = _CLOSING_FENCE.fullmatch(line)
+    return closing is not None and closing.group(1)[0] == markup[0] and len(closing.group(1)) >= len(markup)

@@ -11,6 +11,7 @@ from reply_shapes import REPLY_SHAPES
 
 from mistral_magic.render.blocks import BlockSplitter
 from mistral_magic.render.html import render_markdown
+from mistral_magic.render.parser import make_block_parser
 from mistral_magic.render.static import final_bundle
 
 CORPUS = [
@@ -60,6 +61,36 @@ def test_a_code_fence_stays_one_block_until_it_closes():
     assert splitter.in_fence == "```"
     assert splitter.feed("```\n\nnext\n") == ["```\na\n\nb\n```\n"]
     assert splitter.in_fence is None
+
+
+def test_only_a_real_closing_line_ends_an_open_fence():
+    splitter = BlockSplitter()
+    assert splitter.feed("````py\nx = 1\n```\n~~~~\n  ````  x\n") == []  # too short, other char, words after
+    assert splitter.in_fence == "````"
+    assert splitter.feed("   `````\n\nafter\n") == ["````py\nx = 1\n```\n~~~~\n  ````  x\n   `````\n"]
+
+
+LONG_BLOCKS = {
+    "code": "```python\n" + "".join(f"x_{i} = compute({i})\n" for i in range(2000)) + "```\n",
+    "list": "".join(f"- item {i}: a few words\n" for i in range(2000)),
+    "table": "| n | word |\n|---|---|\n" + "".join(f"| {i} | w{i} |\n" for i in range(2000)),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(LONG_BLOCKS))
+def test_a_long_block_streams_in_linear_time_and_renders_as_one_shot(kind):
+    """The parser reads the growing block again only when it has grown by an eighth (a code block:
+    not before its closing line), so 2,000 lines cost about 9 reads of the text, not 1,000."""
+    parser = make_block_parser()
+    parsed: list[int] = []
+    parse = parser.parse
+    parser.parse = lambda text, env=None: parsed.append(len(text)) or parse(text, env)  # type: ignore[method-assign]
+    text = f"Intro:\n\n{LONG_BLOCKS[kind]}\nDone.\n"
+    splitter = BlockSplitter(parser)
+    blocks = [block for start in range(0, len(text), 10) for block in splitter.feed(text[start : start + 10])]
+    assert blocks == ["Intro:\n", LONG_BLOCKS[kind]] and splitter.tail == "Done.\n"
+    assert sum(parsed) < 12 * len(text)
+    assert "".join(render_markdown(block) for block in [*blocks, splitter.tail]) == render_markdown(text)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_REPLIES))
