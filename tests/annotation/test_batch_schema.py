@@ -152,3 +152,11 @@ def test_annotate_batch_with_a_pydantic_model(batch_shell, fake):
     [lines] = uploaded_lines(fake)
     assert lines[0]["body"]["response_format"]["json_schema"]["name"] == "Verdict"
     assert len(live_requests(fake)) == 1 and run.sent == 2
+
+
+def test_repair_zero_keeps_a_batch_run_off_the_live_api(batch_shell, fake):
+    fake.default_reply = rater
+    batch_shell.ns["t_items"] = ["fine", "bad"]
+    run = batch_shell.ok(CELL.replace("--out", "--repair 0 --out"))
+    assert live_requests(fake) == [] and "1 failed" in run.stdout
+    assert batch_shell.ns["t_labels"]["stars"].tolist() == [4, pd.NA]
