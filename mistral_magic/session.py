@@ -44,7 +44,8 @@ from .vision import VisionCheck, count_images
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from .api.batchjobs import BatchJobs
-    from .api.client import ChatClient, ChatStream
+    from .api.client import ChatClient
+    from .api.stream import ChatStream
 
 JSON_OBJECT = {"type": "json_object"}
 

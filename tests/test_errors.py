@@ -9,7 +9,7 @@ import pytest
 from fakeapi import ErrorReply, Hang, Reply
 from support import TEST_KEY
 
-from mistral_magic.api.client import connection_error
+from mistral_magic.api.failures import connection_error
 from mistral_magic.api.protocol import Endpoint
 from mistral_magic.secret import Secret
 

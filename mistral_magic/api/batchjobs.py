@@ -24,8 +24,10 @@ from urllib.parse import quote
 
 from .. import errors
 from . import protocol
-from .client import Attempts, ChatClient, Form, failures_in_one_line
+from .client import ChatClient, Form
+from .failures import failures_in_one_line
 from .protocol import Completion, Endpoint
+from .retry import Attempts
 
 CHAT_ENDPOINT = "/v1/chat/completions"
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})

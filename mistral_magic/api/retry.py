@@ -1,11 +1,13 @@
-"""How long to wait before retrying: the server's own hint when it gives one, else backoff."""
+"""Retries: the attempts of one request, and how long to wait (the server's own hint when it gives one, else backoff)."""
 
 from __future__ import annotations
 
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+
+from .protocol import Endpoint
 
 
 def server_hint(headers: Mapping[str, str], now: float | None = None) -> float | None:
@@ -41,3 +43,32 @@ def retry_delay(attempt: int, headers: Mapping[str, str], *, base: float, cap: f
     if hint is not None:
         return min(hint, cap)
     return backoff_delay(attempt, base, cap)
+
+
+RetryCallback = Callable[[int, int, float, str], None]
+"""Called before each retry with (attempt number, attempts allowed, delay in s, reason)."""
+
+
+class Attempts:
+    """The attempts of one request: the one place that decides whether to retry, how long to
+    wait, tells ``on_retry`` and waits (or pauses every worker sharing the pacer, after a 429)."""
+
+    def __init__(self, endpoint: Endpoint, on_retry: RetryCallback | None):
+        self.endpoint = endpoint
+        self.on_retry = on_retry
+        self.allowed = endpoint.max_retries + 1
+        self.done = 0  # attempts that failed so far
+
+    def retry_or_raise(self, error: Exception, reason: str, headers: Mapping[str, str] | None = None) -> None:
+        """Wait before the next attempt, or raise ``error`` when none is left."""
+        if self.done + 1 >= self.allowed:
+            raise error
+        endpoint = self.endpoint
+        delay = retry_delay(self.done, headers or {}, base=endpoint.retry_base_delay, cap=endpoint.retry_max_wait)
+        if self.on_retry is not None:
+            self.on_retry(self.done + 2, self.allowed, delay, reason)
+        if endpoint.pacer is not None and reason == "HTTP 429":
+            endpoint.pacer.back_off(delay)  # a rate limit pauses every worker, not only this one
+        else:
+            time.sleep(delay)
+        self.done += 1

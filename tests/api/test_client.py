@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from mistral_magic import errors
-from mistral_magic.api import client as client_module
+from mistral_magic.api import retry as retry_module
 from mistral_magic.api.client import ChatClient
 from mistral_magic.api.pacing import Pacer
 from mistral_magic.api.protocol import Endpoint, is_loopback
@@ -50,7 +50,7 @@ def endpoint(**changes) -> Endpoint:
 def sleeps(monkeypatch) -> list[float]:
     """The client's waits between attempts, recorded instead of slept."""
     waited: list[float] = []
-    monkeypatch.setattr(client_module.time, "sleep", waited.append)
+    monkeypatch.setattr(retry_module.time, "sleep", waited.append)
     return waited
 
 
