@@ -16,6 +16,7 @@ from ..textsafe import SurrogateJoiner
 from . import protocol
 from .bodylimit import BodyNotDecodable, BodyTooLarge, iter_body
 from .content import ContentParts
+from .drain import read_rest
 from .failures import connection_error, failures_in_one_line, megabytes, request_failed, timeout_error
 from .protocol import Completion, Endpoint
 from .retry import Attempts, RetryCallback
@@ -105,7 +106,7 @@ class ChatStream:
         if "json" in response.headers.get("content-type", "") or first.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
             # A server that ignored "stream": a whole completion, or an error body (LM Studio's {"error": ...}).
             return self._read_whole(first + b"".join(chunks), str(response.url))
-        return self._read_stream(itertools.chain((first,), chunks), decoder)
+        return self._read_stream(itertools.chain((first,), chunks), decoder, response)
 
     def _read_whole(self, raw: bytes, url: str) -> Iterator[str]:
         completion = protocol.completion_from(
@@ -118,7 +119,7 @@ class ChatStream:
             self._parts.append(completion.text)
             yield completion.text
 
-    def _read_stream(self, chunks: Iterator[bytes], decoder: SSEDecoder) -> Iterator[str]:
+    def _read_stream(self, chunks: Iterator[bytes], decoder: SSEDecoder, response: httpx.Response) -> Iterator[str]:
         joiner = SurrogateJoiner()  # a pair split across two deltas is joined, a lone surrogate replaced
         thinking_joiner = SurrogateJoiner()
         parts = self._parts
@@ -137,6 +138,7 @@ class ChatStream:
                     if tail:
                         parts.append(tail)
                         yield tail
+                    read_rest(response, chunks)  # the body's end: the connection is then reused
                     return
                 try:
                     try:

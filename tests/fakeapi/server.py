@@ -83,7 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         fake = self.server.fake
         body = self._read_body()
-        captured = CapturedRequest(self.command, self.path, {k.lower(): v for k, v in self._merged_headers()}, body)
+        headers = {k.lower(): v for k, v in self._merged_headers()}
+        captured = CapturedRequest(self.command, self.path, headers, body, peer=tuple(self.client_address[:2]))
         fake._capture(captured)
         route = self.path.split("?", 1)[0]
         try:

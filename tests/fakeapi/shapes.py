@@ -37,13 +37,15 @@ def dumps(obj: Any) -> str:
 
 @dataclass
 class CapturedRequest:
-    """One HTTP request as the server received it (header names lower-cased)."""
+    """One HTTP request as the server received it (header names lower-cased); ``peer``: the client's
+    (host, port), the same for requests sent over one kept-alive connection."""
 
     method: str
     path: str
     headers: dict[str, str]
     body: bytes
     received: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
+    peer: tuple[str, int] | None = None
 
     def json(self) -> Any:
         """The body parsed as JSON (raises ValueError when it is not JSON)."""
