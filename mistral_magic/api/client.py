@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
@@ -160,7 +161,7 @@ class ChatClient:
         body = encodable_data(body) if body is not None else None  # a lone surrogate cannot go out as UTF-8
         http = self._direct if protocol.is_loopback(url) else self._http
         if form is None:
-            request = http.build_request(method, url, json=body, headers=headers, timeout=timeout)
+            request = http.build_request(method, _parsed(url), json=body, headers=headers, timeout=timeout)
         else:
             request = http.build_request(
                 method, url, data=form.fields, files=form.files, headers=headers, timeout=timeout
@@ -228,6 +229,12 @@ def _send_within_origin(http: httpx.Client, request: httpx.Request, endpoint: En
     raise errors.RedirectRefusedError(
         f"The server at {endpoint.base_url} redirected the request over {MAX_REDIRECTS} times."
     )
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(url: str) -> httpx.URL:
+    """``url`` parsed once: httpx would parse the same string for every request (URLs are immutable)."""
+    return httpx.URL(url)
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

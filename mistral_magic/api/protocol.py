@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ def endpoint(base_url: str, path: str) -> str:
     return f"{base_url.rstrip('/')}/{path}"
 
 
+@functools.lru_cache(maxsize=32)
 def is_loopback(url: str) -> bool:
     """True for a server on this machine (``localhost``, 127.0.0.0/8, ``::1``): it needs no key and is
     never reached through a proxy."""
