@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .api.attachments import Attachment
-from .api.content import split_content
+from .api.content import sendable, split_content
 from .chatfile import check_fields, write_atomically
 from .errors import UsageError
 
@@ -83,7 +83,7 @@ def build_messages(
     messages: list[dict] = [{"role": "system", "content": system}] if system else []
     for turn in turns[-max_turns:] if max_turns > 0 else turns:
         messages.append({"role": "user", "content": user_content(turn.user, turn.images)})
-        content = turn.content if thinking and turn.content else turn.assistant
+        content = turn.content if thinking and turn.content and sendable(turn.content) else turn.assistant
         messages.append({"role": "assistant", "content": content})
     messages.append({"role": "user", "content": user_content(prompt, images)})
     return messages

@@ -9,11 +9,33 @@ When streaming, ``delta.content`` is such a list while the model thinks, then a 
 thinking part and the first text part, then plain strings. The answer is the text parts; the
 thinking is shown apart from it, and the whole assistant message, thinking included, is sent back
 in later turns (the API's docs ask for that).
+
+Other OpenAI-compatible servers (vLLM, llama.cpp's server, Ollama, DeepSeek) send the thinking in a
+field of its own, ``reasoning_content`` or ``reasoning``, beside a plain-text ``content``. It is kept
+as a thinking part marked :data:`SHOWN_ONLY`: shown and saved like Mistral's, never sent back (those
+servers take plain text in an assistant message).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+SHOWN_ONLY = "shown_only"  # a thinking part that came in a reasoning field: not part of what is sent back
+
+
+def reasoning_of(fields: dict[str, Any]) -> str:
+    """The thinking in a message's or a delta's reasoning field ("" when there is none)."""
+    for name in REASONING_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str) and value:
+            return value
+    return ""
+
+
+def sendable(content: list[dict[str, Any]]) -> bool:
+    """Whether an assistant content list may go back to the server as it is."""
+    return not any(isinstance(part, dict) and part.get(SHOWN_ONLY) for part in content)
 
 
 def _chunk_text(chunk: Any) -> str | None:
@@ -35,6 +57,7 @@ class ContentParts:
         self._thinking: list[str] = []
         self._closed: bool | None = None
         self._signature: Any = None
+        self._shown_only = False  # the thinking came in a reasoning field
         self.has_thinking = False  # True once a thinking part arrived, even an empty one
 
     @property
@@ -59,6 +82,14 @@ class ContentParts:
                 if piece:
                     text.append(piece)
         return "".join(thinking), "".join(text)
+
+    def add_reasoning(self, text: str) -> str:
+        """Take thinking from a reasoning field (see the module's docstring); returns ``text``.
+        Nothing happens for "" (most deltas have no such field)."""
+        if text:
+            self._shown_only = True
+            self._add_thinking({"type": "thinking", "thinking": text}, [])
+        return text
 
     def _add_thinking(self, part: dict[str, Any], added: list[str]) -> None:
         self.has_thinking = True
@@ -94,6 +125,8 @@ class ContentParts:
             part["signature"] = self._signature
         if self._closed is not None:
             part["closed"] = self._closed
+        if self._shown_only:
+            part[SHOWN_ONLY] = True
         return [part, {"type": "text", "text": text}] if text else [part]
 
 

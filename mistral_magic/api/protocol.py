@@ -14,7 +14,7 @@ from .. import errors
 from ..errors import hint
 from ..secret import Secret
 from ..textsafe import encodable
-from .content import ContentParts, split_content
+from .content import ContentParts, reasoning_of, split_content
 from .pacing import Pacer
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
@@ -232,6 +232,8 @@ def _choice_completion(choice: Any, payload: dict[str, Any], endpoint: Endpoint,
     if not isinstance(choice, dict) or not isinstance(message := choice.get("message") or {}, dict):
         _unexpected_shape(payload, endpoint)
     _, text = parts.add(message.get("content"))
+    if not parts.has_thinking and (reasoning := reasoning_of(message)):
+        parts.add_reasoning(reasoning)
     return Completion(
         text=encodable(text),
         finish_reason=str_or_none(choice.get("finish_reason")),

@@ -15,7 +15,7 @@ from ..errors import hint
 from ..textsafe import SurrogateJoiner
 from . import protocol
 from .bodylimit import BodyNotDecodable, BodyTooLarge, iter_body
-from .content import ContentParts
+from .content import ContentParts, reasoning_of
 from .drain import read_rest
 from .failures import connection_error, failures_in_one_line, megabytes, request_failed, timeout_error
 from .protocol import Completion, Endpoint
@@ -170,9 +170,12 @@ class ChatStream:
                 content = delta.get("content")
                 if content.__class__ is str:
                     text = content
+                    thinking = self._content.add_reasoning(reasoning_of(delta)) if len(delta) > 1 else ""
                 else:
                     thinking, text = self._content.add(content)
-                    thinking = thinking_joiner.feed(thinking) if thinking else ""
+                    thinking = thinking or self._content.add_reasoning(reasoning_of(delta))
+                if thinking:
+                    thinking = thinking_joiner.feed(thinking)
                     if thinking and self._on_thinking is not None:
                         self._on_thinking(thinking)
                 if joiner.held or not text.isascii():

@@ -38,6 +38,7 @@ from .shapes import (
     PAD_ALPHABET,
     CapturedRequest,
     ErrorReply,
+    FieldDelta,
     Hang,
     RawReply,
     Reply,
@@ -277,9 +278,10 @@ class _Handler(BaseHTTPRequestHandler):
             pad = PAD_ALPHABET[random.randrange(62) :][: random.randint(1, 48)] if reply.padding else None
             if pad and isinstance(piece, str):
                 text = prefix + dumps(piece) + middle + pad + suffix
-            else:  # a list of parts (reasoning models), or no padding
+            else:  # a list of parts or a reasoning field (reasoning models), or no padding
                 padding = {"p": pad} if pad else {}
-                text = f"data: {dumps({**head, 'choices': choice({'content': piece}), **padding})}\n\n"
+                delta = dict(piece) if isinstance(piece, FieldDelta) else {"content": piece}
+                text = f"data: {dumps({**head, 'choices': choice(delta), **padding})}\n\n"
             self._write_chunk(text.encode())
         if reply.drop_after is not None:
             raise _Aborted

@@ -60,11 +60,15 @@ class Reply:
     ``thinking`` (a string split into words, or a list of chunks) makes it a reasoning model's
     reply in Mistral's shapes: streamed, lists of thinking parts, then a list with the closing
     thinking part and the first text part, then plain strings; not streamed, a content list.
+    With ``reasoning_field``, the thinking comes in that field instead, as other OpenAI-compatible
+    servers send it: streamed, deltas ``{field: piece}`` then plain content; not streamed, a
+    ``message[field]`` beside a plain-text content.
     """
 
     text: str = "Hello!"
     chunks: list[str] | None = None
     thinking: str | list[str] | None = None
+    reasoning_field: str | None = None  # "reasoning_content" (vLLM, llama.cpp) or "reasoning" (Ollama)
     finish_reason: str = "stop"
     usage: dict | None = None
     usage_in_separate_chunk: bool = False
@@ -94,6 +98,8 @@ class Reply:
         thinking, pieces = self.thinking_pieces(), self.pieces()
         if not thinking:
             return pieces
+        if self.reasoning_field is not None:
+            return [FieldDelta({self.reasoning_field: piece}) for piece in thinking] + pieces
         deltas: list[Any] = [[thinking_part(piece, closed=False)] for piece in thinking[:-1]]
         closing = [thinking_part(thinking[-1])]
         if pieces:
@@ -103,9 +109,19 @@ class Reply:
     def message_content(self) -> Any:
         """``message.content`` of the reply not streamed: the text, or a content list with the thinking."""
         text = "".join(self.pieces())
-        if self.thinking is None:
+        if self.thinking is None or self.reasoning_field is not None:
             return text
         return [thinking_part("".join(self.thinking_pieces())), {"type": "text", "text": text}]
+
+    def message_fields(self) -> dict:
+        """More fields of the message not streamed: the reasoning field, when the reply has one."""
+        if self.thinking is None or self.reasoning_field is None:
+            return {}
+        return {self.reasoning_field: "".join(self.thinking_pieces())}
+
+
+class FieldDelta(dict):
+    """A whole streamed ``delta`` (not a ``content`` value): a reasoning field's piece."""
 
 
 def thinking_part(text: str, closed: bool = True) -> dict:
@@ -210,7 +226,12 @@ def completion_object(reply: Reply, request_json: dict, choices: list[Reply] | N
         "choices": [
             {
                 "index": number,
-                "message": {"role": "assistant", "content": choice.message_content(), "tool_calls": None},
+                "message": {
+                    "role": "assistant",
+                    "content": choice.message_content(),
+                    "tool_calls": None,
+                    **choice.message_fields(),
+                },
                 "finish_reason": choice.finish_reason,
                 "logprobs": None,
             }
