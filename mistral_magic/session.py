@@ -11,12 +11,12 @@ from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .annotation.batchfinish import Finish, repair_finish
-from .annotation.batchrun import BatchRunner, PollSchedule, first_choice
+from .annotation.batchrun import BatchRunner, PollSchedule
 from .annotation.batchstore import BatchJobStore
 from .annotation.cache import ReplyCache, cache_key
 from .annotation.inflight import InFlight
 from .annotation.jsonmode import is_usable
+from .annotation.rules import AnswerRules, answer_rules
 from .annotation.run import (
     MIN_RETRIES,
     AnnotationRun,
@@ -27,8 +27,7 @@ from .annotation.run import (
     StreamedCompleter,
 )
 from .annotation.schema import Schema
-from .annotation.validate import SchemaClient, Validator
-from .annotation.votes import VotingClient, count_ties, vote_list
+from .annotation.votes import count_ties
 from .api import protocol
 from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
@@ -274,31 +273,18 @@ class Session:
             check_batch(settings, options, cache)
         settings = replace(settings, stream=True)
         options = replace(options, once=True, new=False, cache=False, json=options.json or options.schema is not None)
-        completer = StreamedCompleter(self.client)
-        validating = voting = None
-        usable = None
-        answer_of: Callable[[Sequence[Completion]], Completion | None] = first_choice
-        finish: Finish | None = None
-        if options.schema is not None:
-            validating = SchemaClient(completer, Validator(options.schema), settings.repair)
-            usable = validating.validator.usable
-            finish = repair_finish(validating.checked, completer)
-        if options.votes > 1:
-            if validating is None:
-                raise UsageError("--votes needs --schema: the votes are counted per field.")
-            voting = VotingClient(self.client, validating, options.votes)
-            usable = partial(VotingClient.usable, checked=validating)
-            answer_of = partial(vote_list, votes=options.votes)
-            finish = voting.finish
+        rules = answer_rules(
+            StreamedCompleter(self.client), self.client, options.schema, options.votes, settings.repair
+        )
         runner = Runner(
-            voting or validating or completer,
+            rules.client,
             self.endpoint(settings),
             workers=workers,
             cache=self.cache if cache else None,
             rpm=rpm,
             progress=progress,
             in_flight=self.in_flight,
-            usable=usable,
+            usable=rules.usable,
         )
 
         def on_answer(completion: Completion) -> None:
@@ -313,22 +299,7 @@ class Session:
             self.check_images(body_for(0), settings, runner.endpoint)
         run_all = runner.run
         if batch:
-            batch_runner = BatchRunner(
-                self.batch_jobs(settings),
-                runner.endpoint,
-                self.cache,
-                self.job_store,
-                model=settings.model,
-                progress=progress,
-                usable=usable,
-                answer_of=answer_of,
-                finish=finish,
-                in_flight=self.in_flight,
-                poll=self.batch_poll,
-                per_job=settings.batch_job_requests,
-                timeout_hours=settings.batch_timeout_hours,
-            )
-            run_all = partial(batch_runner.run, wait=wait)
+            run_all = partial(self._batch_runner(settings, runner.endpoint, rules, progress).run, wait=wait)
 
         try:
             run = run_all(items, body_for, json=options.json, on_answer=on_answer)
@@ -337,13 +308,32 @@ class Session:
             raise
         finally:
             self.warn_cache_problem()
-        if validating is not None and validating.repaired:
-            run.notes.append(f"{validating.repaired} repaired")
-        if voting is not None and options.schema is not None:
+        if rules.validating is not None and rules.validating.repaired:
+            run.notes.append(f"{rules.validating.repaired} repaired")
+        if rules.voting is not None and options.schema is not None:
             ties = count_ties(options.schema.fields, run)
             run.notes.append(f"{ties} with tied votes" if ties else "no tied votes")
         self.last_run = run
         return run
+
+    def _batch_runner(
+        self, settings: Settings, endpoint: Endpoint, rules: AnswerRules, progress: ProgressFactory
+    ) -> BatchRunner:
+        return BatchRunner(
+            self.batch_jobs(settings),
+            endpoint,
+            self.cache,
+            self.job_store,
+            model=settings.model,
+            progress=progress,
+            usable=rules.usable,
+            answer_of=rules.answer_of,
+            finish=rules.finish,
+            in_flight=self.in_flight,
+            poll=self.batch_poll,
+            per_job=settings.batch_job_requests,
+            timeout_hours=settings.batch_timeout_hours,
+        )
 
     def _record(
         self, prompt: str, settings: Settings, options: TurnOptions, completion: Completion, interrupted: bool = False
