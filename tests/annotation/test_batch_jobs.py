@@ -88,20 +88,21 @@ def test_timeout_keeps_half_and_a_rerun_sends_only_the_missing_half(batch_shell,
 
 
 def test_a_job_cancelled_midway_keeps_its_results_and_a_rerun_sends_the_rest(batch_shell, fake):
-    fake.batch.running_seconds = 1.0
+    fake.batch.running_seconds = 4.0  # wide margins: the cancel lands a quarter of the way, give or take seconds
     batch_shell.ns["t_items"] = [f"q{i}" for i in range(20)]
 
-    def cancel_halfway() -> None:  # as from Mistral's console, while the cell waits
+    def cancel_midway() -> None:  # as from Mistral's console, while the cell waits
         while not fake.batch.jobs:
             time.sleep(0.01)
-        time.sleep(fake.batch.queued_seconds + 0.5)
+        time.sleep(fake.batch.queued_seconds + 1.0)
         fake.batch.cancel(next(iter(fake.batch.jobs)))
 
-    threading.Thread(target=cancel_halfway, daemon=True).start()
+    threading.Thread(target=cancel_midway, daemon=True).start()
     first = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
     kept = sum(answer is not None for answer in batch_shell.ns["t_out"])
     assert 0 < kept < 20 and f"{20 - kept} failed" in first.stdout
     assert "ended CANCELLED" in batch_shell.ok("%mistral errors").everything
+    fake.batch.running_seconds = 0.2
     batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
     assert batch_shell.ns["t_out"] == [f"Echo: q{i}" for i in range(20)]
     assert [len(lines) for lines in uploaded_lines(fake)] == [20, 20 - kept]
@@ -119,9 +120,15 @@ def test_a_failed_job_keeps_nothing_and_says_why(batch_shell, fake):
 
 
 def test_interrupted_wait_reattaches_in_a_new_session(batch_shell, fake, interruptible):
-    fake.batch.running_seconds = 1.0
+    fake.batch.running_seconds = 1.5
     batch_shell.ns["t_items"] = [f"q{i}" for i in range(6)]
-    threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT)).start()
+
+    def interrupt_while_polling() -> None:
+        while not any(r.method == "GET" and r.path.startswith("/v1/batch/jobs/") for r in list(fake.requests)):
+            time.sleep(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_while_polling, daemon=True).start()
     stopped = batch_shell.run("%%mistral --each t_items --batch --out t_out\n{item}")
     assert type(stopped.error).__name__ == "BatchWaitInterrupted", stopped.error
     [job_id] = list(fake.batch.jobs)
