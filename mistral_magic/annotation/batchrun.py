@@ -173,8 +173,8 @@ class BatchRunner:
         """Settle the items the cache answers usably; the others' indices."""
         missing = []
         for index in indices:
-            hit = self.cache.get(keys[index])
-            if hit is None or not is_usable(hit.text, json, self.usable):
+            hit = self.cache.get_usable(keys[index], json, self.usable)
+            if hit is None:
                 missing.append(index)
             else:
                 settle(index, hit)
@@ -320,8 +320,7 @@ class BatchRunner:
     def _hold(self, key: str, choices: Sequence[Completion], json: bool) -> None:
         """Hold an answer to finish live, unless an earlier run already finished it."""
         assert self.held is not None
-        hit = self.cache.get(key)
-        if hit is None or not is_usable(hit.text, json, self.usable):
+        if self.cache.get_usable(key, json, self.usable) is None:
             self.held.hold(key, choices)
 
     def _finish_held(

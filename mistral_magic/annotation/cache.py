@@ -17,6 +17,7 @@ from typing import Any
 from ..api.protocol import Completion
 from ..errors import UsageError
 from ..textsafe import encodable
+from .jsonmode import is_usable
 
 CACHE_DIR_ENV = "MISTRAL_MAGIC_CACHE_DIR"
 
@@ -125,6 +126,11 @@ class ReplyCache:
         return Completion(
             text, finish_reason, json.loads(usage) if usage else None, model, json.loads(content) if content else None
         )
+
+    def get_usable(self, key: str, json: bool, rule: Callable[[str], bool] | None = None) -> Completion | None:
+        """The stored reply for ``key`` if it may be served again (see :func:`.jsonmode.is_usable`), else ``None``."""
+        hit = self.get(key)
+        return hit if hit is not None and is_usable(hit.text, json, rule) else None
 
     def put(self, key: str, completion: Completion) -> None:
         self.put_many([(key, completion)])

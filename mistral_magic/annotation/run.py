@@ -310,8 +310,8 @@ class Runner:
             return range(total)
         todo = array("I")
         for index in range(total):
-            hit = self.cache.get(cache_key(self.endpoint.base_url, body_for(index)))
-            if hit is None or not is_usable(hit.text, json, self.usable):
+            hit = self.cache.get_usable(cache_key(self.endpoint.base_url, body_for(index)), json, self.usable)
+            if hit is None:
                 todo.append(index)
             else:
                 settle(index, hit)
@@ -329,8 +329,8 @@ class Runner:
 
     def _answer(self, body: dict[str, Any], key: str | None, json: bool) -> Completion:
         if key is not None and self.cache is not None and self.in_flight.wait(key):
-            hit = self.cache.get(key)  # the interrupted run's request has finished: its answer, if usable
-            if hit is not None and is_usable(hit.text, json, self.usable):
+            hit = self.cache.get_usable(key, json, self.usable)  # the interrupted run's request has finished
+            if hit is not None:
                 with self._count_lock:
                     self.joined += 1
                 return hit
