@@ -55,6 +55,10 @@ class HeldAnswers:
         with self._lock:
             self._held[key] = tuple(replace(choice, usage=None) for choice in choices)
 
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._held)
+
     def keys(self) -> set[str]:
         with self._lock:
             return set(self._held)

@@ -333,7 +333,7 @@ class BatchRunner:
         job_ids: list[str],
     ) -> None:
         """Finish the held answers with live requests (their answers go to the cache)."""
-        if self.held is None or not self.held.keys():
+        if not self.held:
             return
         try:
             failures = finish_live(
