@@ -47,6 +47,7 @@ comm.create_comm = lambda **kwargs: CountingComm(**kwargs)
 
 import ipywidgets  # noqa: E402
 
+from mistral_magic.provenance import Provenance  # noqa: E402
 from mistral_magic.render.base import ReplyInfo  # noqa: E402
 from mistral_magic.render.html import MarkdownRenderer  # noqa: E402
 from mistral_magic.render.widget import WidgetRenderer  # noqa: E402
@@ -138,16 +139,21 @@ def naive(text: str, chunks: list[str], every: int):
     return run
 
 
+FINISHED = Provenance(
+    "live", "mistral-small-latest", "mistral-small-latest", "127.0.0.1", "0" * 64, "", finish_reason="stop"
+)
+
+
 def live_view(text: str, chunks: list[str]):
     def run() -> int:
         clock = SimulatedClock()
-        renderer = WidgetRenderer(lambda widget: None, lambda bundle: None, lambda: None, clock=clock)
+        renderer = WidgetRenderer(lambda widget: None, lambda bundle, metadata=None: None, lambda: None, clock=clock)
         renderer.start(ReplyInfo(model="mistral-small-latest", chat="default"))
         for chunk in chunks:
             clock.now += 1 / RATE
             renderer.feed(chunk)
         final_text = renderer.text
-        renderer.finish(final_text, finish_reason="stop", usage=None)
+        renderer.finish(final_text, FINISHED)
         assert final_text == text, "the live view lost text"
         return renderer.updates
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from .cellflags import ArgumentParser
+from .cells import CellRef
 from .conversation import Usage
 from .errors import MistralMagicError, UsageError
 from .explain import explain_prompt, mark_explain_failure
@@ -80,11 +81,14 @@ def _chat(parser: ArgumentParser) -> None:
 class Commands:
     """Runs one subcommand line against the session and shows the result."""
 
-    def __init__(self, session: Session, show: Callable[[dict[str, str]], None], help_text: str):
+    def __init__(
+        self, session: Session, show: Callable[[dict[str, str]], None], help_text: str, cell: CellRef | None = None
+    ):
         self.session = session
         self.kernel_config = session.config
         self.show = show
         self.help_text = help_text
+        self.cell = cell  # the notebook cell that runs the subcommand (a %mistral explain is a turn of it)
 
     def run(self, line: str) -> None:
         name, _, rest = line.strip().partition(" ")
@@ -125,14 +129,24 @@ class Commands:
             thinking = turn.thinking
             if thinking:  # shown in the cell's own output; here, how much there was
                 mark += f" (after {len(thinking.split())} words of thinking)"
-            md.append(f"**[{number}] user:**\n\n{turn.user}")
-            plain.append(f"[{number}] user: {turn.user}")
+            cell = f" ({turn.cell})" if turn.cell else ""
+            md.append(f"**[{number}] user**{cell}:\n\n{turn.user}")
+            plain.append(f"[{number}] user{cell}: {turn.user}")
             if turn.images:  # a placeholder paragraph, replaced by the thumbnails once the markdown is rendered
                 thumbnails[f"{token}{number}"] = turn_images_shown(turn.images)
                 md.append(f"{token}{number}")
                 plain.append(thumbnails[f"{token}{number}"][1])
-            md.append(f"**[{number}] assistant** ({turn.model}){mark}:\n\n{turn.assistant}")
-            plain.append(f"[{number}] assistant ({turn.model}){mark}: {turn.assistant}")
+            answered = f"{turn.model} · {turn.provenance.source}" if turn.provenance is not None else turn.model
+            md.append(f"**[{number}] assistant** ({answered}){mark}:\n\n{turn.assistant}")
+            plain.append(f"[{number}] assistant ({answered}){mark}: {turn.assistant}")
+        if chat.left:
+            left = ", ".join(f"{t.cell or 'a turn'} ({_short(t.user, 30)!r})" for t in chat.left)
+            md.append(
+                f"*Left the chat when an earlier cell ran again:* {left}. *Run those cells again to bring them back.*"
+            )
+            plain.append(
+                f"Left the chat when an earlier cell ran again: {left}. Run those cells again to bring them back."
+            )
         bundle = rich_bundle("\n\n---\n\n".join(md), "\n".join(plain))
         for placeholder, (shown, described) in thumbnails.items():
             bundle["text/html"] = bundle["text/html"].replace(f"<p>{placeholder}</p>", shown)
@@ -161,9 +175,15 @@ class Commands:
             self.session.store.chats.pop(opts.chat, None)
             self._say(f"Chat '{opts.chat}' starts afresh.")
 
-    @subcommand("drop the last turn of a chat", _chat)
+    @subcommand("drop the last turn of a chat (after a re-run or --new: the chat as it was before)", _chat)
     def undo(self, opts: argparse.Namespace) -> None:
         chat = self.session.store.chats.get(opts.chat)
+        restored = chat.restore() if chat is not None else None
+        if restored is not None:
+            self._say(
+                f"Chat '{opts.chat}' is back as it was before its last re-run or --new ({len(restored.turns)} turn(s))."
+            )
+            return
         turn = chat.undo() if chat is not None else None
         if turn is None:
             self._say(f"Chat '{opts.chat}' has no turn to undo.")
@@ -378,10 +398,53 @@ class Commands:
             if turns and turns[-1].model:  # the model this chat last answered with
                 settings = settings.with_overrides(model=turns[-1].model)
             prompt = explain_prompt(shell, question, self.kernel_config.api_key())
-            self.session.ask(prompt, settings, TurnOptions(chat=chat), make_renderer(shell, settings.display))
+            options = TurnOptions(chat=chat, cell=self.cell)
+            self.session.ask(prompt, settings, options, make_renderer(shell, settings.display))
         except BaseException as error:
             mark_explain_failure(error)
             raise
+
+    @subcommand(
+        "answer cells from the answers saved in the notebook (on, strict, off; or show the state)",
+        lambda p: p.add_argument("words", nargs="*", metavar="on | strict | off | PATH.ipynb"),
+        lambda p: p.add_argument("--fast", action="store_true"),
+    )
+    def replay(self, opts: argparse.Namespace) -> None:
+        modes = ("on", "strict", "off", "status")
+        words: list[str] = opts.words
+        mode = words[0] if words and words[0] in modes else ("on" if words else "status")
+        paths = words[1:] if words and words[0] in modes else words
+        if len(paths) > 1 or (paths and mode in ("off", "status")):
+            raise UsageError("%mistral replay takes on, strict or off, then at most one notebook path.")
+        config = self.kernel_config
+        if mode == "off":
+            config.set_from_text("replay", "off")
+            self._say("Replay is off: cells ask the server.")
+            return
+        if mode != "status":
+            if paths and not paths[0].endswith(".ipynb"):
+                raise UsageError(f"Replay reads a notebook file (.ipynb), not {paths[0]!r}.")
+            previous = {name: config.settings().value(name) for name in ("replay", "replay_notebook", "replay_pace")}
+            config.set_from_text("replay", mode)
+            config.set_from_text("replay_notebook", paths[0] if paths else "")
+            config.set_from_text("replay_pace", "fast" if opts.fast else "recorded")
+            try:
+                self.session.replay_book(config.settings())
+            except UsageError:  # a notebook that cannot be read changes nothing
+                for name, value in previous.items():
+                    config.set_from_text(name, "" if value is None else str(value))
+                raise
+        settings = config.settings()
+        if settings.replay == "off":
+            self._say("Replay is off: cells ask the server (%mistral replay on answers them from this notebook).")
+            return
+        book = self.session.replay_book(settings)
+        pace = "at once" if settings.replay_pace == "fast" else "at the recorded pace"
+        others = "fail (strict)" if settings.replay == "strict" else "ask the server"
+        self._say(
+            f"Replay is {settings.replay}: {len(book)} saved answer(s) in {book.path}, streamed {pace}; "
+            f"cells without a saved answer {others}."
+        )
 
     @subcommand("this help")
     def help(self, opts: argparse.Namespace) -> None:

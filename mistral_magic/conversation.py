@@ -11,11 +11,13 @@ from typing import Any
 
 from .api.attachments import Attachment
 from .api.content import sendable, split_content
+from .cells import cell_label
 from .chatfile import check_fields, write_atomically
 from .errors import UsageError
+from .provenance import Provenance
 
 FORMAT = "mistral-magic/chats"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: turns know their cell and carry their provenance (version 1 files still load)
 
 
 @dataclass
@@ -32,11 +34,38 @@ class Turn:
     interrupted: bool = False
     content: list | None = None
     images: list | None = None  # the turn's images, as :meth:`.api.attachments.Attachment.to_dict` gives them
+    cell_id: str | None = None  # the notebook cell that asked (its frontend id), when the frontend said
+    execution_count: int | None = None  # the cell's In [n]
+    provenance: Provenance | None = None
+    run: str | None = field(default=None, compare=False, repr=False)  # which execution of the cell (not saved)
 
     @property
     def thinking(self) -> str:
         """What a reasoning model thought before this answer ("" otherwise)."""
         return split_content(self.content)[0]
+
+    @property
+    def cell(self) -> str:
+        """Where the turn came from, as the notebook shows it: ``In [7]`` ("" when not known)."""
+        return cell_label(self.execution_count) if self.cell_id or self.execution_count is not None else ""
+
+
+@dataclass(frozen=True)
+class ChatState:
+    """A chat's turns, left turns and system prompt at one moment, for undo."""
+
+    turns: list[Turn]
+    left: list[Turn]
+    system: str | None
+
+
+@dataclass(frozen=True)
+class Replaced:
+    """What a re-run of a cell replaced: that cell's earlier turn, and the turns of later cells that
+    left the chat with it (their answers were based on the old version)."""
+
+    turn: Turn
+    left: list[Turn]
 
 
 @dataclass
@@ -46,17 +75,61 @@ class Chat:
     name: str
     system: str | None = None
     turns: list[Turn] = field(default_factory=list)
+    left: list[Turn] = field(default_factory=list)  # turns that left on a re-run, until their cells run again
+    undo_point: ChatState | None = field(default=None, repr=False)  # the chat before a re-run or --new
 
-    def append_turn(self, turn: Turn) -> None:
+    def earlier_run(self, cell_id: str | None, run: str | None) -> int | None:
+        """Where the turns of an earlier execution of cell ``cell_id`` begin (``None``: it has none here)."""
+        if cell_id is None:
+            return None
+        return next((i for i, t in enumerate(self.turns) if t.cell_id == cell_id and t.run != run), None)
+
+    def history_for(self, cell_id: str | None, run: str | None, *, replace: bool) -> list[Turn]:
+        """The turns a request of this cell builds on: with ``replace``, those before its earlier turn."""
+        point = self.earlier_run(cell_id, run) if replace else None
+        return self.turns if point is None else self.turns[:point]
+
+    def record(self, turn: Turn, *, replace: bool, afresh: bool = False, system: str | None = None) -> Replaced | None:
+        """Add ``turn``. With ``afresh`` (``--new``) the chat starts over with ``system``; with ``replace``
+        a re-run cell takes its earlier turn's place and the turns after it leave (see :class:`Replaced`).
+        Either can be undone with :meth:`restore`; a plain turn with :meth:`undo`."""
+        before = ChatState(list(self.turns), list(self.left), self.system)
+        if turn.cell_id is not None:  # its cell ran again: it is back, no longer among the left
+            self.left = [t for t in self.left if t.cell_id != turn.cell_id]
+        if afresh:
+            self.turns, self.left, self.system = [], [], system
+        elif system is not None:
+            self.system = system
+        point = self.earlier_run(turn.cell_id, turn.run) if replace else None
+        replaced = None
+        if point is not None:
+            removed = self.turns[point:]
+            gone = [t for t in removed if t.cell_id != turn.cell_id]
+            cells = {t.cell_id for t in gone}
+            self.left = [*(t for t in self.left if t.cell_id not in cells), *gone]
+            self.turns = self.turns[:point]
+            replaced = Replaced(removed[0], gone)
         self.turns.append(turn)
+        self.undo_point = before if afresh or replaced is not None else None
+        return replaced
+
+    def restore(self) -> ChatState | None:
+        """Undo a re-run or ``--new``: the chat as it was before (``None`` if the last change was neither)."""
+        state, self.undo_point = self.undo_point, None
+        if state is not None:
+            self.turns, self.left, self.system = list(state.turns), list(state.left), state.system
+        return state
 
     def undo(self) -> Turn | None:
         """Drop the last turn and return it (``None`` if there was none)."""
+        self.undo_point = None
         return self.turns.pop() if self.turns else None
 
     def reset(self, system: str | None = None) -> None:
         """Forget every turn; the system prompt becomes ``system``."""
         self.turns.clear()
+        self.left.clear()
+        self.undo_point = None
         self.system = system
 
 
@@ -171,27 +244,49 @@ class ChatStore:
 
 
 def _chat_to_dict(chat: Chat) -> dict:
-    """A chat as JSON; a turn without structured content is written as before it existed."""
-    item = asdict(chat)
-    for turn in item["turns"]:
-        for name in ("content", "images"):
-            if turn[name] is None:
-                del turn[name]
+    """A chat as JSON (its turns, not the left ones or the undo point); a turn's empty optional
+    fields are left out, so a turn without them is written as before they existed."""
+    return {"name": chat.name, "system": chat.system, "turns": [_turn_to_dict(turn) for turn in chat.turns]}
+
+
+def _turn_to_dict(turn: Turn) -> dict:
+    item = asdict(turn)
+    del item["run"]  # meaningful only in the kernel that ran the cell
+    item["provenance"] = turn.provenance.to_dict() if turn.provenance is not None else None
+    for name in ("content", "images", "cell_id", "execution_count", "provenance"):
+        if item[name] is None:
+            del item[name]
     return item
 
 
 def _chat_from_dict(item: Any, number: int) -> Chat:
     fields = check_fields(Chat, item, f"chat {number}")
+    if "left" in fields or "undo_point" in fields:
+        raise UsageError(f"chat {number} has an unknown field {'left' if 'left' in fields else 'undo_point'!r}.")
     where = f"chat {fields['name']!r}"
     turns = []
     for index, data in enumerate(fields.get("turns", []), 1):
-        turn = Turn(**check_fields(Turn, data, f"turn {index} of {where}"))
+        turn = _turn_from_dict(data, f"turn {index} of {where}")
         if turn.content is not None and not all(isinstance(part, dict) for part in turn.content):
             raise UsageError(f"turn {index} of {where}: 'content' must be a list of parts (objects).")
         if turn.images is not None:
             turn.images = [_checked_image(image, f"turn {index} of {where}") for image in turn.images]
         turns.append(turn)
     return Chat(name=fields["name"], system=fields.get("system"), turns=turns)
+
+
+def _turn_from_dict(data: Any, where: str) -> Turn:
+    """A saved turn; its provenance, when there is one, must be a record :class:`Provenance` reads."""
+    saved = data.get("provenance") if isinstance(data, dict) else None
+    if saved is not None:
+        data = {key: value for key, value in data.items() if key != "provenance"}
+    fields = check_fields(Turn, data, where)
+    if "run" in fields:
+        raise UsageError(f"{where} has an unknown field 'run'.")
+    provenance = Provenance.from_dict(saved) if saved is not None else None
+    if saved is not None and provenance is None:
+        raise UsageError(f"{where}: 'provenance' is not a provenance record.")
+    return Turn(**fields, provenance=provenance)
 
 
 def _checked_image(item: Any, where: str) -> dict:

@@ -22,6 +22,7 @@ The hierarchy::
     ├── BadResponseError            a 2xx answer that is not a usable chat-completions body
     ├── StreamError                 the reply stream broke after it started (``partial``)
     ├── ReplyInterrupted            a kernel interrupt while a reply streamed (the partial reply is kept)
+    ├── ReplayMissError             strict replay: the notebook holds no saved answer for this request
     ├── AnnotationInterrupted       a kernel interrupt stopped ``--each`` / ``annotate()`` (``run``)
     ├── BatchWaitInterrupted        a kernel interrupt while ``--batch`` waited (the jobs run on) or finished
     ├── BatchNotReady               ``--no-wait``: the jobs are submitted or still running
@@ -68,6 +69,8 @@ HINTS: dict[str, tuple[str, str]] = {
     "base_url": ("%mistral config base_url=...", "the base_url setting"),
     "read_timeout": ("%mistral config read_timeout=120", "the read_timeout setting"),
     "item_errors": ("see %mistral errors", "see .errors"),
+    "undo": ("%mistral undo restores the chat as it was", "the chat's restore() puts it back as it was"),
+    "replay_notebook": ("%mistral replay PATH.ipynb", "the replay_notebook setting"),
     "json_reply": ("The text is kept in the history; ask again, or drop --json", "Ask again, or drop json=True"),
 }
 
@@ -214,6 +217,12 @@ class ReplyInterrupted(MistralMagicError):
     label = "Interrupted"
 
 
+class ReplayMissError(MistralMagicError):
+    """Strict replay: the notebook holds no saved answer for this request; nothing was sent."""
+
+    label = "ReplayMiss"
+
+
 RunT = TypeVar("RunT")
 
 
@@ -334,6 +343,7 @@ PUBLIC = (
     "BadResponseError",
     "StreamError",
     "ReplyInterrupted",
+    "ReplayMissError",
     "AnnotationInterrupted",
     "JsonReplyError",
     "LocalServerError",

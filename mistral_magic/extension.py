@@ -61,6 +61,7 @@ def load(ipython: Any) -> None:
     post_execute = ipython.events.callbacks["post_execute"]
     if remember_figures not in post_execute:  # first: matplotlib-inline's hook closes the figures
         post_execute.insert(0, remember_figures)
+    ipython.events.register("pre_run_cell", magics.cells.pre_run_cell)
 
 
 def unload(ipython: Any) -> None:
@@ -82,6 +83,8 @@ def unload(ipython: Any) -> None:
         cleanup.remove(keep_question_marks)
     if remember_figures in ipython.events.callbacks["post_execute"]:
         ipython.events.unregister("post_execute", remember_figures)
+    if magics.cells.pre_run_cell in ipython.events.callbacks["pre_run_cell"]:
+        ipython.events.unregister("pre_run_cell", magics.cells.pre_run_cell)
 
 
 def forget(ipython: Any) -> None:

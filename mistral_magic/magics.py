@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
@@ -13,12 +15,14 @@ from .annotation.run import AnnotationRun, Items, as_items, fill_template, store
 from .annotation.schema import resolve as resolve_schema
 from .annotation.trial import dry_run, subset, trial_positions
 from .cellflags import cell_parser, check_variable_name, setting_overrides
+from .cells import CellTracker
 from .commands import Commands, subcommand_help
 from .config import MistralConfig
 from .errors import AnnotationInterrupted, BatchNotReady, LocalNoVisionError, UsageError, audience
 from .images import ItemImages, attachments_for
 from .interpolate import interpolate
 from .render.select import make_renderer, progress_factory, publish
+from .replay import find_notebook
 from .session import Session, TurnOptions
 from .settings import Settings
 from .structured import ask_structured, store_typed
@@ -34,13 +38,20 @@ class MistralMagics(Magics, MistralConfig):
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
         self.session = Session(self)
+        self.cells = CellTracker(shell)  # fed by the shell's pre_run_cell event (see extension.load)
+        self.session.locate_notebook = self.notebook_file
+
+    def notebook_file(self) -> Path | None:
+        """The notebook this kernel runs, as Jupyter Server or VS Code tells the kernel."""
+        namespace = self.shell.user_ns if self.shell is not None else {}
+        return find_notebook(namespace, os.environ, Path.cwd())
 
     @no_var_expand
     @line_cell_magic
     def mistral(self, line: str, cell: str | None = None) -> None:
         with audience("notebook"):
             if cell is None:
-                Commands(self.session, publish, self.help_text()).run(line)
+                Commands(self.session, publish, self.help_text(), self.cells.current()).run(line)
             else:
                 self.ask_cell(line, cell)
 
@@ -81,6 +92,7 @@ class MistralMagics(Magics, MistralConfig):
             cache=bool(args.cache),
             schema=resolve_schema(args.schema, namespace) if args.schema is not None else None,
             votes=args.votes or 1,
+            cell=self.cells.current(),
         )
         if args.image and not args.each:
             options = replace(options, images=tuple(attachments_for(args.image, namespace)))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .annotation.batchrun import BatchRunner, PollSchedule
@@ -31,11 +32,22 @@ from .annotation.votes import count_ties
 from .api import protocol
 from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
+from .cells import CellRef
 from .config import MistralConfig
-from .conversation import ChatStore, Turn, build_messages
-from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted, UsageError
+from .conversation import ChatStore, Replaced, Turn, build_messages
+from .errors import (
+    AnnotationInterrupted,
+    ImageError,
+    MistralMagicError,
+    ReplayMissError,
+    ReplyInterrupted,
+    UsageError,
+    hint,
+)
 from .localmode import LocalMode, is_local
+from .provenance import Provenance, Stopwatch, now_iso, request_hash, server_host
 from .render.base import Renderer, ReplyInfo
+from .replay import Recording, ReplayBook, ReplayStream
 from .secret import Secret
 from .settings import Settings
 from .textsafe import encodable
@@ -62,6 +74,7 @@ class TurnOptions:
     images: tuple[Attachment, ...] = ()  # --image: sent after the prompt's text, kept with the turn
     schema: Schema | None = None  # --schema: the json_schema response format, replies validated
     votes: int = 1  # --votes K (with --each and --schema): K answers per item, asked with n
+    cell: CellRef | None = None  # the notebook cell that asks, when the frontend said which
 
 
 class Session:
@@ -79,6 +92,8 @@ class Session:
         self._cache: ReplyCache | None = None
         self._job_store: BatchJobStore | None = None
         self.batch_poll = PollSchedule()  # how often --batch asks how its jobs go
+        self.locate_notebook: Callable[[], Path | None] = lambda: None  # the magics know the notebook
+        self._replay_books: dict[Path, ReplayBook] = {}
 
     @property
     def cache(self) -> ReplyCache:
@@ -154,7 +169,9 @@ class Session:
             system = chat.system
         if system is None:
             system = settings.system
-        history = [] if (options.new or options.once) else chat.turns
+        cell_id, run = (options.cell.id, options.cell.run) if options.cell is not None else (None, None)
+        replacing = settings.rerun == "replace"
+        history = [] if (options.new or options.once) else chat.history_for(cell_id, run, replace=replacing)
         local = is_local(settings)
         # llama.cpp's server rejects thinking parts (a chat that began with a magistral model).
         images = [image.to_dict() for image in options.images] or None
@@ -189,52 +206,125 @@ class Session:
         prompt = encodable(prompt)  # what is sent and recorded: lone surrogates replaced
         if options.system is not None:
             options = replace(options, system=encodable(options.system))
-        endpoint = self.endpoint(settings)
         body = self.build_request(prompt, settings, options)
-        self.check_images(body, settings, endpoint)
-        key = cache_key(endpoint.base_url, body) if options.cache else None
-        cached = self.cache.get(key) if key else None
-        if cached is not None and not is_usable(cached.text, options.json):
-            cached = None
+        asked_at, clock = now_iso(), Stopwatch()
+        recording = self.recorded_answer(body, settings)
+        key, cached = None, None
+        if recording is None:  # a replay needs no key, no server and no cache
+            endpoint = self.endpoint(settings)
+            self.check_images(body, settings, endpoint)
+            key = cache_key(endpoint.base_url, body) if options.cache else None
+            cached = self.cache.get(key) if key else None
+            if cached is not None and not is_usable(cached.text, options.json):
+                cached = None
+        source = "replay" if recording is not None else "cache" if cached is not None else "live"
         renderer.start(ReplyInfo(model=settings.model, chat=options.chat))
 
         def on_retry(attempt: int, attempts: int, delay: float, reason: str) -> None:
             renderer.notice(f"{reason}; retrying in {delay:.1f} s (attempt {attempt} of {attempts})")
 
-        stream: ChatStream | None = None
+        def on_think(text: str) -> None:
+            clock.arrived()
+            renderer.think(text)
+
+        def provenance_of(completion: Completion) -> Provenance:
+            if recording is not None:
+                return recording.provenance.as_source("replay")
+            return Provenance(
+                source=source,
+                model_asked=settings.model,
+                model_answered=completion.model,
+                server=server_host(settings.base_url),
+                request_hash=request_hash(body),
+                asked_at=asked_at,
+                chat=options.chat,
+                options=settings.sampling.body_fields() or None,
+                seed=settings.sampling.random_seed,
+                finish_reason=completion.finish_reason,
+                usage=completion.usage,
+                first_token_s=clock.first_token_s,
+                total_s=clock.total_s(),
+                reply_chars=len(completion.text),
+                content=completion.content,
+            )
+
+        stream: ChatStream | ReplayStream | None = None
         try:
-            if settings.stream and cached is None:
-                stream = self.client.stream(endpoint, body, on_retry, renderer.think)
+            if recording is not None:
+                stream = ReplayStream(recording, on_think, fast=settings.replay_pace == "fast")
+            elif settings.stream and cached is None:
+                stream = self.client.stream(endpoint, body, on_retry, on_think)
+            if stream is not None:
                 for delta in stream:
+                    clock.arrived()
                     renderer.feed(delta)
                 completion = stream.completion()
             else:
                 completion = cached or self.client.complete(endpoint, body, on_retry)
+                clock.arrived()
                 if completion.thinking:
                     renderer.think(completion.thinking)
                 if completion.text:
                     renderer.feed(completion.text)
         except KeyboardInterrupt:
             partial = stream.text if stream is not None else ""
-            self.store.record_usage(options.chat, stream.usage if stream is not None else None)
-            kept = ""
+            if source == "live":
+                self.store.record_usage(options.chat, stream.usage if stream is not None else None)
+            kept, provenance = "", None
             if stream is not None and partial:
                 interrupted = replace(stream.completion(), finish_reason="interrupted")
-                self._record(prompt, settings, options, interrupted, interrupted=True)
+                provenance = provenance_of(interrupted)
+                self._record(prompt, settings, options, interrupted, provenance, interrupted=True)
                 kept = f"; the partial reply ({len(partial)} characters) is kept in chat '{options.chat}', marked as interrupted"
             error = ReplyInterrupted(f"Stopped by a kernel interrupt{kept}.")
-            renderer.fail(partial, error, interrupted=True)
+            renderer.fail(partial, error, interrupted=True, provenance=provenance)
             raise error from None
         except MistralMagicError as error:
             renderer.fail(getattr(error, "partial", ""), error)
             raise
-        renderer.finish(completion.text, finish_reason=completion.finish_reason, usage=completion.usage)
-        if cached is None:
+        # Recorded before the final rendering, which can take a while: an interrupt then loses nothing.
+        provenance = provenance_of(completion)
+        if source == "live":
             self.store.record_usage(options.chat, completion.usage)
             if key is not None and is_usable(completion.text, options.json):
                 self.cache.put(key, completion)
-        self._record(prompt, settings, options, completion)
+        replaced = self._record(prompt, settings, options, completion, provenance)
+        try:
+            renderer.finish(completion.text, provenance)
+        except KeyboardInterrupt:
+            raise ReplyInterrupted(
+                f"Stopped while the reply was shown; the whole reply is kept in chat '{options.chat}'."
+            ) from None
+        if replaced is not None and replaced.left:
+            print(rerun_notice(replaced, options.chat))
         return completion
+
+    def recorded_answer(self, body: dict[str, Any], settings: Settings) -> Recording | None:
+        """With replay on, the answer saved in the notebook for this request (strict: or an error)."""
+        if settings.replay == "off":
+            return None
+        book = self.replay_book(settings)
+        found = book.find(request_hash(body))
+        if found is None and settings.replay == "strict":
+            raise ReplayMissError(
+                f"{book.path.name} holds no saved answer for this cell (it, or an earlier cell of its chat, "
+                "changed since the notebook was saved); replay is strict, so nothing was sent."
+            )
+        return found
+
+    def replay_book(self, settings: Settings) -> ReplayBook:
+        """The saved answers of the notebook replay reads (see the ``replay_notebook`` setting)."""
+        path = Path(settings.replay_notebook).expanduser() if settings.replay_notebook else self.locate_notebook()
+        if path is None:
+            raise UsageError(
+                f"Replay is on, but this kernel was not told which notebook it runs: name it with {hint('replay_notebook')}."
+            )
+        path = path.resolve()
+        book = self._replay_books.get(path)
+        if book is None:
+            book = self._replay_books[path] = ReplayBook(path)
+        book.refresh()
+        return book
 
     def check_images(self, body: dict[str, Any], settings: Settings, endpoint: Endpoint) -> None:
         """Refuse, before sending, more images than Mistral takes or images for a model without vision."""
@@ -336,27 +426,43 @@ class Session:
         )
 
     def _record(
-        self, prompt: str, settings: Settings, options: TurnOptions, completion: Completion, interrupted: bool = False
-    ) -> None:
+        self,
+        prompt: str,
+        settings: Settings,
+        options: TurnOptions,
+        completion: Completion,
+        provenance: Provenance,
+        interrupted: bool = False,
+    ) -> Replaced | None:
         if options.once:
-            return
-        chat = self.store.get(options.chat)
-        if options.new:
-            chat.reset(options.system)
-        elif options.system is not None:
-            chat.system = options.system
-        chat.append_turn(
-            Turn(
-                user=prompt,
-                assistant=completion.text,
-                model=completion.model or settings.model,
-                finish_reason=completion.finish_reason,
-                usage=completion.usage,
-                interrupted=interrupted,
-                content=completion.content,
-                images=[image.to_dict() for image in options.images] or None,
-            )
+            return None
+        cell = options.cell
+        turn = Turn(
+            user=prompt,
+            assistant=completion.text,
+            model=completion.model or settings.model,
+            finish_reason=completion.finish_reason,
+            usage=completion.usage,
+            interrupted=interrupted,
+            content=completion.content,
+            images=[image.to_dict() for image in options.images] or None,
+            cell_id=cell.id if cell is not None else None,
+            execution_count=cell.number if cell is not None else None,
+            provenance=provenance,
+            run=cell.run if cell is not None else None,
         )
+        chat = self.store.get(options.chat)
+        return chat.record(turn, replace=settings.rerun == "replace", afresh=options.new, system=options.system)
+
+
+def rerun_notice(replaced: Replaced, chat: str) -> str:
+    """One line: which turns left the chat when a cell ran again, and how to bring them back."""
+    cells = ", ".join(dict.fromkeys(turn.cell or "a turn without a cell" for turn in replaced.left))
+    earlier = replaced.turn.cell or "a turn without a cell"
+    return (
+        f"{cells} left chat '{chat}': they built on this cell's earlier run ({earlier}). "
+        f"Run them again to bring them back; {hint('undo')}."
+    )
 
 
 def check_batch(settings: Settings, options: TurnOptions, cache: bool) -> None:

@@ -25,6 +25,9 @@ DEFAULT_BASE_URL = "https://api.Mistral.com"
 DEFAULT_MODEL = "Mistral-chat"
 KEY_ENV = "MISTRAL_API_KEY"
 REASONING_EFFORTS = ("high", "none")  # what Mistral's reasoning models accept
+RERUN_RULES = ("replace", "append")
+REPLAY_MODES = ("off", "on", "strict")
+REPLAY_PACES = ("recorded", "fast")
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,28 @@ class Settings:
         check=Check(lambda v: v >= 0, "be a whole number >= 0 (0: no limit)"),
     )
     display: str = setting("auto", "live view: auto, widget or text", choices=("auto", "widget", "text"))
+    rerun: str = setting(
+        "replace",
+        "a cell run again: replace (its earlier turn, and the turns after it, leave the chat) or append",
+        check=Check(lambda v: v in RERUN_RULES, "be replace or append"),
+        choices=RERUN_RULES,
+    )
+    replay: str = setting(
+        "off",
+        "answer cells from the answers saved in the notebook: off, on (others ask the server) or strict (others fail)",
+        check=Check(lambda v: v in REPLAY_MODES, "be off, on or strict"),
+        choices=REPLAY_MODES,
+        env="MISTRAL_MAGIC_REPLAY",
+    )
+    replay_notebook: str | None = setting(
+        None, "the .ipynb file replay reads (default: this notebook, as Jupyter tells the kernel)"
+    )
+    replay_pace: str = setting(
+        "recorded",
+        "replayed answers stream at the recorded pace, or fast (at once)",
+        check=Check(lambda v: v in REPLAY_PACES, "be recorded or fast"),
+        choices=REPLAY_PACES,
+    )
     cache: bool = setting(True, "cache the answers of --each runs on disk")
     repair: int = setting(
         1,

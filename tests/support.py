@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
+from mistral_magic.provenance import Provenance
+
 TEST_KEY = "sk-test-0123456789abcdefSECRET"
 
 
@@ -45,14 +47,15 @@ class Shell:
     def __init__(self, ip: InteractiveShell):
         self.ip = ip
 
-    def run(self, cell: str) -> CellRun:
+    def run(self, cell: str, cell_id: str | None = None) -> CellRun:
+        """Run ``cell``; with ``cell_id``, as a notebook frontend runs its cell of that id."""
         with capture_output() as cap:
-            result = self.ip.run_cell(cell, store_history=True)
+            result = self.ip.run_cell(cell, store_history=True, cell_id=cell_id)
         error = result.error_in_exec or result.error_before_exec
         return CellRun(cap.stdout, cap.stderr, [o.data for o in cap.outputs], error, result.result)
 
-    def ok(self, cell: str) -> CellRun:
-        run = self.run(cell)
+    def ok(self, cell: str, cell_id: str | None = None) -> CellRun:
+        run = self.run(cell, cell_id)
         assert run.error is None, f"cell failed: {run.error!r}\n{run.stdout}"
         return run
 
@@ -98,3 +101,17 @@ def shown(messages: list[dict]) -> str:
         parts.append(str(content.get("data", {}).get("text/plain", "")))
         parts.extend(content.get("traceback", []))
     return "".join(parts)
+
+
+def answered(*, finish_reason: str = "stop", usage: dict | None = None, model: str = "m") -> Provenance:
+    """The provenance of a live answer, for driving a renderer directly."""
+    return Provenance(
+        source="live",
+        model_asked=model,
+        model_answered=model,
+        server="127.0.0.1",
+        request_hash="0" * 64,
+        asked_at="2026-01-01T00:00:00Z",
+        finish_reason=finish_reason,
+        usage=usage,
+    )

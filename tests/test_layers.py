@@ -13,11 +13,15 @@ GRAPH = import_graph()
 M = PACKAGE + "."
 
 # What each layer may import from the package (besides its own modules). textsafe (text made
-# encodable and inert in a terminal, standard library only) is a leaf every boundary uses.
+# encodable and inert in a terminal, standard library only) is a leaf every boundary uses; so is
+# provenance (an answer's record), which the renderers show.
 ALLOWED = {
     "api": {"errors", "secret", "textsafe"},
     "annotation": {"api", "errors", "interpolate", "textsafe"},
-    "render": {"textsafe"},
+    "render": {"provenance", "textsafe"},
+    "provenance": {"textsafe"},
+    "cells": set(),
+    "replay": {"api", "errors", "provenance"},
     "errors": {"textsafe"},
     "secret": set(),
     "textsafe": set(),
@@ -31,11 +35,14 @@ ALLOWED = {
     "session": {
         "annotation",
         "api",
+        "cells",
         "config",
         "conversation",
         "errors",
         "localmode",
+        "provenance",
         "render",
+        "replay",
         "secret",
         "settings",
         "textsafe",

@@ -43,10 +43,10 @@ class RecordingRenderer:
     def feed(self, text):
         self.fed.append((time.monotonic(), text))
 
-    def finish(self, text, *, finish_reason, usage):
-        self.finished = (text, finish_reason, usage)
+    def finish(self, text, provenance):
+        self.finished = (text, provenance.finish_reason, provenance.usage)
 
-    def fail(self, text, error, *, interrupted=False):
+    def fail(self, text, error, *, interrupted=False, provenance=None):
         self.failed = (text, error)
 
 

@@ -13,6 +13,7 @@ import threading
 import pytest
 from fakeapi import Reply
 from hostile import HOSTILE_REPLIES, problems
+from support import answered
 
 from mistral_magic.annotation.cache import ReplyCache
 from mistral_magic.api.content import ContentParts
@@ -246,7 +247,7 @@ def test_the_text_renderer_dims_the_thinking_in_a_terminal(monkeypatch):
     renderer.think("Let me see")
     now[0] = 22.34
     renderer.feed("Four.")
-    renderer.finish("Four.", finish_reason="stop", usage=None)
+    renderer.finish("Four.", answered())
     assert "".join(terminal.written) == f"Thinking…\n{DIM}Let me see{RESET}\n(thought for 12.3 s)\n\nFour.\n"
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from ..provenance import Provenance
+
 
 @dataclass(frozen=True)
 class ReplyInfo:
@@ -30,8 +32,18 @@ class Renderer(Protocol):
     def feed(self, text: str) -> None:
         """More reply text arrived."""
 
-    def finish(self, text: str, *, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
-        """The reply ended normally; replace the live view by the static display."""
+    def finish(self, text: str, provenance: Provenance) -> None:
+        """The reply ended normally; replace the live view by the static display, which carries the
+        reply's ``provenance`` (its footer, and the output's metadata)."""
 
-    def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
-        """The reply failed or was interrupted; ``text`` is what arrived and must stay visible."""
+    def fail(
+        self, text: str, error: BaseException, *, interrupted: bool = False, provenance: Provenance | None = None
+    ) -> None:
+        """The reply failed or was interrupted; ``text`` is what arrived and must stay visible (with its
+        ``provenance`` when an interrupted reply is kept)."""
+
+
+class Publish(Protocol):
+    """Shows a finished MIME bundle in the cell's output, with the output's metadata."""
+
+    def __call__(self, bundle: dict[str, str], metadata: dict[str, Any] | None = None) -> None: ...

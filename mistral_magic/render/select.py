@@ -12,15 +12,16 @@ from .progress import ProgressView
 from .text import TextRenderer
 
 
-def publish(bundle: dict[str, str]) -> None:
-    """Show a MIME bundle in the output of the running cell. Its ``text/plain`` is what a terminal
-    prints, so it carries no escape sequences or control characters from the model."""
+def publish(bundle: dict[str, str], metadata: dict[str, Any] | None = None) -> None:
+    """Show a MIME bundle in the output of the running cell, with the output's ``metadata``. Its
+    ``text/plain`` is what a terminal prints, so it carries no escape sequences or control characters
+    from the model."""
     from IPython.display import display
 
     bundle = {kind: encodable(value) if isinstance(value, str) else value for kind, value in bundle.items()}
     if "text/plain" in bundle:
         bundle["text/plain"] = strip_controls(bundle["text/plain"])
-    display(bundle, raw=True)
+    display(bundle, raw=True, metadata=metadata or None)
 
 
 def show(obj: Any) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 FINISH_NOTICES = {
     "length": "The reply was cut: it reached max_tokens (finish_reason=length). Raise --max-tokens.",
     "model_length": "The reply was cut: the model's context window is full (finish_reason=model_length). "
@@ -24,14 +22,6 @@ def reply_notice(
     if error is not None:
         return "Incomplete: the reply broke off here (see the error below); it is not added to the history."
     return FINISH_NOTICES.get(finish_reason or "")
-
-
-def reply_footer(model: str | None, finish_reason: str | None, usage: dict[str, Any] | None) -> str:
-    """``model · finish reason · tokens``: what is known for sure once a reply ended."""
-    parts = [model or "", finish_reason or ""]
-    if usage:
-        parts.append(f"{usage.get('prompt_tokens', 0)} prompt + {usage.get('completion_tokens', 0)} completion tokens")
-    return " · ".join(p for p in parts if p)
 
 
 def rich_bundle(markdown: str, plain: str) -> dict[str, str]:
@@ -60,9 +50,10 @@ def final_bundle(
     thinking: str = "",
 ) -> dict[str, str]:
     """The MIME bundle of a finished reply: sanitized ``text/html``, and the reply itself as
-    ``text/markdown`` and ``text/plain``, so every viewer shows the answer. ``html`` is the
-    reply already rendered (by the live view), if it was. A reasoning model's ``thinking`` is
-    a collapsed section above the answer in the HTML only: the other types hold the answer."""
+    ``text/markdown`` and ``text/plain``, so every viewer shows the answer (replay reads the answer
+    back from the start of ``text/markdown``). ``html`` is the reply already rendered (by the live
+    view), if it was. A reasoning model's ``thinking`` is a collapsed section above the answer in the
+    HTML only: the other types hold the answer. ``footer`` is :meth:`.Provenance.footer`."""
     from .html import escape_text, render_markdown
 
     if html is None:

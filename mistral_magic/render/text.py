@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import TextIO
 
+from ..provenance import Provenance
 from ..textsafe import ControlStripper, strip_controls
-from .base import ReplyInfo
-from .static import THINKING_SUMMARY, final_bundle, reply_footer, reply_notice
-
-PublishFunction = Callable[[dict[str, str]], None]
+from .base import Publish, ReplyInfo
+from .static import THINKING_SUMMARY, final_bundle, reply_notice
 
 DIM, RESET = "\x1b[2m", "\x1b[0m"  # the thinking is dimmed in a terminal
 
@@ -27,7 +26,7 @@ class TextRenderer:
 
     def __init__(
         self,
-        publish: PublishFunction | None = None,
+        publish: Publish | None = None,
         *,
         clear: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -36,7 +35,6 @@ class TextRenderer:
         self._clear = clear
         self._clock = clock
         self._wrote = False
-        self._model: str | None = None
         self._controls = ControlStripper()  # model text must not act on the terminal
         self._thinking_controls = ControlStripper()
         self._thinking: list[str] = []
@@ -51,7 +49,6 @@ class TextRenderer:
 
     def start(self, info: ReplyInfo) -> None:
         self._wrote = False
-        self._model = info.model
         self._controls = ControlStripper()
         self._thinking_controls = ControlStripper()
         self._started = self._clock()
@@ -88,16 +85,18 @@ class TextRenderer:
         self.out.flush()
         self._wrote = True
 
-    def finish(self, text: str, *, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
-        self._end(text, reply_notice(finish_reason), reply_footer(self._model, finish_reason, usage))
+    def finish(self, text: str, provenance: Provenance) -> None:
+        self._end(text, reply_notice(provenance.finish_reason), provenance)
 
-    def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
+    def fail(
+        self, text: str, error: BaseException, *, interrupted: bool = False, provenance: Provenance | None = None
+    ) -> None:
         if text or interrupted or self._thinking:
-            self._end(text, reply_notice(None, interrupted=interrupted, error=error), None)
+            self._end(text, reply_notice(None, interrupted=interrupted, error=error), provenance, footer=False)
         elif self._wrote:
             self.out.write("\n")
 
-    def _end(self, text: str, notice: str | None, footer: str | None) -> None:
+    def _end(self, text: str, notice: str | None, provenance: Provenance | None, *, footer: bool = True) -> None:
         self._end_thinking()
         self.out.write(self._controls.flush())
         if self._publish is None:
@@ -109,7 +108,9 @@ class TextRenderer:
             self.out.flush()
             if self._clear is not None:
                 self._clear()
-        self._publish(final_bundle(text, notice, footer, thinking="".join(self._thinking)))
+        shown_footer = provenance.footer() if provenance is not None and footer else None
+        bundle = final_bundle(text, notice, shown_footer, thinking="".join(self._thinking))
+        self._publish(bundle, provenance.metadata() if provenance is not None else None)
 
 
 def _is_terminal(out: TextIO) -> bool:

@@ -16,10 +16,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from .base import ReplyInfo
+from ..provenance import Provenance
+from .base import Publish, ReplyInfo
 from .blocks import BlockSplitter, has_link_definitions
 from .html import render_markdown
-from .static import final_bundle, reply_footer, reply_notice
+from .static import final_bundle, reply_notice
 
 _HERE = Path(__file__).parent
 
@@ -44,7 +45,7 @@ class WidgetRenderer:
     def __init__(
         self,
         show: Callable[[Any], None],
-        publish: Callable[[dict[str, Any]], None],
+        publish: Publish,
         clear: Callable[[], None],
         *,
         max_rate: float = 12.0,
@@ -178,24 +179,27 @@ class WidgetRenderer:
         parts = [*self._block_html, render_markdown(tail)] if tail.strip() else self._block_html
         return "".join(parts)
 
-    def finish(self, text: str, *, finish_reason: str | None, usage: dict[str, Any] | None) -> None:
+    def finish(self, text: str, provenance: Provenance) -> None:
         self._flush(final=True)
-        model = self._info.model if self._info else None
-        footer = reply_footer(model, finish_reason, usage)
         html = self.final_html(text)
-        self._end(final_bundle(text, reply_notice(finish_reason), footer, html=html, thinking=self.thinking))
+        notice = reply_notice(provenance.finish_reason)
+        bundle = final_bundle(text, notice, provenance.footer(), html=html, thinking=self.thinking)
+        self._end(bundle, provenance)
 
-    def fail(self, text: str, error: BaseException, *, interrupted: bool = False) -> None:
+    def fail(
+        self, text: str, error: BaseException, *, interrupted: bool = False, provenance: Provenance | None = None
+    ) -> None:
         self._flush(final=True)
         notice = reply_notice(None, interrupted=interrupted, error=error)
         shown = text or interrupted or self._thinking
-        self._end(final_bundle(text, notice, html=self.final_html(text), thinking=self.thinking) if shown else None)
+        bundle = final_bundle(text, notice, html=self.final_html(text), thinking=self.thinking) if shown else None
+        self._end(bundle, provenance)
 
-    def _end(self, bundle: dict[str, Any] | None) -> None:
+    def _end(self, bundle: dict[str, Any] | None, provenance: Provenance | None = None) -> None:
         """Replace the live view by the static display and close the widget."""
         self._clear()
         if bundle is not None:
-            self._publish(bundle)
+            self._publish(bundle, provenance.metadata() if provenance is not None else None)
         if self._view is not None:
             self._view.layout.close()
             self._view.close()

@@ -11,6 +11,7 @@ from comm.base_comm import BaseComm
 from hostile import HOSTILE_REPLIES, problems
 from htmlshape import parse
 from reply_shapes import REPLY_SHAPES
+from support import answered
 
 from mistral_magic.render.base import ReplyInfo
 from mistral_magic.render.html import render_markdown
@@ -66,7 +67,11 @@ class Frontend:
         self.shown, self.published, self.cleared = [], [], 0
 
     def renderer(self, clock, **kwargs) -> WidgetRenderer:
-        return WidgetRenderer(self.shown.append, self.published.append, self.clear, clock=clock, **kwargs)
+        return WidgetRenderer(self.shown.append, self.publish, self.clear, clock=clock, **kwargs)
+
+    def publish(self, bundle, metadata=None):
+        self.published.append(bundle)
+        self.metadata = metadata
 
     def clear(self):
         self.cleared += 1
@@ -96,7 +101,7 @@ def test_first_text_shows_at_once_and_updates_are_throttled(comms):
     assert renderer.updates == before + 1
     assert ViewState(custom_messages(comms)).tail == "Hello" + " x" * 39 + " y"
     renderer.feed(" last")  # within the interval: held back...
-    renderer.finish(renderer.text, finish_reason="stop", usage=None)
+    renderer.finish(renderer.text, answered())
     assert ViewState(custom_messages(comms)).tail.endswith(" last")  # ...but never lost
     assert "last" in frontend.published[-1]["text/plain"]
 
@@ -106,7 +111,7 @@ def test_the_view_shows_exactly_the_reply_and_finished_blocks_are_sent_once(comm
     clock, frontend = Clock(), Frontend()
     renderer = frontend.renderer(clock)
     stream_through(renderer, clock, split_randomly(doc, 1))
-    renderer.finish(doc, finish_reason="stop", usage=None)
+    renderer.finish(doc, answered())
     state = ViewState(custom_messages(comms))
     blocks = [render_markdown(b) for b in doc.split("\n\n")]
     assert "".join(state.blocks + [render_markdown(state.tail)]) == render_markdown(doc)
@@ -120,7 +125,7 @@ def test_final_display_equals_a_one_shot_render_and_the_view_is_closed(comms):
     clock, frontend = Clock(), Frontend()
     renderer = frontend.renderer(clock)
     stream_through(renderer, clock, split_randomly(doc, 4))
-    renderer.finish(doc, finish_reason="stop", usage={"prompt_tokens": 3, "completion_tokens": 4})
+    renderer.finish(doc, answered(usage={"prompt_tokens": 3, "completion_tokens": 4}))
     bundle = frontend.published[-1]
     assert bundle["text/html"].startswith(render_markdown(doc))
     assert bundle["text/markdown"] == doc and bundle["text/plain"] == doc
@@ -155,7 +160,7 @@ def test_link_definitions_fall_back_to_a_one_shot_render(comms):
     clock, frontend = Clock(), Frontend()
     renderer = frontend.renderer(clock)
     stream_through(renderer, clock, list(doc))
-    renderer.finish(doc, finish_reason="stop", usage=None)
+    renderer.finish(doc, answered())
     assert frontend.published[-1]["text/html"].startswith(render_markdown(doc))
     assert 'href="https://example.org/docs"' in frontend.published[-1]["text/html"]
 
@@ -166,7 +171,7 @@ def test_hostile_replies_are_inert_in_every_live_update(comms, name):
     renderer = frontend.renderer(clock)
     text = HOSTILE_REPLIES[name] + "\n\nend"
     stream_through(renderer, clock, split_randomly(text, 3), rate=20)
-    renderer.finish(text, finish_reason="stop", usage=None)
+    renderer.finish(text, answered())
     for msg in custom_messages(comms):
         for html in msg.get("blocks", []):
             assert problems(html) == [], html
@@ -213,7 +218,7 @@ def test_reply_shapes_in_the_live_view_and_its_final_display(comms, name):
     clock, frontend = Clock(), Frontend()
     renderer = frontend.renderer(clock)
     stream_through(renderer, clock, split_randomly(text + "\n\nThe end.", 5), rate=40)
-    renderer.finish(renderer.text, finish_reason="stop", usage=None)
+    renderer.finish(renderer.text, answered())
     state = ViewState(custom_messages(comms))
     assert state.tail == "The end."  # the shape's blocks are finished: shown as HTML
     check(parse("".join(state.blocks)))
