@@ -98,7 +98,7 @@ def test_strict_replay_fails_in_one_line_when_a_cell_changed(lesson, fake, monke
     with pytest.raises(CellExecutionError) as failed:
         execute(nb, lesson)
     assert fake.requests == []
-    error = [o for o in nb.cells[3].outputs if o.output_type == "error"][0]
+    error = next(o for o in nb.cells[3].outputs if o.output_type == "error")
     assert error.ename == "ReplayMissError"
     assert error.traceback[-1].endswith(
         "lesson.ipynb holds no saved answer for this cell (it, or an earlier cell of its chat, changed since the "
