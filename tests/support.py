@@ -115,3 +115,19 @@ def answered(*, finish_reason: str = "stop", usage: dict | None = None, model: s
         finish_reason=finish_reason,
         usage=usage,
     )
+
+
+def execute_in_cell(client, code: str, cell_id: str, timeout: float = 60) -> tuple[list[dict], int]:
+    """Execute ``code`` in a real kernel as JupyterLab runs a cell: with the cell's id in the execute
+    request's metadata. Returns the IOPub messages until idle and the cell's execution count."""
+    msg = client.session.msg(
+        "execute_request",
+        {"code": code, "silent": False, "store_history": True, "user_expressions": {}, "allow_stdin": False},
+        metadata={"cellId": cell_id},
+    )
+    client.shell_channel.send(msg)
+    messages = messages_until_idle(client, msg["header"]["msg_id"], timeout)
+    while True:  # replies to earlier executions may still wait on the shell channel
+        reply = client.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+            return messages, reply["content"]["execution_count"]
