@@ -693,3 +693,62 @@ def test_kernel_asked_the_fake_server(notebook_run):
     assert TABLE_MARK in prompts[0] and HOSTILE_MARK in prompts[1]
     assert all(r.get("stream") is True for r in notebook_run.chat_requests)
     assert notebook_run.authorizations == [f"Bearer {DUMMY_KEY}"] * 2  # the kernel inherited the env
+
+
+RERUN_NOTEBOOK = "rerun-test.ipynb"
+RERUN_MARK = "browser-test-rerun"
+
+
+def test_an_edited_cell_run_again_sends_only_what_is_on_screen(lab, notebook_run):
+    """Edit a %%mistral cell in JupyterLab and run it again: the next cell's request carries the
+    edited turn only (JupyterLab sends each cell's id; the magic replaces that cell's turn)."""
+    import nbformat
+    from playwright.sync_api import sync_playwright
+
+    nb_file = nbformat.v4.new_notebook()
+    nb_file.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    nb_file.cells = [
+        nbformat.v4.new_code_cell("%load_ext mistral_magic"),
+        nbformat.v4.new_code_cell(f"%%mistral\nMy name is Ann. ({RERUN_MARK})"),
+        nbformat.v4.new_code_cell(f"%%mistral\nWhat is my name? ({RERUN_MARK})"),
+    ]
+    nbformat.write(nb_file, str(lab.root / RERUN_NOTEBOOK))
+    run = Run()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            context.set_default_timeout(30_000)
+            context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*"), lambda route: route.abort())
+            page = context.new_page()
+            url = f"{lab.url}/lab/workspaces/rerun/tree/{RERUN_NOTEBOOK}?reset&token={lab.token}"  # only this notebook
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator(".jp-Notebook .jp-Cell").nth(2).wait_for()
+            wait_kernel_ready(page, timeout_ms=45_000)
+            nb = Notebook(page, lab, run)
+            for index in (0, 1, 2):
+                nb.start(index)
+                nb.wait_done(index)
+            editor = nb.cell(1).locator(".jp-InputArea-editor")
+            editor.click()
+            page.keyboard.press("Control+a")
+            page.keyboard.insert_text(f"%%mistral\nMy name is Bob. ({RERUN_MARK})")
+            nb.start(1)
+            nb.wait_done(1)
+            nb.start(2)
+            nb.wait_done(2)
+            _shot(page, "browser-6-rerun.png")
+        finally:
+            browser.close()
+    asked = [r.json()["messages"] for r in lab.server.requests if RERUN_MARK in r.body.decode("utf-8", "replace")]
+    assert [m[-1]["content"] for m in asked] == [
+        f"My name is Ann. ({RERUN_MARK})",
+        f"What is my name? ({RERUN_MARK})",
+        f"My name is Bob. ({RERUN_MARK})",
+        f"What is my name? ({RERUN_MARK})",
+    ]
+    assert [m["content"] for m in asked[-1]] == [
+        f"My name is Bob. ({RERUN_MARK})",
+        f"Echo: My name is Bob. ({RERUN_MARK})",
+        f"What is my name? ({RERUN_MARK})",
+    ]
