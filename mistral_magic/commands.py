@@ -442,7 +442,7 @@ class Commands:
         pace = "at once" if settings.replay_pace == "fast" else "at the recorded pace"
         others = "fail (strict)" if settings.replay == "strict" else "ask the server"
         self._say(
-            f"Replay is {settings.replay}: {len(book)} saved answer(s) in {book.path}, streamed {pace}; "
+            f"Replay is {settings.replay}: {len(book)} saved answer(s) in {book.path.name}, streamed {pace}; "
             f"cells without a saved answer {others}."
         )
 

@@ -42,6 +42,8 @@ ANSWERS = {
     "Eiffel Tower": '{"city": "Paris", "country": "France"}',
     "What does a hash table do": None,  # depends on the chat's system prompt: see _hash_table
     "friendly robot": None,  # depends on temperature and seed: see _robot_name
+    "My name is": "Nice to meet you! I will remember your name.",
+    "What is my name": None,  # depends on the conversation: see _your_name
     "exercise in Python": (
         "Write a function `count_vowels(text)` that returns how many vowels a string contains, "
         "then test it on three sentences of your choice."
@@ -145,11 +147,18 @@ def _robot_name(request: dict) -> Reply:
     return Reply(text=f"How about **{ROBOT_NAMES.get(key, 'Robo')}**?", chunk_delay=SLOW)
 
 
+def _your_name(request: dict) -> Reply:
+    """The name the conversation gave last (the teaching demo's re-run section)."""
+    said = [m["content"] for m in request.get("messages", []) if m.get("role") == "user"]
+    names = [text.split("My name is ", 1)[1].split(".")[0] for text in said if "My name is " in text]
+    return Reply(text=f"Your name is **{names[-1]}**." if names else "You have not told me your name.", chunk_delay=SLOW)
+
+
 def install(server: FakeChatServer) -> None:
     """Add the notebooks' rules to ``server``; its batch jobs finish at once (the kernel's first poll sees them done)."""
     server.batch.queued_seconds = 0.0
     server.batch.running_seconds = 0.0
-    special = {"What does a hash table do": _hash_table, "friendly robot": _robot_name}
+    special = {"What does a hash table do": _hash_table, "friendly robot": _robot_name, "What is my name": _your_name}
     for phrase, text in ANSWERS.items():
         server.add_rule(phrase, special.get(phrase) or Reply(text=text, chunk_delay=SLOW))
     rater = _rater()

@@ -23,6 +23,7 @@ class CellRun:
     outputs: list[dict] = field(default_factory=list)
     error: BaseException | None = None
     result: object = None
+    metadata: list[dict] = field(default_factory=list)  # each output's metadata, in the order of ``outputs``
 
     @property
     def markdown(self) -> list[str]:
@@ -52,7 +53,10 @@ class Shell:
         with capture_output() as cap:
             result = self.ip.run_cell(cell, store_history=True, cell_id=cell_id)
         error = result.error_in_exec or result.error_before_exec
-        return CellRun(cap.stdout, cap.stderr, [o.data for o in cap.outputs], error, result.result)
+        outputs = cap.outputs
+        return CellRun(
+            cap.stdout, cap.stderr, [o.data for o in outputs], error, result.result, [o.metadata or {} for o in outputs]
+        )
 
     def ok(self, cell: str, cell_id: str | None = None) -> CellRun:
         run = self.run(cell, cell_id)

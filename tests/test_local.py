@@ -191,6 +191,15 @@ def test_the_stream_ends_with_done_and_sends_one_token_per_chunk(shell):
     assert len(lines) > 3
 
 
+def test_the_footer_and_provenance_name_the_local_model_that_answered(shell):
+    run = shell.ok("%%mistral --once -m mistral-large-latest -t 0 --max-tokens 8\nSay hi.")
+    assert "SmolLM2-135M-Instruct.Q4_1 (asked: mistral-large-latest) · " in run.outputs[-1]["text/html"]
+    provenance = run.metadata[-1]["mistral_magic"]
+    assert provenance["model_answered"] == "SmolLM2-135M-Instruct.Q4_1"
+    assert provenance["model_asked"] == "mistral-large-latest" and provenance["source"] == "live"
+    assert provenance["server"].startswith("127.0.0.1:")
+
+
 def test_seed_makes_sampled_answers_repeatable(shell):
     ask = "%%mistral --once -t 1.0 --seed 11 --max-tokens 16\nInvent a name for a cat."
     first, second = shell.ok(ask), shell.ok(ask)

@@ -10,6 +10,7 @@ Skipped without the ``local`` extra, unless ``MISTRAL_MAGIC_REQUIRE_LOCAL=1`` (t
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -40,6 +41,7 @@ def offline(tmp_path_factory):
 def test_the_notebook_runs_without_a_key_on_the_local_model(offline, name):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     workdir = offline.mktemp(name.removesuffix(".ipynb"))
+    shutil.copy(NOTEBOOKS / name, workdir / name)  # beside its kernel, as in Jupyter (replay reads it)
     NotebookClient(nb, kernel_name="python3", timeout=600, resources={"metadata": {"path": str(workdir)}}).execute()
     code = [cell for cell in nb.cells if cell.cell_type == "code"]
     expected = [cell for cell in code if "raises-exception" in cell.metadata.get("tags", [])]  # to explain

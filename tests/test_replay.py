@@ -111,7 +111,7 @@ def test_strict_replay_fails_in_one_line_when_a_cell_changed(lesson, fake, monke
 def test_replay_subcommand_names_its_notebook_and_refuses_a_missing_file(lesson, shell, fake):
     said = shell.ok(f"%mistral replay on {lesson} --fast").plain[0]
     assert said == (
-        f"Replay is on: 3 saved answer(s) in {lesson}, streamed at once; cells without a saved answer ask the server."
+        "Replay is on: 3 saved answer(s) in lesson.ipynb, streamed at once; cells without a saved answer ask the server."
     )
     shell.ok("%%mistral --once -t 0 --seed 3\nA haiku about tea")
     assert fake.requests == []
