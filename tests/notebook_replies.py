@@ -151,7 +151,9 @@ def _your_name(request: dict) -> Reply:
     """The name the conversation gave last (the teaching demo's re-run section)."""
     said = [m["content"] for m in request.get("messages", []) if m.get("role") == "user"]
     names = [text.split("My name is ", 1)[1].split(".")[0] for text in said if "My name is " in text]
-    return Reply(text=f"Your name is **{names[-1]}**." if names else "You have not told me your name.", chunk_delay=SLOW)
+    return Reply(
+        text=f"Your name is **{names[-1]}**." if names else "You have not told me your name.", chunk_delay=SLOW
+    )
 
 
 def install(server: FakeChatServer) -> None:
