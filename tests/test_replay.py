@@ -13,6 +13,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 from support import TEST_KEY
 
+from mistral_magic import UsageError
+
 KEY = "mistral_magic"
 LESSON = [
     "%load_ext mistral_magic",
@@ -116,7 +118,7 @@ def test_replay_subcommand_names_its_notebook_and_refuses_a_missing_file(lesson,
     shell.ok("%%mistral --once -t 0 --seed 3\nA haiku about tea")
     assert fake.requests == []
     run = shell.run("%mistral replay on missing.ipynb")
-    assert type(run.error).__name__ == "UsageError" and "missing.ipynb" in str(run.error)
+    assert isinstance(run.error, UsageError) and "missing.ipynb" in str(run.error)
     assert shell.magics.settings().replay_notebook == str(lesson)  # a refused notebook changes nothing
     assert shell.ok("%mistral replay off").plain[0] == "Replay is off: cells ask the server."
     saved = json.loads(lesson.read_text())

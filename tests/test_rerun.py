@@ -11,6 +11,8 @@ import json
 
 from fakeapi import ErrorReply, Reply
 
+from mistral_magic import ReplyInterrupted, ServerError
+
 
 def contents(fake, index=-1) -> list[str]:
     return [m["content"] for m in fake.requests[index].json()["messages"]]
@@ -72,7 +74,7 @@ def test_a_failed_rerun_keeps_the_old_turn(shell, fake):
     shell.ok("%%mistral\nWhat is my name?", cell_id="c2")
     fake.script(ErrorReply(500), ErrorReply(500), ErrorReply(500))
     run = shell.run("%%mistral\nMy name is Bob.", cell_id="c1")
-    assert run.error is not None and type(run.error).__name__ == "ServerError"
+    assert isinstance(run.error, ServerError)
     assert turns(shell) == ["My name is Ann.", "What is my name?"]
     shell.ok("%%mistral\nStill there?", cell_id="c3")
     assert contents(fake)[0] == "My name is Ann." and contents(fake)[-1] == "Still there?"
@@ -135,3 +137,36 @@ def test_saved_chats_keep_each_turns_cell_and_provenance(shell, fake, tmp_path):
     assert loaded.cell_id == "c1" and loaded.provenance.source == "live"
     shell.ok("%%mistral\nBob", cell_id="c1")  # the loaded turn's cell, run again, replaces it
     assert turns(shell) == ["Bob"]
+
+
+def test_an_interrupted_rerun_keeps_its_partial_answer_and_undo_brings_the_old_turn_back(
+    shell, fake, interruptible, monkeypatch
+):
+    import os
+    import signal
+
+    from mistral_magic import magics
+
+    shell.ok("%%mistral\nMy name is Ann.", cell_id="c1")
+    shell.ok("%%mistral\nWhat is my name?", cell_id="c2")
+    real = magics.make_renderer
+
+    def interrupted_on_first_text(ip, display):  # Ctrl-C as soon as the new answer begins to show
+        renderer = real(ip, display)
+        feed = renderer.feed
+
+        def feed_then_interrupt(text):
+            feed(text)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        renderer.feed = feed_then_interrupt
+        return renderer
+
+    monkeypatch.setattr(magics, "make_renderer", interrupted_on_first_text)
+    fake.script(Reply(text="one two three four five six", chunk_delay=0.05))
+    run = shell.run("%%mistral\nMy name is Bob.", cell_id="c1")
+    assert isinstance(run.error, ReplyInterrupted)
+    chat = shell.magics.session.store.get("default")
+    assert [t.user for t in chat.turns] == ["My name is Bob."] and chat.turns[0].interrupted
+    shell.ok("%mistral undo")
+    assert turns(shell) == ["My name is Ann.", "What is my name?"]
