@@ -59,3 +59,6 @@ def test_the_notebook_runs_without_a_key_on_the_local_model(offline, name):
             answers = [o.data for o in cell.outputs if o.output_type == "display_data" and "text/markdown" in o.data]
             assert answers, f"no answer shown for {cell.source!r}: {cell.outputs}"
             assert "Mistral-chat" not in answers[-1]["text/html"]  # the footer names the local model
+            provenance = [o.metadata["mistral_magic"] for o in cell.outputs if "mistral_magic" in o.get("metadata", {})]
+            assert provenance[-1]["model_answered"].startswith("SmolLM2"), provenance
+            assert provenance[-1]["server"].startswith("127.0.0.1:") and provenance[-1]["source"] == "live"

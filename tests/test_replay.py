@@ -123,3 +123,14 @@ def test_replay_subcommand_names_its_notebook_and_refuses_a_missing_file(lesson,
     assert shell.ok("%mistral replay off").plain[0] == "Replay is off: cells ask the server."
     saved = json.loads(lesson.read_text())
     assert TEST_KEY not in json.dumps(saved)
+
+
+def test_vs_code_names_the_notebook_in_the_namespace(lesson, shell, fake):
+    shell.ns["__vsc_ipynb_file__"] = str(lesson)
+    try:
+        said = shell.ok("%mistral replay strict").plain[0]
+        assert said.startswith("Replay is strict: 3 saved answer(s) in lesson.ipynb")
+        shell.ok("%%mistral --once -t 0 --seed 3\nA haiku about tea")
+        assert fake.requests == []
+    finally:
+        del shell.ns["__vsc_ipynb_file__"]
