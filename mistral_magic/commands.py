@@ -429,7 +429,7 @@ class Commands:
             config.set_from_text("replay_notebook", paths[0] if paths else "")
             config.set_from_text("replay_pace", "fast" if opts.fast else "recorded")
             try:
-                self.session.replay_book(config.settings())
+                self.session.replays.book(config.settings())
             except UsageError:  # a notebook that cannot be read changes nothing
                 for name, value in previous.items():
                     config.set_from_text(name, "" if value is None else str(value))
@@ -438,7 +438,7 @@ class Commands:
         if settings.replay == "off":
             self._say("Replay is off: cells ask the server (%mistral replay on answers them from this notebook).")
             return
-        book = self.session.replay_book(settings)
+        book = self.session.replays.book(settings)
         pace = "at once" if settings.replay_pace == "fast" else "at the recorded pace"
         others = "fail (strict)" if settings.replay == "strict" else "ask the server"
         self._say(

@@ -39,7 +39,7 @@ class MistralMagics(Magics, MistralConfig):
         super().__init__(shell=shell, **kwargs)
         self.session = Session(self)
         self.cells = CellTracker(shell)  # fed by the shell's pre_run_cell event (see extension.load)
-        self.session.locate_notebook = self.notebook_file
+        self.session.replays.locate = self.notebook_file
 
     def notebook_file(self) -> Path | None:
         """The notebook this kernel runs, as Jupyter Server or VS Code tells the kernel."""

@@ -19,8 +19,9 @@ from typing import Any
 
 from .api.content import split_content
 from .api.protocol import Completion
-from .errors import UsageError
-from .provenance import METADATA_KEY, Provenance
+from .errors import ReplayMissError, UsageError, hint
+from .provenance import METADATA_KEY, Provenance, request_hash
+from .settings import Settings
 
 SESSION_ENV = "JPY_SESSION_NAME"  # Jupyter Server: the notebook's path, in the kernel's environment
 VSCODE_NAME = "__vsc_ipynb_file__"  # VS Code: the notebook's path, in the user namespace
@@ -119,6 +120,42 @@ class ReplayBook:
         if found is None:
             self.refresh()
             found = self._answers.get(key)
+        return found
+
+
+class Replays:
+    """The notebooks replay reads, by path: this kernel's own notebook (``locate``, which the
+    magics set) unless the ``replay_notebook`` setting names one."""
+
+    def __init__(self) -> None:
+        self.locate: Callable[[], Path | None] = lambda: None
+        self._books: dict[Path, ReplayBook] = {}
+
+    def book(self, settings: Settings) -> ReplayBook:
+        """The saved answers of the notebook replay reads, read again if the file changed."""
+        path = Path(settings.replay_notebook).expanduser() if settings.replay_notebook else self.locate()
+        if path is None:
+            raise UsageError(
+                f"Replay is on, but this kernel was not told which notebook it runs: name it with {hint('replay_notebook')}."
+            )
+        path = path.resolve()
+        book = self._books.get(path)
+        if book is None:
+            book = self._books[path] = ReplayBook(path)
+        book.refresh()
+        return book
+
+    def answer_for(self, body: dict[str, Any], settings: Settings) -> Recording | None:
+        """With replay on, the answer saved in the notebook for this request (strict: or an error)."""
+        if settings.replay == "off":
+            return None
+        book = self.book(settings)
+        found = book.find(request_hash(body))
+        if found is None and settings.replay == "strict":
+            raise ReplayMissError(
+                f"{book.path.name} holds no saved answer for this cell (it, or an earlier cell of its chat, "
+                "changed since the notebook was saved); replay is strict, so nothing was sent."
+            )
         return found
 
 

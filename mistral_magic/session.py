@@ -9,7 +9,6 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .annotation.batchrun import BatchRunner, PollSchedule
@@ -35,19 +34,11 @@ from .api.protocol import Completion, Endpoint
 from .cells import CellRef
 from .config import MistralConfig
 from .conversation import ChatStore, Replaced, Turn, build_messages
-from .errors import (
-    AnnotationInterrupted,
-    ImageError,
-    MistralMagicError,
-    ReplayMissError,
-    ReplyInterrupted,
-    UsageError,
-    hint,
-)
+from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted, UsageError, hint
 from .localmode import LocalMode, is_local
 from .provenance import Provenance, Stopwatch, now_iso, request_hash, server_host
 from .render.base import Renderer, ReplyInfo
-from .replay import Recording, ReplayBook, ReplayStream
+from .replay import Replays, ReplayStream
 from .secret import Secret
 from .settings import Settings
 from .textsafe import encodable
@@ -92,8 +83,7 @@ class Session:
         self._cache: ReplyCache | None = None
         self._job_store: BatchJobStore | None = None
         self.batch_poll = PollSchedule()  # how often --batch asks how its jobs go
-        self.locate_notebook: Callable[[], Path | None] = lambda: None  # the magics know the notebook
-        self._replay_books: dict[Path, ReplayBook] = {}
+        self.replays = Replays()  # the notebooks replay reads (the magics tell it how to find this one)
 
     @property
     def cache(self) -> ReplyCache:
@@ -208,7 +198,7 @@ class Session:
             options = replace(options, system=encodable(options.system))
         body = self.build_request(prompt, settings, options)
         asked_at, clock = now_iso(), Stopwatch()
-        recording = self.recorded_answer(body, settings)
+        recording = self.replays.answer_for(body, settings)
         key, cached = None, None
         if recording is None:  # a replay needs no key, no server and no cache
             endpoint = self.endpoint(settings)
@@ -298,33 +288,6 @@ class Session:
         if replaced is not None and replaced.left:
             print(rerun_notice(replaced, options.chat))
         return completion
-
-    def recorded_answer(self, body: dict[str, Any], settings: Settings) -> Recording | None:
-        """With replay on, the answer saved in the notebook for this request (strict: or an error)."""
-        if settings.replay == "off":
-            return None
-        book = self.replay_book(settings)
-        found = book.find(request_hash(body))
-        if found is None and settings.replay == "strict":
-            raise ReplayMissError(
-                f"{book.path.name} holds no saved answer for this cell (it, or an earlier cell of its chat, "
-                "changed since the notebook was saved); replay is strict, so nothing was sent."
-            )
-        return found
-
-    def replay_book(self, settings: Settings) -> ReplayBook:
-        """The saved answers of the notebook replay reads (see the ``replay_notebook`` setting)."""
-        path = Path(settings.replay_notebook).expanduser() if settings.replay_notebook else self.locate_notebook()
-        if path is None:
-            raise UsageError(
-                f"Replay is on, but this kernel was not told which notebook it runs: name it with {hint('replay_notebook')}."
-            )
-        path = path.resolve()
-        book = self._replay_books.get(path)
-        if book is None:
-            book = self._replay_books[path] = ReplayBook(path)
-        book.refresh()
-        return book
 
     def check_images(self, body: dict[str, Any], settings: Settings, endpoint: Endpoint) -> None:
         """Refuse, before sending, more images than Mistral takes or images for a model without vision."""

@@ -21,7 +21,7 @@ ALLOWED = {
     "render": {"provenance", "textsafe"},
     "provenance": {"textsafe"},
     "cells": set(),
-    "replay": {"api", "errors", "provenance"},
+    "replay": {"api", "errors", "provenance", "settings"},
     "errors": {"textsafe"},
     "secret": set(),
     "textsafe": set(),
