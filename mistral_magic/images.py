@@ -234,7 +234,7 @@ class ItemImages:
                 value = resolve(whole.group("name"), scope)
                 if value is MISSING:
                     raise ImageError(f"--image {spec}: no column or variable named {whole.group('name')!r}.")
-                return image_from_value(value, f"{whole.group('name')} of item {index}")
+                return image_from_value(value, whole.group("name"))
             return image_from_spec(interpolate(spec, scope), self.namespace)
         except ImageError as exc:
             raise ImageError(f"Item {index}: {exc}") from None

@@ -295,8 +295,8 @@ class Session:
                 return self.build_request(prompts[index], settings, options)
             return self.build_request(prompts[index], settings, replace(options, images=images_for(index)))
 
-        if images_for is not None and len(items.values):
-            self.check_images(body_for(0), settings, runner.endpoint)
+        if images_for is not None and len(items.values):  # every item has images: one check for the model
+            self.vision.require(self.client, runner.endpoint, settings.model, is_local(settings))
         run_all = runner.run
         if batch:
             run_all = partial(self._batch_runner(settings, runner.endpoint, rules, progress).run, wait=wait)
