@@ -159,13 +159,18 @@ class Items:
         return self.source.index if self.kind in ("series", "frame") else None
 
 
-def as_items(obj: Any, name: str = "items") -> Items:
+def as_items(obj: Any, name: str = "items", written: Sequence[str] = ()) -> Items:
     """Rows of a list, tuple or other iterable, a pandas Series, or a DataFrame (whose columns
-    become ``{column}`` fields and whose rows are ``{item}`` as dicts)."""
+    become ``{column}`` fields and whose rows are ``{item}`` as dicts). ``{item}`` leaves out the
+    ``written`` columns (those the run adds to the frame): a re-run asks the same questions, and the
+    model never sees earlier answers."""
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(obj, pandas.DataFrame):
         rows = obj.to_dict("records")  # one pass; iterrows would build a Series per row (and upcast ints)
-        return Items(rows, rows, "frame", obj)
+        answers = [column for column in written if column in obj.columns]
+        if not answers:
+            return Items(rows, rows, "frame", obj)
+        return Items([{k: v for k, v in row.items() if k not in answers} for row in rows], rows, "frame", obj)
     if pandas is not None and isinstance(obj, pandas.Series):
         return Items(obj.tolist(), None, "series", obj)
     if isinstance(obj, (str, bytes)) or isinstance(obj, Mapping) or not isinstance(obj, Iterable):
