@@ -117,12 +117,13 @@ class Session:
         return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        """Close the client, the cache handle and the local server; the client and cache that requests
+        of an interrupted run still use are closed once those finish (their answers reach the cache)."""
+        client, cache, self._client, self._cache = self._client, self._cache, None, None
+        if client is not None:
+            self.in_flight.when_idle(client.close)
+        if cache is not None:
+            self.in_flight.when_idle(cache.close)
         if self._job_store is not None:
             self._job_store.close()
             self._job_store = None
