@@ -119,7 +119,8 @@ def image_from_value(value: Any, label: str) -> Attachment:
         figure.savefig(buffer, format="png")
         return from_bytes(buffer.getvalue(), label)
     if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "size"):  # a PIL image
-        check_pixels(*value.size, f"--image {label}")
+        width, height = value.size
+        check_pixels(width, height, f"--image {label}")
         buffer = io.BytesIO()
         image = value if value.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I") else value.convert("RGBA")
         image.save(buffer, format="PNG")

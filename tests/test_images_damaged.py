@@ -119,3 +119,14 @@ def test_a_chat_file_image_without_its_sha256_loads_nothing(shell, fake, tmp_pat
     saved["chats"][0]["turns"][0]["images"][0]["sha256"] = "0" * 64
     (tmp_path / "bad.json").write_text(json.dumps(saved))
     assert "does not match its sha256" in str(shell.run(f"%mistral load {tmp_path}/bad.json").error)
+
+
+def test_a_figure_over_100_megapixels_is_refused_before_it_is_drawn(shell, fake):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(110, 110), dpi=100)
+    figure.add_subplot().plot([1, 2])
+    shell.ns["t_figure"] = figure
+    message = one_line_refusal(shell.run(f"%%mistral {VISION} --image t_figure\nlook"), fake)
+    # "--image t_figure": the figure's own size was checked; a drawn PNG would be refused as "t_figure"
+    assert message.startswith("--image t_figure is 11000×11000 px, more than the largest image")

@@ -150,7 +150,9 @@ def test_chat_files_saved_before_thinking_still_load(shell, fake, tmp_path):
 def test_a_malformed_content_in_a_chat_file_is_a_clear_error(shell, tmp_path):
     path = tmp_path / "bad.json"
     turn = {"user": "q", "assistant": "a", "content": "not a list of parts"}
-    path.write_text(json.dumps({"format": "mistral-magic/chats", "version": 1, "chats": [{"name": "x", "turns": [turn]}]}))
+    path.write_text(
+        json.dumps({"format": "mistral-magic/chats", "version": 1, "chats": [{"name": "x", "turns": [turn]}]})
+    )
     run = shell.run(f"%mistral load {path}")
     assert type(run.error).__name__ == "UsageError" and "bad.json is malformed" in str(run.error)
 
