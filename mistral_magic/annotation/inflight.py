@@ -47,10 +47,12 @@ class InFlight:
         return True
 
     def _forget(self, key: str, future: Future[Any]) -> None:
+        actions: list[Callable[[], None]] = []
         with self._lock:
             if self._running.get(key) is future:
                 del self._running[key]
-            actions, self._when_idle = (self._when_idle, []) if not self._running else ([], self._when_idle)
+            if not self._running:
+                actions, self._when_idle = self._when_idle, []
         for action in actions:
             action()
 
