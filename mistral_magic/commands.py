@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .annotation.trial import short
 from .cellflags import ArgumentParser
 from .cells import CellRef
 from .conversation import Usage
@@ -245,7 +246,7 @@ class Commands:
         if not run.errors:
             self._say(f"The last run has no errors ({run.summary()})")
             return
-        rows = [(e.index, _short(str(e.item), 40), e.error) for e in run.errors]
+        rows = [(e.index, short(e.item, 40), e.error) for e in run.errors]
         self.show(table_bundle(["index", "item", "error"], rows, title=f"{len(run.errors)} of {len(run)} items failed"))
 
     @subcommand(

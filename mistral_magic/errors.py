@@ -93,6 +93,18 @@ def audience(who: Audience) -> Iterator[None]:
         _audience.reset(token)
 
 
+def one_line(error: BaseException) -> str:
+    """``error`` as one line: its message for ours, ``Type: message`` for any other (a user's
+    validator, a library). An exception whose ``str()`` itself fails is named by its type."""
+    try:
+        message = " ".join(str(error).split())
+    except Exception:
+        message = "(its message cannot be shown)"
+    if isinstance(error, MistralMagicError):
+        return message
+    return f"{type(error).__name__}: {message}" if message else type(error).__name__
+
+
 class MistralMagicError(Exception):
     """Base class: the message is one line a user can act on."""
 

@@ -1,8 +1,9 @@
 """The IPython extension: loading and unloading the magics, and the session of a loaded one.
 
-Unloading keeps the kernel's state (chats, usage, the last ``--each`` run, the settings set here and
-the typed key) for the next load in the same shell, so ``%reload_ext`` loses nothing; the HTTP
-client, the cache handle and the local model server are closed and made anew on use.
+Unloading keeps the kernel's state (chats, usage, the last ``--each`` run, the requests an interrupted
+run left running, the settings set here and the typed key) for the next load in the same shell, so
+``%reload_ext`` loses nothing; the HTTP client, the cache handle and the local model server are closed
+(the client once those requests finish) and made anew on use.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from .magics import MistralMagics
 from .session import Session
 
 if TYPE_CHECKING:
+    from .annotation.inflight import InFlight
     from .annotation.run import AnnotationRun
 
 _loaded: dict[int, MistralMagics] = {}  # id(shell) -> its magics
@@ -31,15 +33,18 @@ class _KeptState:
     config: ConfigState
     store: ChatStore
     last_run: AnnotationRun | None
+    in_flight: InFlight  # a re-run after the reload waits for these instead of paying for them again
 
     @classmethod
     def of(cls, magics: MistralMagics) -> _KeptState:
-        return cls(magics.state(), magics.session.store, magics.session.last_run)
+        session = magics.session
+        return cls(magics.state(), session.store, session.last_run, session.in_flight)
 
     def restore(self, magics: MistralMagics) -> None:
         magics.restore(self.config)
         magics.session.store = self.store
         magics.session.last_run = self.last_run
+        magics.session.in_flight = self.in_flight
 
 
 _kept: WeakKeyDictionary[Any, _KeptState] = WeakKeyDictionary()  # shell -> its state while unloaded

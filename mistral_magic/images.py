@@ -18,8 +18,20 @@ from pathlib import Path
 from typing import Any
 
 from .annotation.run import Items
-from .api.attachments import THUMBNAIL_SIDE, Attachment, check_count, fit, from_bytes, from_url, thumbnail_data_url
-from .errors import ImageError
+from .api.attachments import (
+    MAX_BYTES,
+    MAX_FILE_BYTES,
+    THUMBNAIL_SIDE,
+    Attachment,
+    check_count,
+    check_pixels,
+    fit,
+    format_bytes,
+    from_bytes,
+    from_url,
+    thumbnail_data_url,
+)
+from .errors import ImageError, one_line
 from .interpolate import MISSING, interpolate, resolve
 
 _recent_figure: list[Any] = []  # the figure on screen at the end of the last cell (inline closes it)
@@ -71,10 +83,19 @@ def image_from_spec(spec: str, namespace: Mapping[str, Any]) -> Attachment:
 
 
 def image_from_file(path: Path) -> Attachment:
+    """An image file, read only when it is not over :data:`MAX_FILE_BYTES` (a 3 GB file is refused unread)."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            data = b"" if size > MAX_FILE_BYTES else handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ImageError(f"Cannot read {path}: {exc.strerror or exc}.") from None
+    if size > MAX_FILE_BYTES or len(data) > MAX_FILE_BYTES:
+        shown = format_bytes(size) if size > MAX_FILE_BYTES else f"over {format_bytes(MAX_FILE_BYTES)}"
+        raise ImageError(
+            f"{path} is {shown}, too large to read as an image (at most {format_bytes(MAX_FILE_BYTES)}; "
+            f"Mistral takes {format_bytes(MAX_BYTES)} per image): make it smaller first."
+        )
     return from_bytes(data, path.name)
 
 
@@ -92,10 +113,14 @@ def image_from_value(value: Any, label: str) -> Attachment:
         return image_from_file(path)
     figure = value.get_figure() if hasattr(value, "get_figure") and not hasattr(value, "savefig") else value
     if hasattr(figure, "savefig") and hasattr(figure, "canvas"):
+        width, height = (round(inches * figure.dpi) for inches in figure.get_size_inches())
+        check_pixels(width, height, f"--image {label}")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         return from_bytes(buffer.getvalue(), label)
     if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "size"):  # a PIL image
+        width, height = value.size
+        check_pixels(width, height, f"--image {label}")
         buffer = io.BytesIO()
         image = value if value.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I") else value.convert("RGBA")
         image.save(buffer, format="PNG")
@@ -112,9 +137,13 @@ def array_png(array: Any, label: str) -> bytes:
     """A numpy array (H×W gray, H×W×3 RGB, H×W×4 RGBA) as PNG bytes, without Pillow."""
     import numpy as np
 
-    data = np.asarray(array)
+    try:
+        data = np.asarray(array)
+    except Exception as exc:  # an array-like that numpy cannot read (a tensor on a GPU, a broken object)
+        raise ImageError(f"--image {label}: numpy cannot read it as an array ({one_line(exc)}).") from None
     if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[2] not in (1, 3, 4)) or 0 in data.shape:
         raise ImageError(f"--image {label}: an array of shape {data.shape} is not an image (H×W, H×W×3 or H×W×4).")
+    check_pixels(data.shape[1], data.shape[0], f"--image {label}")  # before anything is converted or encoded
     if data.dtype == bool:
         data = data.astype(np.uint8) * 255
     elif data.dtype.kind == "f":
@@ -151,9 +180,14 @@ def turn_images_shown(images: list[dict[str, Any]]) -> tuple[str, str]:
 
     shown, plain = [], []
     for item in images:
-        image = Attachment.from_dict(item)
-        described = html.escape(image.describe())
-        thumbnail = thumbnail_data_url(image)
+        description, thumbnail = str(item.get("label")), None
+        try:
+            image = Attachment.from_dict(item)
+            description = image.describe()
+            thumbnail = thumbnail_data_url(image)
+        except ImageError:  # a damaged image never costs the rest of the history
+            description += ": damaged, cannot be shown"
+        described = html.escape(description)
         if thumbnail is None:
             shown.append(f"<p>image: {described}</p>")
         else:
@@ -163,7 +197,7 @@ def turn_images_shown(images: list[dict[str, Any]]) -> tuple[str, str]:
                 else f'height="{THUMBNAIL_SIDE}"'
             )
             shown.append(f'<p><img src="{thumbnail}" {side} alt="{html.escape(image.label)}"> {described}</p>')
-        plain.append(f"image: {image.describe()}")
+        plain.append(f"image: {description}")
     return "".join(shown), "\n".join(plain)
 
 
@@ -201,7 +235,7 @@ class ItemImages:
                 value = resolve(whole.group("name"), scope)
                 if value is MISSING:
                     raise ImageError(f"--image {spec}: no column or variable named {whole.group('name')!r}.")
-                return image_from_value(value, f"{whole.group('name')} of item {index}")
+                return image_from_value(value, whole.group("name"))
             return image_from_spec(interpolate(spec, scope), self.namespace)
         except ImageError as exc:
             raise ImageError(f"Item {index}: {exc}") from None

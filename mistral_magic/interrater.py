@@ -79,8 +79,12 @@ class Agreement:
         )
 
     def summary(self) -> str:
-        kappa = "undefined (one label only)" if math.isnan(self.kappa) else f"{self.kappa:.3f}"
         dropped = f"; {self.dropped} pair(s) with a missing label left out" if self.dropped else ""
+        if not self.count:
+            return (
+                f"{self.name_a} vs {self.name_b}: no pair has a label on both sides, so nothing is compared{dropped}."
+            )
+        kappa = "undefined (one label only)" if math.isnan(self.kappa) else f"{self.kappa:.3f}"
         return (
             f"{self.name_a} vs {self.name_b}: {self.agreed} of {self.count} agree ({self.percent:.1f}%), "
             f"Cohen's kappa {kappa}{dropped}."
@@ -105,24 +109,45 @@ def _column(values: Any, default: str) -> tuple[str, list[Any], Any]:
     return default, list(values), None
 
 
+def _check_single_labels(name: str, values: list[Any]) -> None:
+    """Every label must be one value that can be counted (hashable): a list of labels per item cannot."""
+    for position, value in enumerate(values):
+        try:
+            hash(value)
+        except TypeError:
+            raise UsageError(
+                f"agreement(): label {position} of {name} is a {type(value).__name__}, not a single label: compare a "
+                "field of single values, or join each item's labels into one string first."
+            ) from None
+
+
 def agreement(a: Any, b: Any, *, names: tuple[str, str] | None = None) -> Agreement:
     """Compare two label columns item by item (two Series are aligned on their index; lists by
     position). Pairs where either label is missing are left out and counted."""
     name_a, values_a, index_a = _column(a, "a")
     name_b, values_b, index_b = _column(b, "b")
+    if names is not None:
+        name_a, name_b = names
+    if name_a == name_b:
+        name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
     if index_a is not None and index_b is not None and not index_a.equals(index_b):
         import pandas
 
+        for name, index in ((name_a, index_a), (name_b, index_b)):
+            if index.has_duplicates:
+                raise UsageError(
+                    f"agreement(): the index of {name} has duplicate labels ({index[index.duplicated()].tolist()[0]!r}), so its "
+                    "rows cannot be matched to the other column's: give both one index, or lists "
+                    "(e.g. .reset_index(drop=True) on both)."
+                )
         joined = pandas.concat([pandas.Series(values_a, index=index_a), pandas.Series(values_b, index=index_b)], axis=1)
         values_a, values_b = joined[0].tolist(), joined[1].tolist()
     if len(values_a) != len(values_b):
         raise UsageError(
             f"agreement(): the columns have {len(values_a)} and {len(values_b)} labels; give two of one length."
         )
-    if names is not None:
-        name_a, name_b = names
-    if name_a == name_b:
-        name_a, name_b = f"{name_a} (a)", f"{name_b} (b)"
+    _check_single_labels(name_a, values_a)
+    _check_single_labels(name_b, values_b)
     pairs = [(x, y) for x, y in zip(values_a, values_b) if not (_missing(x) or _missing(y))]
     declared = [*_categories(a), *_categories(b)]
     seen = {*declared}

@@ -25,7 +25,7 @@ from .render.select import make_renderer, progress_factory, publish
 from .replay import find_notebook
 from .session import Session, TurnOptions
 from .settings import Settings
-from .structured import ask_structured, store_typed
+from .structured import ask_structured, store_typed, written_columns
 from .trials import show_dry_run, show_trial
 
 _PARSER = cell_parser()
@@ -135,7 +135,8 @@ class MistralMagics(Magics, MistralConfig):
                 f"--out {out} would replace the items of --each {out} by the answers (and a re-run would ask "
                 "about the answers): choose another name for --out."
             )
-        items = as_items(namespace[args.each], f"--each {args.each}")
+        written = written_columns(out, options.schema, options.votes) if out is not None else []
+        items = as_items(namespace[args.each], f"--each {args.each}", written)
         everything = items
         positions = trial_positions(len(items.values), args.limit, args.sample, settings.sampling.random_seed)
         if positions is not None:

@@ -122,12 +122,13 @@ class Session:
         return self._client
 
     def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        if self._cache is not None:
-            self._cache.close()
-            self._cache = None
+        """Close the client, the cache handle and the local server; the client and cache that requests
+        of an interrupted run still use are closed once those finish (their answers reach the cache)."""
+        client, cache, self._client, self._cache = self._client, self._cache, None, None
+        if client is not None:
+            self.in_flight.when_idle(client.close)
+        if cache is not None:
+            self.in_flight.when_idle(cache.close)
         if self._job_store is not None:
             self._job_store.close()
             self._job_store = None
@@ -348,8 +349,8 @@ class Session:
                 return self.build_request(prompts[index], settings, options)
             return self.build_request(prompts[index], settings, replace(options, images=images_for(index)))
 
-        if images_for is not None and len(items.values):
-            self.check_images(body_for(0), settings, runner.endpoint)
+        if images_for is not None and len(items.values):  # every item has images: one check for the model
+            self.vision.require(self.client, runner.endpoint, settings.model, is_local(settings))
         run_all = runner.run
         if batch:
             run_all = partial(self._batch_runner(settings, runner.endpoint, rules, progress).run, wait=wait)

@@ -60,6 +60,15 @@ def ask_structured(
             completion = session.ask(fix, settings, replace(options, new=False, system=None), renderer())
 
 
+def written_columns(name: str, schema: Schema | None, votes: int = 1) -> list[str]:
+    """The columns ``--out NAME`` adds to a DataFrame input: ``NAME``, or with a schema ``NAME_field``
+    per field (with votes also ``NAME_field_agreement`` and ``NAME_field_tie``)."""
+    if schema is None:
+        return [name]
+    suffixes = ("", "_agreement", "_tie") if votes > 1 else ("",)
+    return [f"{name}_{field.name}{suffix}" for field in schema.fields for suffix in suffixes]
+
+
 def store_typed(
     namespace: dict[str, Any], name: str, items: Items, run: AnnotationRun, schema: Schema, votes: int = 1
 ) -> None:

@@ -6,6 +6,7 @@ import base64
 import io
 
 import pandas as pd
+import pytest
 from PIL import Image
 
 VISION = "-m mistral-small-latest"
@@ -65,14 +66,23 @@ def test_a_column_of_pil_images_and_a_fixed_image(shell, fake):
     assert all(len(b["messages"][-1]["content"]) == 3 for b in bodies)
 
 
-def test_a_template_around_braces_and_a_missing_file(shell, fake, tmp_path):
-    for name in ("a", "b"):
+@pytest.mark.parametrize("missing", ["a", "c"])
+def test_a_missing_file_is_that_items_error_and_the_others_are_answered(shell, fake, tmp_path, missing):
+    for name in {"a", "b", "c"} - {missing}:
         write_png(tmp_path / f"{name}.png", 40)
     shell.ns["t_dir"] = str(tmp_path)
     shell.ns["t_names"] = ["a", "b", "c"]
-    run = shell.run(f"%%mistral {VISION} --each t_names --image {{t_dir}}/{{item}}.png\nLook at {{item}}")
-    assert type(run.error).__name__ == "ImageError"
-    assert "Item 2: --image" in str(run.error) and "c.png" in str(run.error)
+    cell = f"%%mistral {VISION} --each t_names --out t_out --image {{t_dir}}/{{item}}.png\nLook at {{item}}"
+    run = shell.ok(cell)
+    assert "3 items: 2 answered (0 from the cache), 1 failed" in run.stdout
+    assert [answer is None for answer in shell.ns["t_out"]] == [name == missing for name in ("a", "b", "c")]
+    assert len(chat_bodies(fake)) == 2
+    [error] = shell.magics.session.last_run.errors
+    assert error.item == missing and "Item" in error.error and f"{missing}.png" in error.error
+    assert f"{missing}.png" in shell.ok("%mistral errors").plain[-1]
+    write_png(tmp_path / f"{missing}.png", 40)  # the file is back: a re-run sends that item alone
+    shell.ok(cell)
+    assert len(chat_bodies(fake)) == 3 and None not in shell.ns["t_out"]
 
 
 def test_each_images_to_a_model_without_vision_sends_nothing(shell, fake, tmp_path):

@@ -11,15 +11,18 @@ import sqlite3
 import threading
 
 import pytest
-from fakeapi import Reply
+from fakeapi import RawReply, Reply
+from fakeapi import delta_chunk as chunk
+from fakeapi import sse_event as event
 from hostile import HOSTILE_REPLIES, problems
 from support import answered
 
 from mistral_magic.annotation.cache import ReplyCache
 from mistral_magic.api.content import ContentParts
 from mistral_magic.api.protocol import Completion
+from mistral_magic.render.base import ReplyInfo
 from mistral_magic.render.text import DIM, RESET, TextRenderer
-from tests.render.test_live_view import ViewState, comms, custom_messages  # noqa: F401 - comms is a fixture
+from tests.render.test_live_view import Clock, Frontend, ViewState, comms, custom_messages  # noqa: F401 - comms is a fixture
 
 THINKING = "The user asks for 2 + 2. Adding *two* and two gives four; check: 4 - 2 = 2."
 ANSWER = "It is **4**."
@@ -148,9 +151,11 @@ def test_chat_files_saved_before_thinking_still_load(shell, fake, tmp_path):
 def test_a_malformed_content_in_a_chat_file_is_a_clear_error(shell, tmp_path):
     path = tmp_path / "bad.json"
     turn = {"user": "q", "assistant": "a", "content": "not a list of parts"}
-    path.write_text(json.dumps({"format": "mistral-magic/chats", "chats": [{"name": "x", "turns": [turn]}]}))
+    path.write_text(
+        json.dumps({"format": "mistral-magic/chats", "version": 1, "chats": [{"name": "x", "turns": [turn]}]})
+    )
     run = shell.run(f"%mistral load {path}")
-    assert type(run.error).__name__ == "UsageError" and "malformed" in str(run.error)
+    assert type(run.error).__name__ == "UsageError" and "bad.json is malformed" in str(run.error)
 
 
 def test_the_reply_cache_keeps_the_thinking(shell, fake):
@@ -302,3 +307,76 @@ def test_local_mode_gets_the_answers_text_alone(shell, fake):
     shell.magics.unset_by(LOCAL_SOURCE)
     shell.ok("%%mistral\nThird")
     assert assistant_messages(fake)[0] == sent_back()
+
+
+ODD_THINKING = [
+    [
+        {
+            "type": "thinking",
+            "thinking": [{"type": "text", "text": "Two "}, {"type": "text", "text": 5}, {"junk": True}, "and two"],
+            "signature": {"not": "a string"},
+            "closed": "yes",
+            "extra": "field",
+        }
+    ],
+    [{"type": "thinking", "thinking": " make four.", "closed": True}, {"type": "text", "text": "Four."}],
+]
+
+
+def test_thinking_parts_of_odd_shapes_are_kept_and_sent_back_well_formed(shell, fake):
+    pieces = [event(chunk(content)) for content in ODD_THINKING]
+    fake.script(RawReply([*pieces, event(chunk("", "stop")), b"data: [DONE]\n\n"]))
+    shell.ok("%%mistral --reasoning-effort high\nWhat is 2 + 2?")
+    shell.ok("%%mistral --reasoning-effort high\nAnd doubled?")  # the fake server checks the parts sent back
+    assert assistant_messages(fake) == [sent_back("Two and two make four.", "Four.")]
+
+
+def test_odd_parts_in_a_loaded_chat_file_are_not_sent_back(shell, fake, tmp_path):
+    odd = [{"type": "thinking", "thinking": [{"type": "text", "text": 5}]}, {"type": "text", "text": "a"}]
+    turn = {"user": "q", "assistant": "a", "content": odd}
+    path = tmp_path / "odd.json"
+    chats = [{"name": "default", "turns": [turn]}]
+    path.write_text(json.dumps({"format": "mistral-magic/chats", "version": 1, "chats": chats}))
+    shell.ok(f"%mistral load {path}")
+    shell.ok("%%mistral\nnext")
+    assert assistant_messages(fake) == ["a"]
+
+
+LATE = [
+    [{"type": "text", "text": "The answer"}],
+    [{"type": "thinking", "thinking": [{"type": "text", "text": "Wait, let me check."}], "closed": True}],
+    " is 4.",
+]
+
+
+def late_thinking_reply() -> RawReply:
+    return RawReply([*(event(chunk(content)) for content in LATE), event(chunk("", "stop")), b"data: [DONE]\n\n"])
+
+
+def test_thinking_after_the_answer_began_is_kept_out_of_the_answer_as_text(shell, fake):
+    fake.script(late_thinking_reply())
+    run = shell.ok("%%mistral --reasoning-effort high\nWhat is 2 + 2?")
+    assert "The answer is 4." in run.stdout
+    assert run.stdout.index("Wait, let me check.") > run.stdout.index("The answer is 4.")
+    [bundle] = run.outputs
+    assert bundle["text/plain"] == "The answer is 4."
+    details = DETAILS.match(bundle["text/html"])
+    assert details and "Wait, let me check." in details.group(1)
+
+
+def test_thinking_after_the_answer_began_goes_to_the_live_views_thinking_section_collapsed(comms):  # noqa: F811
+    clock, frontend = Clock(), Frontend()
+    renderer = frontend.renderer(clock)
+    renderer.start(ReplyInfo(model="m", chat="c"))
+    for seconds, piece, kind in [(1, "The answer", "feed"), (1, "Wait, let me check.", "think"), (2, " is 4.", "feed")]:
+        clock.now += seconds
+        getattr(renderer, kind)(piece)
+    renderer.finish("The answer is 4.", finish_reason="stop", usage=None)
+    messages = custom_messages(comms)
+    state = ViewState(messages)
+    assert "Wait" not in "".join(state.blocks) + state.tail
+    assert "".join(msg.get("think", "") for msg in messages) == "Wait, let me check."
+    thought = next(number for number, msg in enumerate(messages) if msg.get("thought"))
+    assert thought <= next(number for number, msg in enumerate(messages) if "think" in msg)  # shown collapsed
+    assert not any("thinking for" in msg.get("status", "") for msg in messages)
+    assert "Wait, let me check." in frontend.published[-1]["text/html"]

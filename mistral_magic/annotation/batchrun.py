@@ -37,7 +37,7 @@ from .batchstore import BatchJobStore
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
 from .jsonmode import is_usable
-from .run import AnnotationRun, ItemError, Items, ProgressFactory, SilentProgress, settler
+from .run import AnnotationRun, ItemBodies, ItemError, Items, ProgressFactory, SilentProgress, settler
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from ..api.batchjobs import BatchJob, BatchJobs
@@ -123,12 +123,13 @@ class BatchRunner:
         waiting leaves the jobs running and raises :class:`BatchWaitInterrupted`. Without ``wait``,
         jobs that are not finished raise :class:`BatchNotReady` at once (they keep running)."""
         total = len(items.values)
-        keys = self._keys(total, body_for)
+        bodies = ItemBodies(body_for)
+        keys = self._keys(total, bodies)
         results: list[Any] = [None] * total
-        errors: dict[int, str] = {}
+        errors: dict[int, str] = dict(bodies.failed)  # items whose request could not be built
         settle = settler(results, errors, json)
-        missing = self._settle_cached(keys, range(total), json, settle)
-        cached = total - len(missing)
+        missing = self._settle_cached(keys, (i for i in range(total) if i not in errors), json, settle)
+        cached = total - len(missing) - len(bodies.failed)
         fingerprint = self._fingerprint(keys)
         job_ids = [record.job_id for record in self.store.pending(fingerprint)]
         attached = bool(job_ids)
@@ -164,8 +165,11 @@ class BatchRunner:
             digest.update(key.encode())
         return digest.hexdigest()
 
-    def _keys(self, total: int, body_for: Callable[[int], dict[str, Any]]) -> list[str]:
-        return [cache_key(self.endpoint.base_url, body_for(index)) for index in range(total)]
+    def _keys(self, total: int, bodies: ItemBodies) -> list[str]:
+        """Each item's cache key ("" for an item whose request cannot be built)."""
+        return [
+            cache_key(self.endpoint.base_url, body) if (body := bodies(i)) is not None else "" for i in range(total)
+        ]
 
     def _settle_cached(
         self, keys: Sequence[str], indices: Iterable[int], json: bool, settle: Callable[[int, Completion], None]

@@ -8,6 +8,7 @@ started meanwhile waits for such a request (found by its cache key) instead of p
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import wait as wait_for_futures
 from typing import Any
@@ -19,6 +20,16 @@ class InFlight:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._running: dict[str, Future[Any]] = {}
+        self._when_idle: list[Callable[[], None]] = []
+
+    def when_idle(self, action: Callable[[], None]) -> None:
+        """Run ``action`` once no request is left running: now, or when the last one finishes
+        (closing the HTTP client they use, after an unload)."""
+        with self._lock:
+            if self._running:
+                self._when_idle.append(action)
+                return
+        action()
 
     def add(self, key: str, future: Future[Any]) -> None:
         """Keep ``key`` until ``future`` (its request) finishes."""
@@ -36,9 +47,14 @@ class InFlight:
         return True
 
     def _forget(self, key: str, future: Future[Any]) -> None:
+        actions: list[Callable[[], None]] = []
         with self._lock:
             if self._running.get(key) is future:
                 del self._running[key]
+            if not self._running:
+                actions, self._when_idle = self._when_idle, []
+        for action in actions:
+            action()
 
     def __len__(self) -> int:
         with self._lock:

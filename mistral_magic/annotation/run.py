@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from ..api.pacing import Cancelled, Pacer
 from ..api.protocol import Completion, Endpoint
-from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint
+from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint, one_line
 from ..interpolate import interpolate
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
@@ -159,13 +159,18 @@ class Items:
         return self.source.index if self.kind in ("series", "frame") else None
 
 
-def as_items(obj: Any, name: str = "items") -> Items:
+def as_items(obj: Any, name: str = "items", written: Sequence[str] = ()) -> Items:
     """Rows of a list, tuple or other iterable, a pandas Series, or a DataFrame (whose columns
-    become ``{column}`` fields and whose rows are ``{item}`` as dicts)."""
+    become ``{column}`` fields and whose rows are ``{item}`` as dicts). ``{item}`` leaves out the
+    ``written`` columns (those the run adds to the frame): a re-run asks the same questions, and the
+    model never sees earlier answers."""
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(obj, pandas.DataFrame):
         rows = obj.to_dict("records")  # one pass; iterrows would build a Series per row (and upcast ints)
-        return Items(rows, rows, "frame", obj)
+        answers = [column for column in written if column in obj.columns]
+        if not answers:
+            return Items(rows, rows, "frame", obj)
+        return Items([{k: v for k, v in row.items() if k not in answers} for row in rows], rows, "frame", obj)
     if pandas is not None and isinstance(obj, pandas.Series):
         return Items(obj.tolist(), None, "series", obj)
     if isinstance(obj, (str, bytes)) or isinstance(obj, Mapping) or not isinstance(obj, Iterable):
@@ -199,6 +204,23 @@ def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | No
     """The prompt for each item: ``{item}`` and the row's ``{column}`` fields, then notebook
     variables; other braces stay as written. Each is filled when it is read."""
     return TemplatePrompts(template, items, namespace)
+
+
+class ItemBodies:
+    """``body_for`` of a run, made safe per item: an item whose request cannot be built (a missing
+    image file, a value whose ``str()`` raises) gives ``None`` and its reason in ``failed``, so
+    the run reports it as that item's error and answers the others."""
+
+    def __init__(self, body_for: Callable[[int], dict[str, Any]]):
+        self.body_for = body_for
+        self.failed: dict[int, str] = {}
+
+    def __call__(self, index: int) -> dict[str, Any] | None:
+        try:
+            return self.body_for(index)
+        except Exception as error:
+            self.failed[index] = one_line(error)
+            return None
 
 
 class Runner:
@@ -244,13 +266,19 @@ class Runner:
         results: list[Any] = [None] * total
         errors: dict[int, str] = {}
         settle = settler(results, errors, json)
-        todo = self._not_cached(total, body_for, json, settle)
-        cached = total - len(todo)
+        bodies = ItemBodies(body_for)
+        todo = self._not_cached(total, bodies, json, settle)
+        errors.update(bodies.failed)  # items whose request could not be built: settled, as failed
+        cached = total - len(todo) - len(errors)
         progress = self.progress(total, cached)
         executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="mistral-annotate")
 
         def submit(index: int) -> Future[Completion]:
-            body = body_for(index)
+            body = bodies(index)
+            if body is None:
+                unbuilt: Future[Completion] = Future()
+                unbuilt.set_exception(UsageError(bodies.failed[index]))
+                return unbuilt
             key = cache_key(self.endpoint.base_url, body) if self.cache is not None else None
             # Each request runs in a copy of the caller's context, so its messages speak to the same audience.
             return executor.submit(contextvars.copy_context().run, self._answer, body, key, json)
@@ -259,7 +287,7 @@ class Runner:
         window = WorkWindow(submit, todo, self.workers * 2 + 8)
         interrupted = False
         left_running: list[int] = []
-        collected = 0
+        collected = len(errors)
         last_shown = 0.0
         try:
             while window.fill():
@@ -277,7 +305,7 @@ class Runner:
             # Requests already in flight finish in the background and still land in the cache.
             for index, future in window.stop():
                 self._take(index, future, settle, errors, on_answer)
-            left_running = self._leave_running(window.running(), body_for)
+            left_running = self._leave_running(window.running(), bodies)
         else:
             executor.shutdown(wait=True)
         finally:
@@ -299,32 +327,32 @@ class Runner:
         return run
 
     def _not_cached(
-        self,
-        total: int,
-        body_for: Callable[[int], dict[str, Any]],
-        json: bool,
-        settle: Callable[[int, Completion], None],
+        self, total: int, bodies: ItemBodies, json: bool, settle: Callable[[int, Completion], None]
     ) -> Sequence[int]:
-        """Settle the items the cache answers (usably); the indices of the others, 4 bytes each."""
+        """Settle the items the cache answers (usably); the indices of the others, 4 bytes each
+        (without those whose request cannot be built: ``bodies.failed`` says why)."""
         if self.cache is None:
             return range(total)
         todo = array("I")
         for index in range(total):
-            hit = self.cache.get_usable(cache_key(self.endpoint.base_url, body_for(index)), json, self.usable)
+            body = bodies(index)
+            if body is None:
+                continue
+            hit = self.cache.get_usable(cache_key(self.endpoint.base_url, body), json, self.usable)
             if hit is None:
                 todo.append(index)
             else:
                 settle(index, hit)
         return todo
 
-    def _leave_running(
-        self, running: list[tuple[int, Future[Completion]]], body_for: Callable[[int], dict[str, Any]]
-    ) -> list[int]:
+    def _leave_running(self, running: list[tuple[int, Future[Completion]]], bodies: ItemBodies) -> list[int]:
         """Note the requests still running at an interrupt, so that a re-run waits for their answers
         (which reach the cache) instead of sending them again; their indices."""
         if self.cache is not None:
             for index, future in running:
-                self.in_flight.add(cache_key(self.endpoint.base_url, body_for(index)), future)
+                body = bodies(index)
+                if body is not None:
+                    self.in_flight.add(cache_key(self.endpoint.base_url, body), future)
         return sorted(index for index, _ in running)
 
     def _answer(self, body: dict[str, Any], key: str | None, json: bool) -> Completion:
@@ -365,11 +393,8 @@ class Runner:
             completion = future.result()
         except Cancelled:
             return
-        except MistralMagicError as error:
-            errors[index] = str(error)
-            return
-        except Exception as error:  # a bug or an unexpected library error: report, go on
-            errors[index] = f"{type(error).__name__}: {error}"
+        except Exception as error:  # ours, or a bug or an unexpected library error: report, go on
+            errors[index] = one_line(error)
             return
         if on_answer is not None:
             on_answer(completion)
@@ -383,7 +408,7 @@ def settler(results: list[Any], errors: dict[int, str], json: bool) -> Callable[
         try:
             results[index] = parse_json_reply(completion.text) if json else completion.text
         except MistralMagicError as error:
-            errors[index] = str(error)
+            errors[index] = one_line(error)
 
     return settle
 

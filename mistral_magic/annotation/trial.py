@@ -52,5 +52,9 @@ def dry_run(prompts: Sequence[str], system: str | None) -> DryRun:
 
 
 def short(value: Any, limit: int = 80) -> str:
-    text = " ".join(str(value).split())
+    """``value`` as one line of at most ``limit`` characters (a value whose ``str()`` raises is named by its type)."""
+    try:
+        text = " ".join(str(value).split())
+    except Exception as error:
+        text = f"<{type(value).__name__} object: str() raised {type(error).__name__}>"
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -13,17 +13,21 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
-from ..errors import BadRequestError, JsonReplyError, SchemaReplyError, UnprocessableError
+from ..errors import BadRequestError, JsonReplyError, SchemaReplyError, UnprocessableError, one_line
 from .jsonmode import parse_json_reply
 from .schema import Schema
 
 if TYPE_CHECKING:
+    from jsonschema import ValidationError
+
     from .run import Completer
 
 REPAIR_PROMPT = (
     "Your answer does not match the required JSON Schema: {reason}. "
     "Answer again with only a JSON object that matches the schema."
 )
+MAX_REASON_CHARS = 300  # a reason quotes at most this much (of a huge enum, a long value), in a repair or an error
+ENUM_SHOWN = 5  # the allowed values a reason names when the enum is too long to quote whole
 
 
 class Validator:
@@ -45,8 +49,7 @@ class Validator:
             raise SchemaReplyError(f"the reply is not valid JSON: {preview!r}") from None
         error = next(iter(sorted(self._checker.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
         if error is not None:
-            where = ".".join(str(p) for p in error.absolute_path)
-            raise SchemaReplyError(f"{where}: {error.message}" if where else error.message)
+            raise SchemaReplyError(_reason(error))
         return self._check_model(data) if self.schema.model is not None else data
 
     def usable(self, text: str) -> bool:
@@ -64,7 +67,26 @@ class Validator:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise SchemaReplyError(f"{where}: {first.get('msg')}" if where else str(first.get("msg"))) from None
+            message = _bounded(" ".join(str(first.get("msg")).split()))
+            raise SchemaReplyError(f"{where}: {message}" if where else message) from None
+        except Exception as exc:  # the class's own code raised something else: this answer is not accepted
+            raise SchemaReplyError(f"the validation raised {_bounded(one_line(exc))}") from None
+
+
+def _reason(error: ValidationError) -> str:
+    """jsonschema's complaint, where it is and bounded: an enum too long to quote is named by its
+    size and first values, and any message is cut at :data:`MAX_REASON_CHARS`."""
+    message = error.message
+    choices = error.validator_value if error.validator == "enum" else None
+    if isinstance(choices, list) and len(message) > MAX_REASON_CHARS:
+        first = ", ".join(_bounded(repr(choice), 40) for choice in choices[:ENUM_SHOWN])
+        message = f"{_bounded(repr(error.instance), 60)} is not one of the {len(choices)} allowed values ({first}, ...)"
+    where = ".".join(str(p) for p in error.absolute_path)
+    return _bounded(f"{where}: {message}" if where else message)
+
+
+def _bounded(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def add_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -11,16 +11,19 @@ import base64
 import hashlib
 import io
 import struct
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ImageError
+from ..errors import ImageError, one_line
 
 MAX_IMAGES = 8
 MAX_BYTES = 10_000_000
 MAX_SIDE = 1540  # current models downscale to this anyway: sending more only costs upload time
 MAX_SERVER_SIDE = 10_000  # the API refuses larger images
+MAX_PIXELS = MAX_SERVER_SIDE * MAX_SERVER_SIDE  # more is refused before it is decoded (a decompression bomb)
+MAX_FILE_BYTES = 100_000_000  # a larger file is refused before it is read
 THUMBNAIL_SIDE = 96
 
 _SIGNATURES = (
@@ -78,19 +81,22 @@ class Attachment:
 
     @classmethod
     def from_dict(cls, item: dict[str, Any]) -> Attachment:
-        """Read :meth:`to_dict`'s form back; the data must match its hash."""
-        url, label = item.get("url"), item.get("label")
+        """Read :meth:`to_dict`'s form back; the image (or URL) must match its hash."""
+        url, label, sha256 = item.get("url"), item.get("label"), item.get("sha256")
         if not isinstance(url, str) or not isinstance(label, str):
             raise ImageError("an image of the chat file has no 'url' and 'label' strings.")
-        if not url.startswith("data:"):
-            return from_url(url, label)
-        _, _, payload = url.partition(",")
-        try:
-            data = base64.b64decode(payload, validate=True)
-        except ValueError:
-            raise ImageError(f"the image {label!r} of the chat file is not valid base64.") from None
-        attachment = from_bytes(data, label)
-        if item.get("sha256") not in (None, attachment.sha256):
+        if not isinstance(sha256, str):
+            raise ImageError(f"the image {label!r} of the chat file has no sha256, so it cannot be checked.")
+        if url.startswith("data:"):
+            _, _, payload = url.partition(",")
+            try:
+                data = base64.b64decode(payload, validate=True)
+            except ValueError:
+                raise ImageError(f"the image {label!r} of the chat file is not valid base64.") from None
+            attachment = from_bytes(data, label)
+        else:
+            attachment = from_url(url, label)
+        if sha256 != attachment.sha256:
             raise ImageError(f"the image {label!r} of the chat file does not match its sha256.")
         return attachment
 
@@ -161,26 +167,54 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     return None
 
 
-def gif_frames(data: bytes) -> int:
-    """How many images a GIF holds (2 is enough to know it is animated)."""
+def gif_frames(data: bytes) -> tuple[int, bool]:
+    """How many images a GIF holds (2 is enough to know it is animated), and whether its blocks
+    are whole up to there (False: the file is cut short)."""
+    if len(data) < 13:
+        return 0, False
     position = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)  # after the global colour table
     frames = 0
     while position < len(data) and frames < 2:
         block = data[position]
         if block == 0x3B:  # trailer
-            break
+            return frames, True
         if block == 0x2C:  # an image: its descriptor, local colour table, LZW code size, then sub-blocks
+            if position + 10 > len(data):
+                break
             frames += 1
             packed = data[position + 9]
             position += 10 + (3 << ((packed & 7) + 1) if packed & 0x80 else 0) + 1
         elif block == 0x21:  # an extension: its label, then sub-blocks
             position += 2
         else:
-            break
+            return frames, False
         while position < len(data) and data[position]:
             position += data[position] + 1
         position += 1
-    return frames
+    return frames, frames > 1
+
+
+def is_complete(data: bytes, mime: str) -> bool:
+    """Whether a PNG, GIF or WebP file holds its whole structure (a cut file does not); a JPEG is
+    not checked (its end marker may legitimately be followed by other data)."""
+    if mime == "image/png":
+        end = data.rfind(b"\x00\x00\x00\x00IEND")  # the empty IEND chunk ends every PNG
+        return end >= 8 and end + 12 <= len(data)
+    if mime == "image/gif":
+        return gif_frames(data)[1]
+    if mime == "image/webp":
+        return int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return True
+
+
+def check_pixels(width: int, height: int, label: str) -> None:
+    """Refuse an image over :data:`MAX_PIXELS` before it is encoded or decoded (a decompression
+    bomb, a huge array): it could not be sent as it is, and decoding it could exhaust memory."""
+    if width * height > MAX_PIXELS:
+        raise ImageError(
+            f"{label} is {width}×{height} px, more than the largest image Mistral takes "
+            f"({MAX_SERVER_SIDE:,} × {MAX_SERVER_SIDE:,} px): make it smaller first."
+        )
 
 
 def from_url(url: str, label: str | None = None) -> Attachment:
@@ -195,10 +229,16 @@ def from_bytes(data: bytes, label: str) -> Attachment:
     mime = sniff_mime(data)
     if mime is None:
         raise ImageError(f"{label} is not a PNG, JPEG, WebP or GIF image (Mistral reads only those).")
-    if mime == "image/gif" and len(data) > 13 and gif_frames(data) > 1:
+    if mime == "image/gif" and gif_frames(data)[0] > 1:
         raise ImageError(f"{label} is an animated GIF; Mistral reads single-frame GIFs: send one frame (e.g. as PNG).")
+    if not is_complete(data, mime):
+        raise ImageError(
+            f"{label} is a damaged {FORMAT_NAMES[mime]} image (truncated: its end is missing): save or export it again."
+        )
     size = image_size(data, mime)
     width, height = size if size else (None, None)
+    if width is not None and height is not None:
+        check_pixels(width, height, label)
     return Attachment(kind="data", mime=mime, label=label, data=data, width=width, height=height)
 
 
@@ -234,15 +274,27 @@ def fit(attachment: Attachment) -> Attachment:
     return _downscale(attachment, image_module)
 
 
-def _downscale(attachment: Attachment, image_module: Any) -> Attachment:
+def _decoded(attachment: Attachment, image_module: Any) -> Any:
+    """The image decoded by Pillow; one that it cannot decode (damaged, or over its own pixel
+    limit when the header did not give the size) is an :class:`ImageError`."""
     assert attachment.data is not None
-    with image_module.open(io.BytesIO(attachment.data)) as image:
-        image.load()
-        image.thumbnail((MAX_SIDE, MAX_SIDE))
-        keep_jpeg = attachment.mime == "image/jpeg"
-        encoded = _encode(image, "JPEG" if keep_jpeg else "PNG")
-        if len(encoded) > MAX_BYTES and not keep_jpeg:
-            encoded = _encode(image, "JPEG")  # a noisy photo as PNG can stay large
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", image_module.DecompressionBombWarning)  # MAX_PIXELS is checked
+            with image_module.open(io.BytesIO(attachment.data)) as image:
+                image.load()
+                return image
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, image_module.DecompressionBombError) as exc:
+        raise ImageError(f"{attachment.describe()} cannot be decoded ({one_line(exc)}): it is damaged.") from None
+
+
+def _downscale(attachment: Attachment, image_module: Any) -> Attachment:
+    image = _decoded(attachment, image_module)
+    image.thumbnail((MAX_SIDE, MAX_SIDE))
+    keep_jpeg = attachment.mime == "image/jpeg"
+    encoded = _encode(image, "JPEG" if keep_jpeg else "PNG")
+    if len(encoded) > MAX_BYTES and not keep_jpeg:
+        encoded = _encode(image, "JPEG")  # a noisy photo as PNG can stay large
     if len(encoded) > MAX_BYTES:
         raise ImageError(f"{attachment.describe()} is over {format_bytes(MAX_BYTES)} even at {MAX_SIDE} px.")
     return from_bytes(encoded, attachment.label)
@@ -271,14 +323,13 @@ def check_count(attachments: Sequence[Attachment]) -> None:
 
 def thumbnail_data_url(attachment: Attachment) -> str | None:
     """A small PNG of the image as a data URL (with Pillow), else the image itself (shown small by
-    its ``width``); ``None`` for a remote image."""
+    its ``width``); ``None`` for a remote image. A damaged image is an :class:`ImageError`."""
     if attachment.data is None:
         return None
     image_module = _pillow()
     if image_module is None:
         return attachment.data_url
-    with image_module.open(io.BytesIO(attachment.data)) as image:
-        image.load()
-        image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
-        encoded = _encode(image, "PNG")
+    image = _decoded(attachment, image_module)
+    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+    encoded = _encode(image, "PNG")
     return f"data:image/png;base64,{base64.b64encode(encoded).decode('ascii')}"

@@ -34,8 +34,37 @@ def reasoning_of(fields: dict[str, Any]) -> str:
 
 
 def sendable(content: list[dict[str, Any]]) -> bool:
-    """Whether an assistant content list may go back to the server as it is."""
-    return not any(isinstance(part, dict) and part.get(SHOWN_ONLY) for part in content)
+    """Whether an assistant content list may go back to the server as it is: every part well formed
+    (as :meth:`ContentParts.message_content` makes them; a hand-edited chat file may hold others)
+    and none :data:`SHOWN_ONLY`. Otherwise the answer's text is sent instead."""
+    return all(_well_formed(part) for part in content)
+
+
+def _well_formed(part: Any) -> bool:
+    if not isinstance(part, dict):
+        return False
+    if part.get("type") == "text":
+        return part.keys() == {"type", "text"} and isinstance(part["text"], str)
+    return (
+        part.get("type") == "thinking"
+        and part.keys() <= {"type", "thinking", "signature", "closed"}
+        and isinstance(part.get("thinking"), list)
+        and all(_inner_chunk(chunk) == chunk for chunk in part["thinking"])
+        and isinstance(part.get("signature", ""), str)
+        and isinstance(part.get("closed", True), bool)
+    )
+
+
+def _inner_chunk(chunk: Any) -> dict[str, Any] | None:
+    """A chunk of a thinking part, well formed (a text chunk, or a reference chunk of ids), else ``None``."""
+    text = _chunk_text(chunk)
+    if text is not None:
+        return {"type": "text", "text": text}
+    if isinstance(chunk, dict) and chunk.get("type") == "reference":
+        ids = chunk.get("reference_ids")
+        if isinstance(ids, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
+            return {"type": "reference", "reference_ids": list(ids)}
+    return None
 
 
 def _chunk_text(chunk: Any) -> str | None:
@@ -92,17 +121,20 @@ class ContentParts:
         return text
 
     def _add_thinking(self, part: dict[str, Any], added: list[str]) -> None:
+        """Keep what a thinking part holds in well-formed shapes only (what is sent back must be):
+        ``closed`` a bool, ``signature`` a string, text and reference chunks; the rest is dropped."""
         self.has_thinking = True
-        if "closed" in part:
+        if isinstance(part.get("closed"), bool):
             self._closed = part["closed"]
-        if part.get("signature") is not None:
+        if isinstance(part.get("signature"), str):
             self._signature = part["signature"]
         inner = part.get("thinking")
         for chunk in [inner] if isinstance(inner, str) else inner if isinstance(inner, list) else []:
             piece = _chunk_text(chunk)
             if piece is None:
-                if isinstance(chunk, dict):
-                    self._inner.append(dict(chunk))  # e.g. a reference chunk: sent back, not shown
+                reference = _inner_chunk(chunk)
+                if reference is not None:
+                    self._inner.append(reference)  # sent back, not shown
                 continue
             if not piece:
                 continue

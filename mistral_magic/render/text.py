@@ -21,7 +21,8 @@ class TextRenderer:
     ``publish`` shows the final MIME bundle (``None`` in a terminal, where the streamed text
     already is the record); ``clear`` removes the streamed text first, so a notebook keeps the
     answer once, as rendered markdown. A reasoning model's thinking streams first, under a
-    ``Thinking…`` line (dimmed in a terminal), and ends with ``(thought for 12.3 s)``.
+    ``Thinking…`` line (dimmed in a terminal), and ends with ``(thought for 12.3 s)``. Thinking that
+    arrives once the answer began is held and printed after it, never inside it.
     """
 
     def __init__(
@@ -40,6 +41,8 @@ class TextRenderer:
         self._thinking: list[str] = []
         self._started = 0.0
         self._thinking_open = False  # the thinking streams and the answer has not begun
+        self._answering = False  # the answer began: more thinking is held until it ends
+        self._late_thinking: list[str] = []
         self._dim = False
 
     @property
@@ -54,12 +57,18 @@ class TextRenderer:
         self._started = self._clock()
         self._thinking = []
         self._thinking_open = False
+        self._answering = False
+        self._late_thinking = []
 
     def notice(self, message: str) -> None:
         self.out.write(f"[{strip_controls(message)}]\n")
         self.out.flush()
 
     def think(self, text: str) -> None:
+        if self._answering:
+            self._thinking.append(text)
+            self._late_thinking.append(text)
+            return
         out = self.out
         if not self._thinking:
             self._thinking_open = True
@@ -81,6 +90,7 @@ class TextRenderer:
 
     def feed(self, text: str) -> None:
         self._end_thinking()
+        self._answering = True
         self.out.write(self._controls.feed(text))
         self.out.flush()
         self._wrote = True
@@ -99,6 +109,13 @@ class TextRenderer:
     def _end(self, text: str, notice: str | None, provenance: Provenance | None, *, footer: bool = True) -> None:
         self._end_thinking()
         self.out.write(self._controls.flush())
+        if self._late_thinking:  # apart from the answer, after it
+            dim = _is_terminal(self.out)
+            late = strip_controls("".join(self._late_thinking))
+            self.out.write(
+                f"\n\n{THINKING_SUMMARY} (during the answer)\n{DIM if dim else ''}{late}{RESET if dim else ''}\n"
+            )
+            self._late_thinking = []
         if self._publish is None:
             self.out.write(f"\n[{notice}]\n" if notice else "\n")
             self.out.flush()

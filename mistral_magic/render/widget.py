@@ -62,7 +62,7 @@ class WidgetRenderer:
         self._pending: list[str] = []
         self._pending_thinking: list[str] = []
         self._thinking: list[str] = []
-        self._thinking_ended: float | None = None  # when the answer began after thinking
+        self._thinking_ended: float | None = None  # when the answer began (thinking after it is shown collapsed)
         self._sent_thought = False
         self._text_parts: list[str] = []
         self._block_html: list[str] = []
@@ -109,7 +109,7 @@ class WidgetRenderer:
             self._flush()
 
     def feed(self, text: str) -> None:
-        if self._thinking and self._thinking_ended is None:
+        if self._thinking_ended is None:  # the answer begins: thinking, even if it comes later, is done
             self._thinking_ended = self._clock()
         self._pending.append(text)
         self._deltas += 1
@@ -123,8 +123,8 @@ class WidgetRenderer:
         if self._pending_thinking:
             message["think"] = "".join(self._pending_thinking)
             self._pending_thinking.clear()
-        if self._thinking_ended is not None and not self._sent_thought:
-            message["thought"] = self._sent_thought = True
+        if self._thinking and self._thinking_ended is not None and not self._sent_thought:
+            message["thought"] = self._sent_thought = True  # collapsed: the answer began
         if self._pending:
             chunk = "".join(self._pending)
             self._pending.clear()

@@ -68,3 +68,32 @@ def test_bad_input_is_one_usage_error():
         mistral_magic.agreement(["a", "b", "c"], ["a", "b"])
     with pytest.raises(UsageError, match="two lists or pandas Series"):
         mistral_magic.agreement("abc", "abd")
+
+
+def test_labels_that_are_lists_are_one_usage_error():
+    with pytest.raises(UsageError, match=r"^agreement\(\): label 0 of a is a list") as caught:
+        mistral_magic.agreement([["x"], ["y"]], [["x"], ["z", "y"]])
+    assert "\n" not in str(caught.value)
+    frame = pd.DataFrame({"tags": [["x"], ["y"]], "gold": ["x", "y"]})
+    with pytest.raises(UsageError, match=r"label 0 of tags is a list"):
+        mistral_magic.agreement(frame["tags"], frame["gold"])
+
+
+def test_duplicate_index_labels_are_one_usage_error_unless_both_columns_share_the_index():
+    model = pd.Series(["a", "b", "a"], index=[1, 1, 2], name="model")
+    gold = pd.Series(["a", "b", "b"], index=[2, 1, 1], name="gold")
+    with pytest.raises(UsageError, match=r"the index of model has duplicate labels \(1\)") as caught:
+        mistral_magic.agreement(model, gold)
+    assert "\n" not in str(caught.value) and "reset_index" in str(caught.value)
+    same = mistral_magic.agreement(model, pd.Series(["a", "a", "a"], index=[1, 1, 2], name="gold"))
+    assert (same.count, same.agreed) == (3, 2)  # one index: the rows pair up as they stand
+
+
+def test_no_comparable_pair_is_said_as_such():
+    result = mistral_magic.agreement(["a", None, "b"], [None, "c", None])
+    assert result.count == 0 and result.dropped == 3
+    assert (
+        result.summary()
+        == "a vs b: no pair has a label on both sides, so nothing is compared; 3 pair(s) with a missing label left out."
+    )
+    assert "one label only" not in result._repr_mimebundle_()["text/plain"]

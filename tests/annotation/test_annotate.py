@@ -170,6 +170,32 @@ def test_pandas_dataframe_rows_fill_columns_and_get_a_new_column(shell, fake):
     del shell.ns["sentiment"]
 
 
+@pytest.mark.parametrize(
+    "flags, written",
+    [
+        ("--out t_label", ["t_label"]),
+        ('--schema "label: positive|negative" --out t_rating', ["t_rating_label"]),
+        (
+            '--schema "label: positive|negative" --votes 2 --out t_rating',
+            ["t_rating_label", "t_rating_label_agreement", "t_rating_label_tie"],
+        ),
+    ],
+    ids=["out", "schema", "votes"],
+)
+def test_item_of_a_row_leaves_out_the_columns_the_run_writes(shell, fake, flags, written):
+    fake.default_reply = lambda request: Reply(text='{"label": "positive"}')
+    frame = pd.DataFrame({"text": ["good stuff", "poor"]})
+    shell.ns["t_frame"] = frame
+    cell = f"%%mistral --each t_frame {flags}\nRate {{item}}"
+    shell.ok(cell)
+    assert set(written) <= set(frame.columns)
+    prompts = sorted(last_user_message(r.json()) for r in fake.requests)
+    assert prompts == ["Rate {'text': 'good stuff'}", "Rate {'text': 'poor'}"]
+    fake.requests.clear()
+    run = shell.ok(cell)  # the same prompts: every answer from the cache, and the model never sees its labels
+    assert fake.requests == [] and "(2 from the cache)" in run.stdout
+
+
 @pytest.mark.parametrize("value, fragment", [("'just a string'", "must be a list"), ("{'a': 1}", "must be a list")])
 def test_bad_each_values(shell, fake, value, fragment):
     shell.ok(f"t_bad = {value}")

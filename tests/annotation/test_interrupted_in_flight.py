@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from collections import Counter
 
+import pytest
 from fakeapi import Reply, last_user_message
 
 
@@ -49,3 +51,45 @@ def test_without_the_cache_a_rerun_sends_in_flight_items_again_and_says_so(shell
     run = shell.run("%%mistral --each t_items --workers 2 --no-cache --out t_out\n{item}")
     assert type(run.error).__name__ == "AnnotationInterrupted"
     assert "2 items were in flight" in run.stdout and "sends them again" in run.stdout, run.stdout
+
+
+@pytest.mark.parametrize(
+    "reload",
+    ["%reload_ext mistral_magic", "%unload_ext mistral_magic\n%load_ext mistral_magic"],
+    ids=["reload", "unload+load"],
+)
+def test_a_reload_right_after_the_interrupt_keeps_the_requests_in_flight(shell, fake, interruptible, reload):
+    """The requests an interrupted run left running survive %reload_ext: their connections stay open
+    and the re-run waits for them instead of paying for them again."""
+    release = threading.Event()  # holds the interrupted run's requests until the re-run is under way
+    state = {"requests": 0, "reloaded": False}
+    lock = threading.Lock()
+
+    def reply(request):
+        with lock:
+            state["requests"] += 1
+            number, reloaded = state["requests"], state["reloaded"]
+        if reloaded:
+            release.set()  # a request of the re-run: the interrupted run's requests may now finish
+        else:
+            if number == 3:  # three workers, three requests generating: interrupt now
+                os.kill(os.getpid(), signal.SIGINT)
+            assert release.wait(120), "the re-run never started"
+        return Reply(text="A:" + last_user_message(request))
+
+    fake.default_reply = reply
+    shell.ns["t_items"] = [f"q{i}" for i in range(6)]
+    run = shell.run("%%mistral --each t_items --workers 3 --out t_out\n{item}")
+    assert type(run.error).__name__ == "AnnotationInterrupted" and "3 items were in flight" in run.stdout
+    old_client = shell.magics.session.client
+    shell.ok(reload)
+    state["reloaded"] = True
+    run = shell.ok("%%mistral --each t_items --workers 4 --out t_out\n{item}")
+    assert shell.ns["t_out"] == [f"A:q{i}" for i in range(6)]
+    asked = Counter(last_user_message(r.json()) for r in fake.requests)
+    assert asked == Counter(f"q{i}" for i in range(6)), asked  # each item asked once in all
+    assert "3 answered by the requests of the interrupted run" in run.stdout, run.stdout
+    deadline = time.monotonic() + 60  # the old client is closed once its last request is done
+    while not old_client._http.is_closed:
+        assert time.monotonic() < deadline, "the unloaded session's client was never closed"
+        time.sleep(0.01)
