@@ -371,7 +371,7 @@ def test_thinking_after_the_answer_began_goes_to_the_live_views_thinking_section
     for seconds, piece, kind in [(1, "The answer", "feed"), (1, "Wait, let me check.", "think"), (2, " is 4.", "feed")]:
         clock.now += seconds
         getattr(renderer, kind)(piece)
-    renderer.finish("The answer is 4.", finish_reason="stop", usage=None)
+    renderer.finish("The answer is 4.", answered())
     messages = custom_messages(comms)
     state = ViewState(messages)
     assert "Wait" not in "".join(state.blocks) + state.tail
