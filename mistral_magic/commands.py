@@ -377,7 +377,7 @@ class Commands:
             turns = self.session.store.get(chat).turns
             if turns and turns[-1].model:  # the model this chat last answered with
                 settings = settings.with_overrides(model=turns[-1].model)
-            prompt = explain_prompt(shell, question, self.kernel_config.api_key())
+            prompt = explain_prompt(shell, question, self.kernel_config.known_keys())
             self.session.ask(prompt, settings, TurnOptions(chat=chat), make_renderer(shell, settings.display))
         except BaseException as error:
             mark_explain_failure(error)

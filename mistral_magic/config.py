@@ -171,6 +171,13 @@ class MistralConfig(SettingTraits):
             raise UsageError(f"{KEY_ENV} cannot be used: {problem}. Set it again.")
         return Secret(value) if value else None
 
+    def known_keys(self) -> tuple[Secret, ...]:
+        """Every key this kernel knows of: the typed one and ``MISTRAL_API_KEY``'s (even one that
+        cannot be used), which no text taken from the kernel may carry into a prompt."""
+        typed = (self._api_key,) if self._api_key else ()
+        from_env = os.environ.get(KEY_ENV, "").strip()
+        return (*typed, Secret(from_env)) if from_env else typed
+
     def api_key_source(self) -> str:
         if self._api_key:
             return "%mistral key"

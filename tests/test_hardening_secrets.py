@@ -57,3 +57,60 @@ def test_a_dummy_key_too_short_to_be_a_secret_never_changes_a_reply(shell, fake,
     assert "****" not in shell.ok("%mistral history").everything
 
 
+# -- %mistral explain: mask first, then cut; every encoding -------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        # The exception line is cut to 2,000 characters: the key straddles the cut.
+        'import os\nraise ValueError("a" * 973 + os.environ["MISTRAL_API_KEY"] + "b" * 3000)',
+        # The cell's code is cut to 6,000 characters: the key, written in it, straddles the cut.
+        f't_note = "{"a" * 2980}{TEST_KEY}{"b" * 4000}"\n1 / 0',
+        # A traceback line is cut to 300 characters: the key straddles the cut.
+        f'raise ValueError("{"a" * 118}{TEST_KEY}{"b" * 400}")',
+    ],
+    ids=["exception line", "cell code", "traceback line"],
+)
+def test_explain_masks_the_key_before_cutting_the_text(shell, fake, tmp_path, cell):
+    shell.run(cell)
+    shell.ok("%mistral explain")
+    assert "characters cut]" in fake.requests[-1].json()["messages"][-1]["content"]
+    assert "****" in fake.requests[-1].json()["messages"][-1]["content"]
+    assert leaks(shell, fake, tmp_path, TEST_KEY) == []
+
+
+def test_explain_masks_environment_values_before_cutting_the_text(shell, fake, tmp_path, monkeypatch):
+    password = "hunter2-database-password-0042"
+    monkeypatch.setenv("T_DB_PASSWORD", password)
+    shell.run('import os\nraise ValueError("a" * 960 + os.environ["T_DB_PASSWORD"] + "b" * 3000)')
+    shell.ok("%mistral explain")
+    assert "$T_DB_PASSWORD" in fake.requests[-1].json()["messages"][-1]["content"]
+    assert leaks(shell, fake, tmp_path, password) == []
+
+
+@pytest.mark.parametrize(
+    "raise_it",
+    [
+        "raise ConnectionError('cannot reach postgresql://app:' + quote(t_pw, safe='') + '@db:5432/app')",
+        "raise ConnectionError('GET https://api.example.com/v1?token=' + quote_plus(t_pw) + ' failed')",
+        "raise ConnectionError('GET https://api.example.com/v1?token=' + quote(t_pw, safe='').lower() + ' failed')",
+        "raise KeyError(t_pw)",  # KeyError shows the repr: the quotes and backslash escaped
+        "raise ValueError(json.dumps({'password': t_pw}))",
+    ],
+    ids=["url-encoded", "form-encoded", "lower-case hex", "repr", "json"],
+)
+def test_explain_masks_secrets_url_encoded_or_backslash_escaped(shell, fake, tmp_path, monkeypatch, raise_it):
+    password = 'p@ss/w0rd: it\'s "odd" \\ +50%'
+    monkeypatch.setenv("T_DB_PASSWORD", password)
+    shell.ns["t_pw"] = password
+    shell.run(f"import json\nfrom urllib.parse import quote, quote_plus\n{raise_it}")
+    shell.ok("%mistral explain")
+    prompt = fake.requests[-1].json()["messages"][-1]["content"]
+    assert "$T_DB_PASSWORD" in prompt
+    encoded = [quote(password, safe=""), quote_plus(password), json.dumps(password)[1:-1], repr(password)[1:-1]]
+    for form in [password, *encoded, quote(password, safe="").lower()]:
+        assert not holds_part_of(prompt, form, 12), form
+    assert not holds_part_of(sent_bodies(fake), password, 12)
+
+
