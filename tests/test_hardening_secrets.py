@@ -114,3 +114,47 @@ def test_explain_masks_secrets_url_encoded_or_backslash_escaped(shell, fake, tmp
     assert not holds_part_of(sent_bodies(fake), password, 12)
 
 
+# -- Interpolation: what the kernel puts into a prompt never carries the key ---------------------
+
+
+def test_a_cell_that_set_the_key_is_inserted_without_it(shell, fake, tmp_path, monkeypatch):
+    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)  # put back after the test
+    shell.ok(f'import os\nos.environ["MISTRAL_API_KEY"] = "{NEW_KEY}"')
+    shell.ok("%%mistral\nWhy does my setup cell not work?\n{In[-2]}")
+    assert fake.requests[-1].headers["authorization"] == f"Bearer {NEW_KEY}"
+    prompt = fake.requests[-1].json()["messages"][-1]["content"]
+    assert 'os.environ["MISTRAL_API_KEY"] = "****"' in prompt
+    assert leaks(shell, fake, tmp_path, NEW_KEY) == []
+
+
+def test_a_variable_holding_the_key_is_inserted_without_it_in_the_cell_and_the_system_prompt(shell, fake, tmp_path):
+    shell.ns["t_config"] = {"api_key": TEST_KEY, "model": "small"}
+    shell.ok('%%mistral -s "The settings: {t_config}"\nIs {t_config} right?')
+    messages = fake.requests[-1].json()["messages"]
+    assert messages[0]["content"] == "The settings: {'api_key': '****', 'model': 'small'}"
+    assert messages[1]["content"] == "Is {'api_key': '****', 'model': 'small'} right?"
+    assert leaks(shell, fake, tmp_path, TEST_KEY) == []
+
+
+def test_a_typed_key_is_masked_too_and_before_a_long_value_is_cut(shell, fake, tmp_path, monkeypatch):
+    typed = "sk-typed-key-abcdefghijkl-0001"
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": typed)
+    shell.ok("%mistral key")
+    shell.ns["t_log"] = "a" * 9_990 + typed + TEST_KEY + "b" * 30_000  # the cut at 10,000 falls in the key
+    shell.ok("%%mistral\nLog: {t_log}")
+    prompt = fake.requests[-1].json()["messages"][-1]["content"]
+    assert prompt.startswith("Log: " + "a" * 9_990 + "********") and "characters cut]" in prompt
+    assert leaks(shell, fake, tmp_path, typed) == [] and leaks(shell, fake, tmp_path, TEST_KEY) == []
+
+
+def test_each_templates_and_items_are_filled_without_the_key(shell, fake, tmp_path):
+    shell.ns["t_config"] = {"api_key": TEST_KEY}
+    shell.ns["t_rows"] = ["plain row", f"a row that holds {TEST_KEY}"]
+    run = shell.ok("%%mistral --each t_rows --dry-run\n{item} with {t_config}")
+    assert not holds_part_of(run.everything, TEST_KEY)
+    shell.ok("%%mistral --each t_rows --workers 1 --out t_answers\n{item} with {t_config}")
+    prompts = sorted(r.json()["messages"][-1]["content"] for r in fake.requests)
+    assert prompts == ["a row that holds **** with {'api_key': '****'}", "plain row with {'api_key': '****'}"]
+    shell.ok("import mistral_magic\nt_run = mistral_magic.annotate(t_rows, 'again: {item}', cache=False)")
+    assert "again: a row that holds ****" in sent_bodies(fake)
+    assert not holds_part_of(sent_bodies(fake), TEST_KEY)

@@ -182,23 +182,37 @@ def as_items(obj: Any, name: str = "items") -> Items:
 class TemplatePrompts(Sequence[str]):
     """The prompt of each item, filled when it is asked for: a large run keeps no list of prompts."""
 
-    def __init__(self, template: str, items: Items, namespace: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        template: str,
+        items: Items,
+        namespace: Mapping[str, Any] | None = None,
+        mask: Callable[[str], str] | None = None,
+    ):
         self.template = template
         self.items = items
         self.namespace = cast("MutableMapping[str, Any]", namespace or {})  # ChainMap only reads it
+        self.mask = mask
 
     def __len__(self) -> int:
         return len(self.items.values)
 
     def __getitem__(self, index: int) -> str:  # type: ignore[override]
         fields = self.items.fields[index] if self.items.fields is not None else {}
-        return interpolate(self.template, ChainMap(fields, {"item": self.items.values[index]}, self.namespace))
+        scope = ChainMap(fields, {"item": self.items.values[index]}, self.namespace)
+        return interpolate(self.template, scope, mask=self.mask)
 
 
-def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | None = None) -> Sequence[str]:
+def fill_template(
+    template: str,
+    items: Items,
+    namespace: Mapping[str, Any] | None = None,
+    mask: Callable[[str], str] | None = None,
+) -> Sequence[str]:
     """The prompt for each item: ``{item}`` and the row's ``{column}`` fields, then notebook
-    variables; other braces stay as written. Each is filled when it is read."""
-    return TemplatePrompts(template, items, namespace)
+    variables, each value passed through ``mask``; other braces stay as written. Each is filled
+    when it is read."""
+    return TemplatePrompts(template, items, namespace, mask)
 
 
 class Runner:
