@@ -15,8 +15,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
-from ..errors import BadRequestError, JsonReplyError, SchemaReplyError, UnprocessableError
-from .jsonmode import parse_json_reply
+from ..errors import BadRequestError, SchemaReplyError, UnprocessableError
+from .jsonmode import read_json
 from .pattern import linear_pattern
 from .schema import Schema
 
@@ -55,10 +55,10 @@ class Validator:
         """The validated answer in ``text``: a model instance for a model class, else a dict. The JSON
         must match the strict schema that was sent (no extra field even where Pydantic would ignore one)."""
         try:
-            data = parse_json_reply(text)
-        except JsonReplyError:
+            data = read_json(text)
+        except ValueError as reason:
             preview = " ".join(text.split())[:60]
-            raise SchemaReplyError(f"the reply is not valid JSON: {preview!r}") from None
+            raise SchemaReplyError(f"the reply is {reason}: {preview!r}") from None
         error = next(iter(sorted(self._checker.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
         if error is not None:
             where = ".".join(str(p) for p in error.absolute_path)
