@@ -16,6 +16,7 @@ from ..errors import JsonReplyError, hint
 
 _FENCE = re.compile(r"^\s*```[\w-]*\s*\n(?P<body>.*?)\n\s*```\s*$", re.DOTALL)
 MAX_DEPTH = 200  # levels of nested lists and objects in an answer: far more than any needs
+EMPTY_REPLY = "the reply is empty"
 
 
 def parse_json_reply(text: str) -> Any:
@@ -57,7 +58,10 @@ def _nested_deeper(value: Any, limit: int) -> bool:
 
 
 def reply_problem(text: str, json: bool) -> str | None:
-    """Why a reply is no answer (with ``json``: ``the reply is not valid JSON (...)``), or None."""
+    """Why a reply is no answer (``the reply is empty``; with ``json``: ``the reply is not valid
+    JSON (...)``), or None."""
+    if not text.strip():
+        return EMPTY_REPLY
     if json:
         try:
             read_json(text)

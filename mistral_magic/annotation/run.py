@@ -28,7 +28,7 @@ from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint
 from ..interpolate import interpolate
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
-from .jsonmode import is_usable, parse_json_reply
+from .jsonmode import EMPTY_REPLY, is_usable, parse_json_reply
 from .workwindow import WorkWindow
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
@@ -394,6 +394,9 @@ def settler(results: list[Any], errors: dict[int, str], json: bool) -> Callable[
     """Puts an item's answer (parsed, with ``json``) in ``results``, or why it cannot be read in ``errors``."""
 
     def settle(index: int, completion: Completion) -> None:
+        if not completion.text.strip():
+            errors[index] = EMPTY_REPLY
+            return
         try:
             results[index] = parse_json_reply(completion.text) if json else completion.text
         except MistralMagicError as error:

@@ -1,5 +1,5 @@
 """Issue 19: replies that are no answer are reported as such, per item, and never kept or crash a
-run: JSON nested too deep to decode (item 11)."""
+run: JSON nested too deep to decode (item 11), an empty reply (item 5)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,42 @@ def test_a_batch_with_an_answer_nested_too_deep_is_collected_and_reports_it(batc
     assert error.item == "two" and "nested more than 200 levels deep" in error.error
     rerun = batch_shell.ok("%%mistral --each t_items --json --batch --out t_v\nLabel {item}")  # collects again
     assert batch_shell.ns["t_v"] == [GOOD, None, GOOD] and "(2 from the cache)" in rerun.stdout
+
+
+# -- item 5: an empty reply is not an answer to keep --------------------------------------------------------
+
+
+def empty_for(word: str):
+    return lambda request: Reply(text="  \n" if word in last_user_message(request) else "fine")
+
+
+def test_an_empty_each_reply_is_reported_not_cached_and_asked_again(shell, fake):
+    fake.default_reply = empty_for("two")
+    shell.ns["t_items"] = ["one", "two"]
+    run = shell.ok("%%mistral --each t_items --out t_v\nSay {item}")
+    assert "2 items: 1 answered (0 from the cache), 1 failed" in run.stdout and shell.ns["t_v"] == ["fine", None]
+    assert [e.error for e in shell.magics.session.last_run.errors] == ["the reply is empty"]
+    fake.requests.clear()
+    fake.default_reply = lambda request: Reply(text="now")
+    rerun = shell.ok("%%mistral --each t_items --out t_v\nSay {item}")
+    assert [last_user_message(r.json()) for r in fake.requests] == ["Say two"]
+    assert shell.ns["t_v"] == ["fine", "now"] and "(1 from the cache)" in rerun.stdout
+
+
+def test_an_empty_cell_reply_is_not_served_from_the_cache(shell, fake):
+    fake.script(Reply(text=""), Reply(text="an answer"))
+    shell.ok("%%mistral --cache --once --out t_v\nhello")
+    assert shell.ns["t_v"] == ""
+    shell.ok("%%mistral --cache --once --out t_v\nhello")
+    assert len(fake.requests) == 2 and shell.ns["t_v"] == "an answer"
+
+
+def test_an_empty_batch_answer_is_reported_and_sent_again(batch_shell, fake):
+    fake.default_reply = empty_for("two")
+    batch_shell.ns["t_items"] = ["one", "two"]
+    run = batch_shell.ok("%%mistral --each t_items --batch --out t_v\nSay {item}")
+    assert batch_shell.ns["t_v"] == ["fine", None] and "1 failed" in run.stdout
+    assert [e.error for e in batch_shell.magics.session.last_run.errors] == ["the reply is empty"]
+    fake.default_reply = lambda request: Reply(text="now")
+    batch_shell.ok("%%mistral --each t_items --batch --out t_v\nSay {item}")
+    assert batch_shell.ns["t_v"] == ["fine", "now"]
