@@ -8,6 +8,7 @@ value (the schema check, the cache, votes, a display) could.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -35,13 +36,28 @@ def read_json(text: str) -> Any:
     if fenced:
         candidate = fenced.group("body")
     try:
-        value = json.loads(candidate)
+        value = json.loads(candidate, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except ValueError as exc:  # from _no_constant or _finite
+        raise ValueError(f"not valid JSON ({exc})") from None
     except RecursionError:
         raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep") from None
     if candidate.count("[") + candidate.count("{") > MAX_DEPTH and _nested_deeper(value, MAX_DEPTH):
         raise ValueError(f"JSON nested more than {MAX_DEPTH} levels deep")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    """Python's json reads NaN, Infinity and -Infinity as floats; JSON has no such numbers."""
+    raise ValueError(f"{name.lstrip('-')} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    """A JSON number too large for a float (1e999) is read as infinity by Python: refused too."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is too large for a number")
     return value
 
 

@@ -1,10 +1,11 @@
 """Issue 19: replies that are no answer are reported as such, per item, and never kept or crash a
-run: JSON nested too deep to decode (item 11), an empty reply (item 5)."""
+run: JSON nested too deep to decode (item 11), an empty reply (item 5), NaN and Infinity (item 14)."""
 
 from __future__ import annotations
 
 import json
 
+import pytest
 from fakeapi import Reply, last_user_message
 
 from mistral_magic.errors import JsonReplyError
@@ -40,7 +41,9 @@ def test_an_each_json_item_nested_too_deep_is_reported_and_asked_again_next_run(
     assert error.item == "two" and "nested more than 200 levels deep" in error.error and "\n" not in error.error
     fake.requests.clear()
     rerun = shell.ok("%%mistral --each t_items --json --out t_v\nLabel {item}")
-    assert "(2 from the cache)" in rerun.stdout and [last_user_message(r.json()) for r in fake.requests] == ["Label two"]
+    assert "(2 from the cache)" in rerun.stdout and [last_user_message(r.json()) for r in fake.requests] == [
+        "Label two"
+    ]
 
 
 def test_a_schema_reply_nested_too_deep_is_repaired_like_any_invalid_answer(shell, fake):
@@ -108,3 +111,34 @@ def test_an_empty_batch_answer_is_reported_and_sent_again(batch_shell, fake):
     fake.default_reply = lambda request: Reply(text="now")
     batch_shell.ok("%%mistral --each t_items --batch --out t_v\nSay {item}")
     assert batch_shell.ns["t_v"] == ["fine", "now"]
+
+
+# -- item 14: JSON has no NaN or Infinity --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("number", "says"),
+    [
+        ("NaN", "NaN is not a JSON number"),
+        ("Infinity", "Infinity is not a JSON number"),
+        ("-Infinity", "Infinity is not a JSON number"),
+        ("-1e999", "-1e999 is too large for a number"),  # valid JSON that Python reads as -inf
+    ],
+)
+def test_nan_and_infinity_are_invalid_schema_answers_and_repaired(shell, fake, number, says):
+    fake.script(Reply(text=f'{{"score": {number}}}'), Reply(text='{"score": 0.5}'))
+    run = shell.ok('%%mistral --schema "score: float" --out t_v\nScore it.')
+    assert shell.ns["t_v"] == {"score": 0.5}
+    assert says in run.stderr
+    assert says in fake.requests[1].json()["messages"][-1]["content"]  # the repair says why
+
+
+def test_nan_is_an_invalid_json_answer_in_an_each_run(shell, fake):
+    fake.default_reply = lambda request: Reply(text='{"score": NaN}' if "two" in last_user_message(request) else "{}")
+    shell.ns["t_items"] = ["one", "two"]
+    shell.ok("%%mistral --each t_items --json --out t_v\nScore {item}")
+    assert shell.ns["t_v"] == [{}, None]
+    assert "NaN is not a JSON number" in shell.magics.session.last_run.errors[0].error
+    fake.script(Reply(text='{"score": Infinity}'))
+    run = shell.run("%%mistral --json\nScore it.")
+    assert "Infinity is not a JSON number" in str(run.error)
