@@ -398,7 +398,7 @@ class Commands:
             turns = self.session.store.get(chat).turns
             if turns and turns[-1].model:  # the model this chat last answered with
                 settings = settings.with_overrides(model=turns[-1].model)
-            prompt = explain_prompt(shell, question, self.kernel_config.api_key())
+            prompt = explain_prompt(shell, question, self.kernel_config.known_keys())
             options = TurnOptions(chat=chat, cell=self.cell)
             self.session.ask(prompt, settings, options, make_renderer(shell, settings.display))
         except BaseException as error:

@@ -8,6 +8,7 @@ with a one-line :class:`InvalidSettingError`.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +171,24 @@ class MistralConfig(SettingTraits):
         if problem is not None:
             raise UsageError(f"{KEY_ENV} cannot be used: {problem}. Set it again.")
         return Secret(value) if value else None
+
+    def known_keys(self) -> tuple[Secret, ...]:
+        """Every key this kernel knows of: the typed one and ``MISTRAL_API_KEY``'s (even one that
+        cannot be used), which no text taken from the kernel may carry into a prompt."""
+        typed = (self._api_key,) if self._api_key else ()
+        from_env = os.environ.get(KEY_ENV, "").strip()
+        return (*typed, Secret(from_env)) if from_env else typed
+
+    def key_mask(self) -> Callable[[str], str]:
+        """A function that masks every one of :meth:`known_keys` in a text."""
+        keys = self.known_keys()
+
+        def mask(text: str) -> str:
+            for key in keys:
+                text = key.redact(text)
+            return text
+
+        return mask
 
     def api_key_source(self) -> str:
         if self._api_key:

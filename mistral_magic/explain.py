@@ -1,7 +1,8 @@
 """``%mistral explain``: the last error of this kernel as a prompt (cell, exception, trimmed traceback).
 
 Nothing secret leaves: the API key and every environment value of 8 or more characters are replaced
-by a mask or the variable's name wherever they appear (source, traceback, exception message).
+by a mask or the variable's name wherever they appear (source, traceback, exception message), also
+escaped or URL-encoded, before anything is cut to length (a cut must not leave half a secret).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -19,13 +20,13 @@ from typing import Any
 
 from .errors import UsageError
 from .interpolate import cut_middle
-from .secret import Secret
+from .secret import Secret, can_be_secret, encoded_forms
 
 MAX_FRAMES = 12  # more are cut in the middle: the first HEAD_FRAMES and the last ones stay
 HEAD_FRAMES = 4
 MAX_SOURCE_CHARS = 6_000
 MAX_MESSAGE_CHARS = 2_000
-MIN_SECRET_LENGTH = 8  # shorter environment values ("1", "true", "en") are too common to mask
+MAX_LINE_CHARS = 300  # one traceback line
 
 DEFAULT_QUESTION = "What does this error mean, what most likely caused it, and how do I fix it?"
 
@@ -81,8 +82,13 @@ def last_exception() -> tuple[type[BaseException], BaseException, TracebackType 
     return type(value), value, tb
 
 
-def report_error(shell: Any, exc_info: tuple[type[BaseException], BaseException, TracebackType | None]) -> ErrorReport:
-    """The report of one exception raised in ``shell``'s cells."""
+def report_error(
+    shell: Any,
+    exc_info: tuple[type[BaseException], BaseException, TracebackType | None],
+    mask: Callable[[str], str],
+) -> ErrorReport:
+    """The report of one exception raised in ``shell``'s cells; every text passes through ``mask``
+    (see :func:`secret_masker`) before it is cut to length."""
     etype, value, tb = exc_info
     cell_names = _cell_names(shell)
     internal = tuple(d for d in (_package_dir("IPython"), _package_dir("ipykernel")) if d)
@@ -90,7 +96,7 @@ def report_error(shell: Any, exc_info: tuple[type[BaseException], BaseException,
     cell_file = next((f.filename for f in summaries if f.filename in cell_names), None)
     if cell_file is None and isinstance(value, SyntaxError) and value.filename in cell_names:
         cell_file = value.filename  # raised while compiling the cell: no frame runs it
-    frames = [_format_frame(f, cell_names) for f in summaries]
+    frames = [_format_frame(f, cell_names, mask) for f in summaries]
     if len(frames) > MAX_FRAMES:
         tail = MAX_FRAMES - HEAD_FRAMES
         cut = len(frames) - MAX_FRAMES
@@ -101,9 +107,9 @@ def report_error(shell: Any, exc_info: tuple[type[BaseException], BaseException,
     source = "".join(linecache.getlines(cell_file)).rstrip("\n") if cell_file else None
     return ErrorReport(
         cell_label=cell_names.get(cell_file) if cell_file else None,
-        cell_source=cut_middle(source, MAX_SOURCE_CHARS) if source is not None else None,
+        cell_source=cut_middle(mask(source), MAX_SOURCE_CHARS) if source is not None else None,
         frames=frames,
-        exception=cut_middle(exception, MAX_MESSAGE_CHARS),
+        exception=cut_middle(mask(exception), MAX_MESSAGE_CHARS),
     )
 
 
@@ -113,36 +119,46 @@ def _cell_names(shell: Any) -> dict[str, str]:
     return {name: f"Cell In[{number}]" for name, number in mapping.items()}
 
 
-def _format_frame(frame: traceback.FrameSummary, cell_names: Mapping[str, str]) -> str:
+def _format_frame(frame: traceback.FrameSummary, cell_names: Mapping[str, str], mask: Callable[[str], str]) -> str:
     where = cell_names.get(frame.filename) or f'File "{frame.filename}"'
-    text = f"  {where}, line {frame.lineno}, in {frame.name}"
+    text = mask(f"  {where}, line {frame.lineno}, in {frame.name}")
     if frame.line:
-        text += f"\n    {cut_middle(frame.line.strip(), 300)}"
+        text += f"\n    {cut_middle(mask(frame.line.strip()), MAX_LINE_CHARS)}"
     return text
 
 
-def redact_secrets(text: str, environ: Mapping[str, str], key: Secret | None) -> str:
-    """``text`` without the key (masked) and without environment values (replaced by ``$NAME``),
-    longest value first so that one containing another is replaced whole."""
-    if key is not None:
-        text = key.redact(text)
-    values = sorted(
-        ((value, name) for name, value in environ.items() if len(value) >= MIN_SECRET_LENGTH),
+def secret_masker(environ: Mapping[str, str], keys: Sequence[Secret]) -> Callable[[str], str]:
+    """A function giving a text without the ``keys`` (masked) and without the environment's values
+    (replaced by ``$NAME``), as they are, escaped or URL-encoded; longest first, so that a value
+    containing another is replaced whole."""
+    replacements = sorted(
+        (
+            (form, f"${name}")
+            for name, value in environ.items()
+            if can_be_secret(value)
+            for form in encoded_forms(value)
+        ),
         key=lambda pair: -len(pair[0]),
     )
-    for value, name in values:
-        if value in text:
-            text = text.replace(value, f"${name}")
-    return text
+
+    def mask(text: str) -> str:
+        for key in keys:
+            text = key.redact(text)
+        for form, name in replacements:
+            if form in text:
+                text = text.replace(form, name)
+        return text
+
+    return mask
 
 
-def explain_prompt(shell: Any, question: str, key: Secret | None) -> str:
+def explain_prompt(shell: Any, question: str, keys: Sequence[Secret]) -> str:
     """The prompt asking about the last error in ``shell``, with every secret taken out."""
     exc_info = last_exception()
     if exc_info is None:
         raise UsageError("No error to explain yet: %mistral explain reads the last exception raised in this kernel.")
-    prompt = report_error(shell, exc_info).prompt(question)
-    return redact_secrets(prompt, os.environ, key)
+    mask = secret_masker(os.environ, keys)
+    return mask(report_error(shell, exc_info, mask).prompt(mask(question)))
 
 
 _EXPLAIN_LINE = re.compile(r"^(?P<indent>[ \t]*)%mistral[ \t]+(?P<rest>explain\b.*?\?)[ \t]*$")

@@ -4,12 +4,16 @@
 ``name`` is a variable and every step resolves. Anything else in braces (code, JSON, LaTeX,
 unknown names) stays exactly as written. ``{{text}}`` gives a literal ``{text}``. Inserted
 values are never scanned again.
+
+This is where text is taken from the kernel into a prompt, so it is where the API key is masked
+(a cell that set it, a variable holding it): each value passes through the caller's ``mask``
+before it is cut to length.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _PATTERN = re.compile(
@@ -31,16 +35,22 @@ def cut_middle(text: str, limit: int) -> str:
     return f"{head}\n[... {len(text) - len(head) - len(tail)} characters cut]\n{tail}"
 
 
-def interpolate(text: str, namespace: Mapping[str, Any], limit: int = 0) -> str:
-    """``text`` with resolvable ``{...}`` references replaced by the values' ``str()``, each cut in
-    the middle to ``limit`` characters when ``limit`` > 0."""
+def interpolate(
+    text: str, namespace: Mapping[str, Any], limit: int = 0, mask: Callable[[str], str] | None = None
+) -> str:
+    """``text`` with resolvable ``{...}`` references replaced by the values' ``str()``, each passed
+    through ``mask`` (the secrets taken out), then cut in the middle to ``limit`` characters when
+    ``limit`` > 0."""
 
     def replace(match: re.Match) -> str:
         escaped = match.group("escaped")
         if escaped is not None:
             return "{" + escaped + "}"
         value = resolve(match.group("expr"), namespace)
-        return match.group(0) if value is _MISSING else cut_middle(str(value), limit)
+        if value is _MISSING:
+            return match.group(0)
+        inserted = str(value) if mask is None else mask(str(value))
+        return cut_middle(inserted, limit)
 
     return _PATTERN.sub(replace, text)
 

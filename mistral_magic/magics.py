@@ -65,10 +65,10 @@ class MistralMagics(Magics, MistralConfig):
         settings = self.settings().with_overrides(**setting_overrides(args))
         system = args.system
         if not args.raw:
-            limit = settings.max_insert_chars
+            limit, mask = settings.max_insert_chars, self.key_mask()
             if not args.each:  # with --each the template is filled once per item, below
-                prompt = interpolate(prompt, namespace, limit)
-            system = interpolate(system, namespace, limit) if system is not None else None
+                prompt = interpolate(prompt, namespace, limit, mask)
+            system = interpolate(system, namespace, limit, mask) if system is not None else None
         reserved = self.shell.user_ns_hidden if self.shell is not None else ()
         out = check_variable_name(args.out, reserved) if args.out else None
         if not args.each and (args.workers is not None or args.rpm is not None):
@@ -141,7 +141,8 @@ class MistralMagics(Magics, MistralConfig):
         positions = trial_positions(len(items.values), args.limit, args.sample, settings.sampling.random_seed)
         if positions is not None:
             items = subset(items, positions)
-        prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace)
+        mask = self.key_mask()
+        prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace, mask)
         if args.dry_run:
             show_dry_run(publish, dry_run(prompts, options.system or settings.system), len(items.values), options.votes)
             return

@@ -62,7 +62,7 @@ def annotate(
     shell = _running_shell()
     return session.ask_each(
         rows,
-        fill_template(template, rows),
+        fill_template(template, rows, mask=session.config.key_mask()),
         settings,
         TurnOptions(
             system=system, json=json, schema=resolve_schema(schema) if schema is not None else None, votes=votes

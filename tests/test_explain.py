@@ -9,7 +9,7 @@ from fakeapi import ErrorReply
 from nbclient import NotebookClient
 from support import TEST_KEY
 
-from mistral_magic.explain import redact_secrets
+from mistral_magic.explain import secret_masker
 from mistral_magic.interpolate import cut_middle
 from mistral_magic.secret import Secret
 
@@ -83,9 +83,10 @@ def test_no_error_yet_is_one_line(shell, fake, monkeypatch):
 
 
 def test_secrets_are_replaced_by_the_variable_name():
-    environ = {"SHORT": "abc", "TOKEN": "tok-12345678", "LONGER": "tok-12345678-and-more"}
-    text = "a tok-12345678-and-more b tok-12345678 c abc sk-key-0000000000"
-    assert redact_secrets(text, environ, Secret("sk-key-0000000000")) == "a $LONGER b $TOKEN c abc ****"
+    environ = {"SHORT": "abc", "TOKEN": "tok-12345678", "LONGER": "tok-12345678-and-more", "URL": "a b/c d&e=f"}
+    text = "a tok-12345678-and-more b tok-12345678 c abc sk-key-0000000000 d a+b%2Fc+d%26e%3Df"
+    mask = secret_masker(environ, [Secret("sk-key-0000000000")])
+    assert mask(text) == "a $LONGER b $TOKEN c abc **** d $URL"
 
 
 def test_cut_middle_says_how_much_was_cut():

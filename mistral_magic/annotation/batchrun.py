@@ -36,7 +36,7 @@ from .batchfinish import Finish, HeldAnswers, finish_live
 from .batchstore import BatchJobStore
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
-from .jsonmode import is_usable
+from .jsonmode import EMPTY_REPLY, is_usable, reply_problem
 from .run import AnnotationRun, ItemBodies, ItemError, Items, ProgressFactory, SilentProgress, settler
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
@@ -315,7 +315,8 @@ class BatchRunner:
             elif self.held is not None:
                 self._hold(result.custom_id, result.completions, json)
             else:
-                self.item_errors[result.custom_id] = "the reply is not valid JSON" if json else "the reply is empty"
+                problem = reply_problem(answer.text, json) if answer is not None else None
+                self.item_errors[result.custom_id] = problem or EMPTY_REPLY
             if len(answers) >= CACHE_WRITE_BATCH:  # an interrupt loses at most one batch: a re-run collects again
                 self.cache.put_many(answers)
                 answers = []

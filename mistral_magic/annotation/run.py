@@ -28,7 +28,7 @@ from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint,
 from ..interpolate import interpolate
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
-from .jsonmode import is_usable, parse_json_reply
+from .jsonmode import EMPTY_REPLY, is_usable, parse_json_reply
 from .workwindow import WorkWindow
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
@@ -187,23 +187,37 @@ def as_items(obj: Any, name: str = "items", written: Sequence[str] = ()) -> Item
 class TemplatePrompts(Sequence[str]):
     """The prompt of each item, filled when it is asked for: a large run keeps no list of prompts."""
 
-    def __init__(self, template: str, items: Items, namespace: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        template: str,
+        items: Items,
+        namespace: Mapping[str, Any] | None = None,
+        mask: Callable[[str], str] | None = None,
+    ):
         self.template = template
         self.items = items
         self.namespace = cast("MutableMapping[str, Any]", namespace or {})  # ChainMap only reads it
+        self.mask = mask
 
     def __len__(self) -> int:
         return len(self.items.values)
 
     def __getitem__(self, index: int) -> str:  # type: ignore[override]
         fields = self.items.fields[index] if self.items.fields is not None else {}
-        return interpolate(self.template, ChainMap(fields, {"item": self.items.values[index]}, self.namespace))
+        scope = ChainMap(fields, {"item": self.items.values[index]}, self.namespace)
+        return interpolate(self.template, scope, mask=self.mask)
 
 
-def fill_template(template: str, items: Items, namespace: Mapping[str, Any] | None = None) -> Sequence[str]:
+def fill_template(
+    template: str,
+    items: Items,
+    namespace: Mapping[str, Any] | None = None,
+    mask: Callable[[str], str] | None = None,
+) -> Sequence[str]:
     """The prompt for each item: ``{item}`` and the row's ``{column}`` fields, then notebook
-    variables; other braces stay as written. Each is filled when it is read."""
-    return TemplatePrompts(template, items, namespace)
+    variables, each value passed through ``mask``; other braces stay as written. Each is filled
+    when it is read."""
+    return TemplatePrompts(template, items, namespace, mask)
 
 
 class ItemBodies:
@@ -405,6 +419,9 @@ def settler(results: list[Any], errors: dict[int, str], json: bool) -> Callable[
     """Puts an item's answer (parsed, with ``json``) in ``results``, or why it cannot be read in ``errors``."""
 
     def settle(index: int, completion: Completion) -> None:
+        if not completion.text.strip():
+            errors[index] = EMPTY_REPLY
+            return
         try:
             results[index] = parse_json_reply(completion.text) if json else completion.text
         except MistralMagicError as error:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
+from .pattern import PatternError, linear_pattern
 
 _TYPES: dict[str, dict[str, Any]] = {
     "str": {"type": "string"},
@@ -23,6 +24,22 @@ _TYPES: dict[str, dict[str, Any]] = {
     "bool": {"type": "boolean"},
     "list[str]": {"type": "array", "items": {"type": "string"}},
 }
+# Where a JSON Schema holds other schemas: one, a list of them, or a dict of named ones.
+_ONE_SCHEMA = (
+    "items",
+    "additionalItems",
+    "additionalProperties",
+    "unevaluatedItems",
+    "unevaluatedProperties",
+    "contains",
+    "propertyNames",
+    "not",
+    "if",
+    "then",
+    "else",
+)
+_SCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems", "items")
+_NAMED_SCHEMAS = ("properties", "$defs", "definitions", "dependentSchemas")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SCHEMA_NAME = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -94,6 +111,7 @@ def from_dict(schema: dict[str, Any], name: str = "answer") -> Schema:
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
         raise UsageError('--schema: a JSON Schema dict must be {"type": "object", "properties": {...}}.')
     strict = _strict(copy.deepcopy(schema), "")
+    _check_patterns(strict, "")
     title = strict.get("title") if isinstance(strict.get("title"), str) else name
     return Schema(_schema_name(title), strict, _fields_of(strict))
 
@@ -101,6 +119,7 @@ def from_dict(schema: dict[str, Any], name: str = "answer") -> Schema:
 def from_model(model: Any) -> Schema:
     """The schema of a Pydantic model class."""
     strict = _strict(model.model_json_schema(), "")
+    _check_patterns(strict, "")
     return Schema(_schema_name(model.__name__), strict, _fields_of(strict), model)
 
 
@@ -154,6 +173,35 @@ def _strict(node: Any, where: str) -> Any:
             )
         node["additionalProperties"] = False
     return node
+
+
+def _check_patterns(node: Any, where: str) -> None:
+    """Every ``pattern`` of the schema must be one that replies can be checked against in bounded
+    time (see :mod:`.pattern`); ``patternProperties`` is refused (its keys are searched with ``re``)."""
+    if not isinstance(node, dict):
+        return
+    if "patternProperties" in node:
+        raise UsageError(
+            f"--schema: the object at {where or '/'} has patternProperties, which a strict schema cannot "
+            "check in bounded time: list its properties instead."
+        )
+    if isinstance(node.get("pattern"), str):
+        try:
+            linear_pattern(node["pattern"])
+        except PatternError as error:
+            raise UsageError(
+                f"--schema: the pattern {node['pattern']!r} at {where or '/'} {error}: write it without that."
+            ) from None
+    for key in _ONE_SCHEMA:
+        _check_patterns(node.get(key), f"{where}/{key}")
+    for key in _SCHEMA_LISTS:
+        if isinstance(node.get(key), list):
+            for index, item in enumerate(node[key]):
+                _check_patterns(item, f"{where}/{key}/{index}")
+    for key in _NAMED_SCHEMAS:
+        if isinstance(node.get(key), dict):
+            for name, item in node[key].items():
+                _check_patterns(item, f"{where}/{key}/{name}")
 
 
 def _fields_of(schema: dict[str, Any]) -> tuple[Field, ...]:

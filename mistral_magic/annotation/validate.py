@@ -1,6 +1,7 @@
 """Checking a reply against a ``--schema`` and asking again with the reason ("repair").
 
-Every reply is checked by ``jsonschema`` against the strict schema that was sent; with a Pydantic
+Every reply is checked by ``jsonschema`` against the strict schema that was sent (a ``pattern`` by
+:mod:`.pattern`, in time linear in the reply, not by Python's backtracking ``re``); with a Pydantic
 model class, Pydantic then builds the instance (and runs the class's own validators). A reply that is not JSON, misses a field, carries an extra one
 or holds a value outside an enum raises :class:`SchemaReplyError` with a short reason.
 """
@@ -8,13 +9,15 @@ or holds a value outside an enum raises :class:`SchemaReplyError` with a short r
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
-from ..errors import BadRequestError, JsonReplyError, SchemaReplyError, UnprocessableError, one_line
-from .jsonmode import parse_json_reply
+from ..errors import BadRequestError, SchemaReplyError, UnprocessableError, one_line
+from .jsonmode import read_json
+from .pattern import linear_pattern
 from .schema import Schema
 
 if TYPE_CHECKING:
@@ -30,23 +33,36 @@ MAX_REASON_CHARS = 300  # a reason quotes at most this much (of a huge enum, a l
 ENUM_SHOWN = 5  # the allowed values a reason names when the enum is too long to quote whole
 
 
+@cache
+def _checker_class() -> Any:
+    """``jsonschema``'s Draft 2020-12 validator with the ``pattern`` keyword searched by :mod:`.pattern`
+    (imported when a schema is used)."""
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+    from jsonschema.validators import extend
+
+    def pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[ValidationError]:
+        if validator.is_type(instance, "string") and not linear_pattern(pattern).search(instance):
+            yield ValidationError(f"{instance!r} does not match {pattern!r}")  # jsonschema's own message
+
+    return extend(Draft202012Validator, {"pattern": pattern})  # type: ignore[no-untyped-call]
+
+
 class Validator:
     """Checks replies against one schema; :meth:`check` gives the validated value."""
 
     def __init__(self, schema: Schema):
-        from jsonschema import Draft202012Validator  # imported when a schema is used
-
         self.schema = schema
-        self._checker = Draft202012Validator(schema.json_schema)
+        self._checker = _checker_class()(schema.json_schema)
 
     def check(self, text: str) -> Any:
         """The validated answer in ``text``: a model instance for a model class, else a dict. The JSON
         must match the strict schema that was sent (no extra field even where Pydantic would ignore one)."""
         try:
-            data = parse_json_reply(text)
-        except JsonReplyError:
+            data = read_json(text)
+        except ValueError as reason:
             preview = " ".join(text.split())[:60]
-            raise SchemaReplyError(f"the reply is not valid JSON: {preview!r}") from None
+            raise SchemaReplyError(f"the reply is {reason}: {preview!r}") from None
         error = next(iter(sorted(self._checker.iter_errors(data), key=lambda e: list(e.absolute_path))), None)
         if error is not None:
             raise SchemaReplyError(_reason(error))

@@ -16,8 +16,8 @@ from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.renderer import RendererHTML
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
-from mdit_py_plugins.gfm_autolink import gfm_autolink_plugin
 
+from .autolink import autolink_plugin
 from .highlight import INLINE_CODE_STYLE, code_block
 from .math import escape_outside_math, math_plugin
 
@@ -63,7 +63,7 @@ def make_parser() -> MarkdownIt:
     """A parser for replies (not thread-safe: use one per thread)."""
     md = MarkdownIt("commonmark", {"html": False, "tasklists": True})
     md.enable(["table", "strikethrough"])
-    md.use(gfm_autolink_plugin)
+    md.use(autolink_plugin)
     md.use(math_plugin)
     for name, rule in {
         "fence": _fence,
