@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .annotation.batchstore import GONE, JOB_STATES
 from .cellflags import ArgumentParser
 from .conversation import Usage
 from .errors import MistralMagicError, UsageError
@@ -249,15 +250,17 @@ class Commands:
             return
         rows = []
         for record in records:
-            try:
-                job = batch.get(record.job_id)
-                status, counts = job.status, f"{job.succeeded} done, {job.failed} failed of {job.total}"
-            except MistralMagicError as exc:
-                status, counts = record.status or "unknown", _short(str(exc), 60)
+            status, counts = record.status or JOB_STATES.get(record.state, "unknown"), ""
+            if record.job_id is not None and record.status != GONE:
+                try:
+                    job = batch.get(record.job_id)
+                    status, counts = job.status, f"{job.succeeded} done, {job.failed} failed of {job.total}"
+                except MistralMagicError as exc:
+                    counts = _short(str(exc), 60)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
             collected = "yes" if record.collected else "no"
-            rows.append((record.job_id, status, counts, created, record.model, collected))
-        headers = ["id", "status", "counts", "created", "model", "collected"]
+            rows.append((record.job_id or "–", status, counts, created, record.model, record.items, collected))
+        headers = ["id", "status", "counts", "created", "model", "requests", "collected"]
         self.show(table_bundle(headers, rows, title=f"Batch jobs of the reply cache {self.session.cache.path}"))
 
     @subcommand(
