@@ -211,7 +211,7 @@ def test_jobs_lists_and_cancels(batch_shell, fake):
             }
         ).encode()
     ).payload["id"]
-    cancelled = batch_shell.ok(f"%mistral jobs cancel {fresh_job}")
+    cancelled = batch_shell.ok(f"%mistral jobs cancel {fresh_job} --force")  # not a job of this cache
     assert "CANCELLATION_REQUESTED" in cancelled.everything
     assert requests_to(fake, "POST", f"/v1/batch/jobs/{fresh_job}/cancel")
     assert type(batch_shell.run("%mistral jobs cancel").error).__name__ == "UsageError"

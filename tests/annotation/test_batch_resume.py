@@ -199,6 +199,39 @@ def test_results_the_server_no_longer_has_are_reported_and_sent_again(batch_shel
     assert batch_shell.ns["t_out"] == echo(["a", "b"]) and len(fake.batch.jobs) == 2
 
 
+def test_cancel_only_cancels_this_caches_jobs_unless_forced(batch_shell, fake):
+    fake.batch.running_seconds = 3600
+    batch_shell.ns["t_items"] = ["a"]
+    batch_shell.ok(NO_WAIT)
+    [ours] = list(fake.batch.jobs)
+    theirs = fake.batch.create(
+        b'{"requests": [{"custom_id": "x", "body": {"messages": []}}], "endpoint": "/v1/chat/completions", '
+        b'"model": "m"}'
+    ).payload["id"]
+    refused = batch_shell.run(f"%mistral jobs cancel {theirs}")
+    assert type(refused.error).__name__ == "UsageError" and "not one of this cache's jobs" in str(refused.error)
+    assert f"%mistral jobs cancel {theirs} --force" in str(refused.error)
+    assert not requests_to(fake, "POST", f"/v1/batch/jobs/{theirs}/cancel")
+    forced = batch_shell.ok(f"%mistral jobs cancel {theirs} --force")
+    assert f"cancel batch job {theirs}, not a job of this cache: now CANCELLATION_REQUESTED" in forced.everything
+    cancelled = batch_shell.ok(f"%mistral jobs cancel {ours}")
+    assert f"cancel batch job {ours}: now CANCELLATION_REQUESTED" in cancelled.everything
+    assert "running its cell again collects it and sends the rest" in cancelled.everything
+
+
+def test_cancelling_a_job_the_server_no_longer_knows_ends_it_here(batch_shell, fake):
+    fake.batch.running_seconds = 3600
+    batch_shell.ns["t_items"] = ["a"]
+    batch_shell.ok(NO_WAIT)
+    [gone] = list(fake.batch.jobs)
+    fake.batch.expire(gone)
+    said = batch_shell.ok(f"%mistral jobs cancel {gone}")
+    assert f"The server no longer knows batch job {gone}" in said.everything and "marked ended" in said.everything
+    fake.batch.running_seconds = 0.2
+    batch_shell.ok(CELL)  # nothing waits on the gone job: the item is sent again at once
+    assert batch_shell.ns["t_out"] == ["Echo: a"] and len(fake.batch.jobs) == 1
+
+
 def test_a_job_an_earlier_version_registered_is_still_collected(batch_shell, fake):
     """The job list of earlier versions (a ``batch_jobs`` table, a run named by a hash over its server,
     model and the cache key of every item) is carried over: its pending job is collected, not sent again."""
