@@ -67,16 +67,19 @@ class JobClaims:
         """Work out the job of a claim that has none; whether the claim changed."""
         if claim.state == SUBMITTING and self.store.being_submitted(claim.run):
             return False
-        if claim.creating is None:  # its run ended before sending the creation: no job exists
-            self.store.release(claim.run)
+        left = self.store.get(claim.run)  # as its run left it (read again: that run may just have ended)
+        if left is None or left.job_id is not None:
             return True
-        job = self.jobs.find({RUN_KEY: claim.run}, since=claim.created - LOOKBACK)
+        if left.creating is None:  # its run ended before sending the creation: no job exists
+            self.store.release(left.run)
+            return True
+        job = self.jobs.find({RUN_KEY: left.run}, since=left.created - LOOKBACK)
         if job is not None:
-            self.store.created(claim.run, job.id)
+            self.store.created(left.run, job.id)
             return True
-        if time.time() - claim.creating < self.grace:
+        if time.time() - left.creating < self.grace:
             return False
-        self.store.release(claim.run)
+        self.store.release(left.run)
         return True
 
     def submit(self, path: str, keys: Sequence[str], made: list[str]) -> JobRecord | None:
