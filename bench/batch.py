@@ -67,7 +67,7 @@ def measure(count: int, url: str, *, trace: bool) -> dict[str, float]:
     phases = {
         "_keys": "keys",
         "_settle_cached": "lookups",
-        "_submit": "submit",
+        "_send": "submit",
         "_wait": "waited",
         "_collect": "collect",
     }

@@ -11,12 +11,14 @@ import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from .annotation.batchstore import GONE, JOB_STATES
 from .annotation.trial import short
 from .cellflags import ArgumentParser
 from .cells import CellRef
 from .conversation import Usage
-from .errors import MistralMagicError, UsageError
+from .errors import MistralMagicError, NotFoundError, UsageError
 from .explain import explain_prompt, mark_explain_failure
 from .images import turn_images_shown
 from .render.select import make_renderer
@@ -24,6 +26,9 @@ from .render.static import rich_bundle
 from .render.tables import table_bundle
 from .session import Session, TurnOptions
 from .settings import SETTING_NAMES
+
+if TYPE_CHECKING:  # httpx, under the client, is imported on first use
+    from .api.batchjobs import BatchJobs
 
 Handler = Callable[["Commands", argparse.Namespace], None]
 
@@ -250,19 +255,19 @@ class Commands:
         self.show(table_bundle(["index", "item", "error"], rows, title=f"{len(run.errors)} of {len(run)} items failed"))
 
     @subcommand(
-        "the batch jobs of this cache (--batch), or cancel one",
+        "the batch jobs of this cache (--batch), or cancel one of them",
         lambda p: p.add_argument("action", nargs="?", choices=["list", "cancel"], default="list", metavar="cancel"),
         lambda p: p.add_argument("job_id", nargs="?", metavar="ID"),
+        lambda p: p.add_argument("--force", action="store_true", help="cancel a job this cache did not send"),
     )
     def jobs(self, opts: argparse.Namespace) -> None:
         batch = self.session.batch_jobs(self.kernel_config.settings())
         if opts.action == "cancel":
             if not opts.job_id:
                 raise UsageError("%mistral jobs cancel needs the job's ID (see %mistral jobs).")
-            job = batch.cancel(opts.job_id)
-            self._say(f"Asked to cancel batch job {job.id}: now {job.status}. What it finished stays collectable.")
+            self._cancel_job(batch, opts.job_id, opts.force)
             return
-        if opts.job_id:
+        if opts.job_id or opts.force:
             raise UsageError("%mistral jobs lists the jobs; to cancel one: %mistral jobs cancel ID.")
         records = self.session.job_store.recent()
         if not records:
@@ -270,16 +275,48 @@ class Commands:
             return
         rows = []
         for record in records:
-            try:
-                job = batch.get(record.job_id)
-                status, counts = job.status, f"{job.succeeded} done, {job.failed} failed of {job.total}"
-            except MistralMagicError as exc:
-                status, counts = record.status or "unknown", _short(str(exc), 60)
+            status, counts = record.status or JOB_STATES.get(record.state, "unknown"), ""
+            if record.job_id is not None and record.status != GONE:
+                try:
+                    job = batch.get(record.job_id)
+                    status, counts = job.status, f"{job.succeeded} done, {job.failed} failed of {job.total}"
+                except MistralMagicError as exc:
+                    counts = _short(str(exc), 60)
             created = time.strftime("%Y-%m-%d %H:%M", time.localtime(record.created))
             collected = "yes" if record.collected else "no"
-            rows.append((record.job_id, status, counts, created, record.model, collected))
-        headers = ["id", "status", "counts", "created", "model", "collected"]
+            rows.append((record.job_id or "–", status, counts, created, record.model, record.items, collected))
+        headers = ["id", "status", "counts", "created", "model", "requests", "collected"]
         self.show(table_bundle(headers, rows, title=f"Batch jobs of the reply cache {self.session.cache.path}"))
+
+    def _cancel_job(self, batch: BatchJobs, job_id: str, force: bool) -> None:
+        """Cancel a job of this cache (another only with ``force``); a job the server no longer knows
+        is marked ended, so that its cell sends its items again."""
+        store = self.session.job_store
+        record = store.find(job_id)
+        if record is None and not force:
+            raise UsageError(
+                f"Batch job {job_id} is not one of this cache's jobs (%mistral jobs lists them): nothing was "
+                f"cancelled. To cancel it anyway: %mistral jobs cancel {job_id} --force."
+            )
+        try:
+            job = batch.cancel(job_id)
+        except NotFoundError as missing:
+            if record is None:
+                raise
+            batch.confirm_gone(missing)
+            store.ended(record.run, GONE)
+            self._say(
+                f"The server no longer knows batch job {job_id} (expired, deleted, or made with another "
+                "workspace's key): it is marked ended here, and running its cell again sends its items again."
+            )
+            return
+        if record is None:
+            self._say(f"Asked the server to cancel batch job {job.id}, not a job of this cache: now {job.status}.")
+        else:
+            self._say(
+                f"Asked the server to cancel batch job {job.id}: now {job.status}. What it finished stays "
+                "collectable: running its cell again collects it and sends the rest."
+            )
 
     @subcommand(
         "where the reply cache is and how many answers it holds, or empty it",

@@ -24,9 +24,10 @@ The hierarchy::
     ├── ReplyInterrupted            a kernel interrupt while a reply streamed (the partial reply is kept)
     ├── ReplayMissError             strict replay: the notebook holds no saved answer for this request
     ├── AnnotationInterrupted       a kernel interrupt stopped ``--each`` / ``annotate()`` (``run``)
-    ├── BatchWaitInterrupted        a kernel interrupt while ``--batch`` waited (the jobs run on) or finished
+    ├── BatchWaitInterrupted        a kernel interrupt during ``--batch``: sending, creating, waiting, reading
     ├── BatchNotReady               ``--no-wait``: the jobs are submitted or still running
     ├── BatchWaitLost               the server stopped answering while ``--batch`` waited (the jobs run on)
+    ├── BatchCreationLost           the answer to a batch job's creation never came (the job may exist)
     ├── JsonReplyError              ``--json`` reply that is not JSON
     │   └── SchemaReplyError        a ``--schema`` reply that does not match the schema (after repairs)
     └── LocalServerError            the local model server could not start, or stopped
@@ -263,42 +264,60 @@ class AnnotationInterrupted(MistralMagicError, Generic[RunT]):
         self.run = run
 
 
+def _jobs(job_ids: list[str]) -> str:
+    named = ", ".join(job_ids)
+    return f"batch job {named}" if len(job_ids) == 1 else f"batch jobs {named}"
+
+
 class BatchWaitInterrupted(MistralMagicError):
-    """The user interrupted the wait for batch jobs (they keep running on the server), or the live
-    requests finishing their answers (a re-run reads the results again)."""
+    """A kernel interrupt during a ``--batch`` run: while it ``stage`` was ``"waiting"`` for the jobs
+    (they keep running on the server), ``"finishing"`` their answers live, ``"reading"`` their
+    results (a re-run reads them again, not paid again), ``"sending"`` requests (what was not
+    created is not sent), ``"creating"`` a job (it may exist: a re-run looks for it before sending
+    again) or ``"settling"`` (waiting for another run to create the job answering these items)."""
 
     label = "Interrupted"
 
-    def __init__(self, job_ids: list[str], *, finishing: bool = False):
-        named = ", ".join(job_ids)
-        if finishing:
-            jobs = f"batch job {named}" if len(job_ids) == 1 else f"batch jobs {named}"
-            message = (
-                f"Stopped while finishing the answers of {jobs} with live requests: run the cell again to "
-                "finish (the batch results are read again, not paid again)."
-            )
-        else:
-            jobs = f"The batch job {named} keeps" if len(job_ids) == 1 else f"The batch jobs {named} keep"
-            message = (
-                f"Stopped waiting. {jobs} running on the server: run the cell again to collect the results "
-                f"(nothing is sent twice), or cancel with %mistral jobs cancel {job_ids[0]}."
-            )
-        super().__init__(message)
+    def __init__(self, job_ids: list[str], *, stage: str = "waiting"):
+        jobs = _jobs(job_ids)
+        keep = f" The {jobs} {'keeps' if len(job_ids) == 1 else 'keep'} running on the server." if job_ids else ""
+        messages = {
+            "waiting": f"Stopped waiting.{keep} Run the cell again to collect the results (nothing is sent twice)"
+            + (f", or cancel with %mistral jobs cancel {job_ids[0]}." if job_ids else "."),
+            "finishing": f"Stopped while finishing the answers of {jobs} with live requests: run the cell again "
+            "to finish (the batch results are read again, not paid again).",
+            "reading": f"Stopped while reading the results of {jobs}: what was read is kept; run the cell again "
+            "to read the rest (they are not paid again).",
+            "sending": f"Stopped while sending the batch requests: no job was created for the rest.{keep} "
+            "Run the cell again to collect what was sent and send the rest.",
+            "creating": f"Stopped while creating a batch job: the server may have created it.{keep} Run the cell "
+            "again: it looks for that job on the server before sending anything again.",
+            "settling": "Stopped waiting for another run to create the batch job answering these items: run the "
+            "cell again to collect it.",
+        }
+        super().__init__(messages[stage])
         self.job_ids = job_ids
+        self.stage = stage
 
 
 class BatchNotReady(MistralMagicError):
-    """``--no-wait``: the run's batch jobs are submitted (or still running); a later run collects them."""
+    """``--no-wait``: the run's batch jobs are submitted (or still running, or being created by
+    another run); a later run collects them."""
 
     label = "Batch"
 
-    def __init__(self, job_ids: list[str], *, submitted: int = 0):
-        named = ", ".join(job_ids)
-        jobs = f"batch job {named}" if len(job_ids) == 1 else f"batch jobs {named}"
-        state = f"Submitted {submitted} requests as {jobs}" if submitted else f"The {jobs} is still running"
-        if not submitted and len(job_ids) > 1:
-            state = f"The {jobs} are still running"
-        super().__init__(f"{state}: run the cell again to collect the results (%mistral jobs shows how they go).")
+    def __init__(self, job_ids: list[str], *, submitted: int = 0, new: list[str] | None = None, settling: int = 0):
+        running = [job_id for job_id in job_ids if job_id not in (new or [])]
+        parts = [f"Submitted {submitted} requests as {_jobs(new or [])}"] if submitted else []
+        if running:
+            parts.append(f"the {_jobs(running)} {'is' if len(running) == 1 else 'are'} still running")
+        if settling:
+            parts.append(f"{settling} requests are in a batch job another run is creating")
+        state = "; ".join(parts) or "Nothing is running"
+        super().__init__(
+            f"{state[0].upper()}{state[1:]}: run the cell again to collect the results (%mistral jobs shows how "
+            "they go)."
+        )
         self.job_ids = job_ids
 
 
@@ -313,6 +332,25 @@ class BatchWaitLost(MistralMagicError):
         super().__init__(
             f"Stopped waiting: the server did not answer ({reason.rstrip('.')}). {jobs} running on the server: "
             "run the cell again to collect the results (nothing is sent twice)."
+        )
+        self.job_ids = job_ids
+
+
+class BatchCreationLost(MistralMagicError):
+    """The answer to a batch job's creation never came (a lost connection, a timeout, a 5xx): the
+    job may exist. A re-run looks for it on the server (by the metadata naming its run) first."""
+
+    label = "BatchCreationLost"
+
+    def __init__(self, reason: str, job_ids: list[str]):
+        keep = (
+            f" The {_jobs(job_ids)} created before {'keeps' if len(job_ids) == 1 else 'keep'} running."
+            if job_ids
+            else ""
+        )
+        super().__init__(
+            f"The answer to a batch job's creation was lost ({reason.rstrip('.')}): the job may exist.{keep} "
+            "Run the cell again: it looks for that job on the server before sending anything again."
         )
         self.job_ids = job_ids
 

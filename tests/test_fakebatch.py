@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import threading
 import time
 
 import httpx
 import pytest
 from fakeapi import ErrorReply, FakeChatServer, Reply
+from fakeapi.batch import StoredFile
 
 CHAT = "/v1/chat/completions"
 SCHEMA = {"name": "answer", "schema": {"type": "object"}, "strict": True}
@@ -297,3 +300,62 @@ def test_reset_forgets_files_and_jobs(client, server):
     submit(client, 1)
     server.reset()
     assert server.batch.jobs == {} and server.batch.files == {}
+
+
+def test_a_lost_creation_answer_leaves_the_job_created(client, server):
+    server.batch.lost_creations = 1
+    file_id = upload(client, jsonl(request_line("0", "a"))).json()["id"]
+    with pytest.raises(httpx.RemoteProtocolError):
+        create(client, file_id, metadata={"run": "r1"})
+    [job] = client.get("/v1/batch/jobs").json()["data"]
+    assert job["metadata"] == {"run": "r1"} and job["input_files"] == [file_id]
+    assert create(client, file_id).status_code == 200  # only the next creation was lost
+
+
+def test_gates_hold_an_upload_a_creation_and_a_download(server):
+    gates = {name: threading.Event() for name in ("upload", "create", "download")}
+    server.batch.gates.update(gates)
+    answered: dict[str, int] = {}
+
+    def call(name: str, send) -> threading.Thread:
+        def run() -> None:
+            with httpx.Client(base_url=server.url, timeout=10) as http:
+                answered[name] = send(http).status_code
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    content = jsonl(*(request_line(str(n), "x" * 100) for n in range(800)))  # over one download piece
+    uploading = call("upload", lambda http: upload(http, content))
+    assert server.wait_for_requests(1) and "upload" not in answered
+    gates["upload"].set()
+    uploading.join(5)
+    [file_id] = server.batch.files
+    creating = call("create", lambda http: create(http, file_id))
+    deadline = time.monotonic() + 10
+    while not server.batch.jobs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [job_id] = server.batch.jobs
+    assert "create" not in answered  # the job exists, its creation is not answered yet
+    gates["create"].set()
+    creating.join(5)
+    assert answered == {"upload": 200, "create": 200}
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        with http.stream("GET", f"/v1/files/{file_id}/content") as response:
+            pieces = response.iter_raw()
+            first = next(pieces)
+            gates["download"].set()
+            rest = b"".join(pieces)
+    assert len((first + rest).splitlines()) == 800 and job_id in server.batch.jobs
+
+
+def test_an_expired_job_is_a_404_and_an_encoded_file_is_served_as_stored(client, server):
+    job = submit(client, 1)
+    server.batch.expire(job["id"])
+    assert client.get(f"/v1/batch/jobs/{job['id']}").status_code == 404
+    assert client.post(f"/v1/batch/jobs/{job['id']}/cancel").status_code == 404
+    packed = gzip.compress(b'{"a": 1}\n')
+    server.batch.files["packed"] = StoredFile("packed", "r.jsonl", "batch", packed, 0, encoding="gzip")
+    response = client.get("/v1/files/packed/content")
+    assert response.headers["content-encoding"] == "gzip" and response.content == b'{"a": 1}\n'

@@ -1,11 +1,16 @@
 """``--batch``: an annotation run sent through Mistral's Batch API instead of live requests.
 
-The run's fingerprint is a hash of its server, model and the cache key of every item. A run first
-collects the jobs its fingerprint left uncollected (an interrupted wait, a restarted kernel), and
-submits only when there were none: the items the reply cache cannot answer are written as JSONL to
-temporary files (one per job: at most ``per_job`` requests and ``max_file_bytes``), uploaded, and
-their jobs created and written to the job list *before* any wait. Each item's ``custom_id`` is its
-cache key, so results go straight into the reply cache and identical requests are sent once.
+Each item's ``custom_id`` is its cache key, so results go straight into the reply cache and identical
+requests are sent once. A run first finds the pending jobs of the job list (:mod:`.batchstore`) that
+carry its missing requests, whatever run sent them (an interrupted wait, a restarted kernel, another
+kernel on the same cache, the same cell over fewer rows); only the requests no job carries are written
+as JSONL to temporary files (one per job: at most ``per_job`` requests and ``max_file_bytes``), each
+claimed, uploaded and created as a job (see :mod:`.batchclaims`). It then waits for every job, stores
+all of each job's results (their usage recorded once), finishes the answers that need more, and marks
+the jobs collected.
+
+A job the server no longer knows (a 404 on the job or on its results, while the job list answers) is
+marked ended: its items are reported, and the next run sends them again.
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ import os
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
@@ -27,20 +33,22 @@ from ..errors import (
     BatchWaitInterrupted,
     BatchWaitLost,
     ConnectionFailedError,
+    NotFoundError,
     RateLimitError,
     RequestTimeoutError,
     ServerError,
 )
 from ..textsafe import encodable_data
+from .batchclaims import JobClaims
 from .batchfinish import Finish, HeldAnswers, finish_live
-from .batchstore import BatchJobStore
+from .batchstore import GONE, BatchJobStore, JobRecord
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
 from .jsonmode import EMPTY_REPLY, is_usable, reply_problem
 from .run import AnnotationRun, ItemBodies, ItemError, Items, ProgressFactory, SilentProgress, settler
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
-    from ..api.batchjobs import BatchJob, BatchJobs
+    from ..api.batchjobs import BatchJob, BatchJobs, BatchResult, ResultTally
 
 PER_JOB = 100_000
 MAX_FILE_BYTES = 500_000_000  # under Mistral's 512 MB per file
@@ -53,13 +61,15 @@ class PollSchedule:
     """Polite polling: ``first`` seconds, then each wait ``growth`` times longer, up to ``longest``.
     A look that fails (a 429 or 5xx after the client's retries; a lost connection) is skipped, and the
     next one waits at least what the server's ``Retry-After`` asked; ``patience`` failed looks in a row
-    stop the wait, the jobs still running."""
+    stop the wait, the jobs still running. A job whose creation answer was lost and that the job list
+    does not show is taken as never created ``creation_grace`` seconds after its creation was sent."""
 
     first: float = 1.0
     growth: float = 1.5
     longest: float = 30.0
     patience: int = 5  # looks in a row that fail (after the client's own retries) before giving up waiting
     longest_asked: float = 600.0  # the longest Retry-After a failed look is allowed to make us wait
+    creation_grace: float = 120.0
 
     def delays(self) -> Iterator[float]:
         delay = self.first
@@ -71,6 +81,21 @@ class PollSchedule:
 def first_choice(choices: Sequence[Completion]) -> Completion | None:
     """A result's answer: its first choice."""
     return choices[0] if choices else None
+
+
+@dataclass
+class Cover:
+    """The jobs answering a run's missing requests."""
+
+    claims: dict[str, JobRecord] = field(default_factory=dict)  # by run
+    earlier: set[str] = field(default_factory=set)  # the requests answered by jobs of earlier runs
+    new: list[str] = field(default_factory=list)  # the jobs this run created
+    sent: int = 0  # the requests in them
+    settling: int = 0  # requests in jobs other runs are still creating (without waiting only)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [claim.job_id for claim in self.claims.values() if claim.job_id is not None]
 
 
 class BatchRunner:
@@ -106,8 +131,15 @@ class BatchRunner:
         self.in_flight = in_flight  # live requests an interrupted run left running (see Runner)
         self.poll = poll
         self.per_job = per_job
-        self.timeout_hours = timeout_hours
         self.max_file_bytes = max_file_bytes
+        self.claims = JobClaims(
+            jobs,
+            store,
+            base_url=endpoint.base_url,
+            model=model,
+            timeout_hours=timeout_hours,
+            grace=poll.creation_grace,
+        )
         self.item_errors: dict[str, str] = {}  # cache key -> why its request has no usable answer
 
     def run(
@@ -119,47 +151,115 @@ class BatchRunner:
         on_answer: Callable[[Completion], None] | None = None,
         wait: bool = True,
     ) -> AnnotationRun:
-        """Answer every item from the cache, collected jobs, or new jobs; a KeyboardInterrupt while
-        waiting leaves the jobs running and raises :class:`BatchWaitInterrupted`. Without ``wait``,
-        jobs that are not finished raise :class:`BatchNotReady` at once (they keep running)."""
+        """Answer every item from the cache, pending jobs, or new jobs; a KeyboardInterrupt raises
+        :class:`BatchWaitInterrupted` in one line (jobs keep running). Without ``wait``, jobs that
+        are not finished raise :class:`BatchNotReady` at once (they keep running)."""
         total = len(items.values)
-        bodies = ItemBodies(body_for)
-        keys = self._keys(total, bodies)
         results: list[Any] = [None] * total
-        errors: dict[int, str] = dict(bodies.failed)  # items whose request could not be built
+        errors: dict[int, str] = {}
         settle = settler(results, errors, json)
-        missing = self._settle_cached(keys, (i for i in range(total) if i not in errors), json, settle)
+        bodies = ItemBodies(body_for)
+        try:
+            keys = self._keys(total, bodies)
+            errors.update(bodies.failed)  # items whose request could not be built
+            missing = self._settle_cached(keys, (i for i in range(total) if i not in errors), json, settle)
+        except KeyboardInterrupt:  # before anything was sent
+            raise BatchWaitInterrupted([], stage="sending") from None
         cached = total - len(missing) - len(bodies.failed)
-        fingerprint = self._fingerprint(keys)
-        job_ids = [record.job_id for record in self.store.pending(fingerprint)]
-        attached = bool(job_ids)
+        cover = self._cover(missing, keys, body_for, wait)
+        if not wait and (cover.sent or cover.settling):
+            raise BatchNotReady(cover.job_ids, submitted=cover.sent, new=cover.new, settling=cover.settling)
         endings: list[str] = []
-        sent = joined = 0
-        if not job_ids and missing:
-            job_ids, sent = self._submit(missing, keys, body_for, fingerprint)
-            if not wait:
-                raise BatchNotReady(job_ids, submitted=sent)
-        if job_ids:
-            endings = self._collect_jobs(job_ids, keys, items, body_for, json, on_answer, cached, wait)
-            before = len(missing)
+        joined = 0
+        if cover.claims:
+            claims = list(cover.claims.values())
+            endings = self._collect_jobs(claims, keys, items, body_for, json, on_answer, cached, wait)
+            before = missing
             missing = self._settle_cached(keys, missing, json, settle)
-            joined = before - len(missing) if attached else 0
+            answered = set(before) - set(missing)
+            joined = sum(1 for index in answered if keys[index] in cover.earlier)
         for index in missing:
             errors[index] = self.item_errors.get(keys[index]) or self._no_result(endings)
         run = AnnotationRun(
             results,
             errors=[ItemError(i, items.values[i], errors[i]) for i in sorted(errors)],
-            sent=sent,
+            sent=cover.sent,
             cached=cached,
             interrupted=False,
             input_index=items.index,
             joined=joined,
         )
-        if sent:
-            run.notes.append(f"{sent} sent as a batch")
+        if cover.sent:
+            run.notes.append(f"{cover.sent} sent as a batch")
         return run
 
+    def _cover(
+        self, missing: Sequence[int], keys: Sequence[str], body_for: Callable[[int], dict[str, Any]], wait: bool
+    ) -> Cover:
+        """The jobs answering the ``missing`` items: pending ones that carry their requests, and new
+        ones for the rest. Waits (unless ``wait`` is off) for jobs other runs are still creating."""
+        first: dict[str, int] = {}
+        for index in missing:
+            first.setdefault(keys[index], index)
+        legacy = self.store.legacy(self._fingerprint(keys))
+        if legacy:  # jobs an earlier version sent for exactly these items
+            return Cover({claim.run: claim for claim in legacy}, set(first))
+        cover = Cover()
+        todo = list(first)
+        delays = self.poll.delays()
+        progress = None
+        try:
+            while todo:
+                found = self.claims.covering(todo)
+                cover.claims.update(found.claims)
+                cover.earlier |= found.keys
+                unsent = self._send([key for key in todo if key not in found.keys and key not in found.settling],
+                                    first, keys, body_for, cover)  # fmt: skip
+                todo = [key for key in todo if key in found.settling] + unsent
+                if unsent or not todo:
+                    continue  # another run claimed some of them first: look again at once
+                if not wait:
+                    cover.settling = len(todo)
+                    break
+                if progress is None:
+                    progress = self.progress(len(todo), 0)
+                    progress.set_stage("another run is creating the batch job")
+                    progress.update(0, 0)
+                time.sleep(next(delays))
+        except KeyboardInterrupt:
+            raise BatchWaitInterrupted(cover.new, stage="settling") from None
+        finally:
+            if progress is not None:
+                progress.close()
+        return cover
+
+    def _send(
+        self,
+        todo: Sequence[str],
+        first: dict[str, int],
+        keys: Sequence[str],
+        body_for: Callable[[int], dict[str, Any]],
+        cover: Cover,
+    ) -> list[str]:
+        """Claim and submit ``todo`` as jobs (in ``cover``); the requests another run claimed first."""
+        done = 0
+        try:
+            with closing(self._request_files([first[key] for key in todo], keys, body_for)) as files:
+                for path, carried in files:
+                    record = self.claims.submit(path, carried, cover.new)
+                    if record is None:
+                        return list(todo[done:])
+                    assert record.job_id is not None
+                    cover.claims[record.run] = record
+                    cover.new.append(record.job_id)
+                    cover.sent += len(carried)
+                    done += len(carried)
+        except KeyboardInterrupt:  # while writing a file: nothing of it was sent
+            raise BatchWaitInterrupted(cover.new, stage="sending") from None
+        return []
+
     def _fingerprint(self, keys: Sequence[str]) -> str:
+        """What an earlier version named a run by: a hash of its server, model and every cache key."""
         digest = hashlib.sha256(f"{self.endpoint.base_url.rstrip('/')}\n{self.model}\n".encode())
         for key in keys:
             digest.update(key.encode())
@@ -184,32 +284,15 @@ class BatchRunner:
                 settle(index, hit)
         return missing
 
-    def _submit(
-        self, todo: Sequence[int], keys: Sequence[str], body_for: Callable[[int], dict[str, Any]], fingerprint: str
-    ) -> tuple[list[str], int]:
-        """Write, upload and create the jobs for ``todo`` (each distinct request once); each job is
-        in the job list before this returns. Returns the job ids and how many requests they hold."""
-        job_ids: list[str] = []
-        sent = 0
-        for path, count in self._request_files(todo, keys, body_for):
-            try:
-                uploaded = self.jobs.upload(path, filename="mistral-magic-batch.jsonl")
-            finally:
-                os.unlink(path)
-            metadata = {"mistral_magic_run": fingerprint[:32], "requests": str(count)}
-            job = self.jobs.create([uploaded.id], self.model, metadata, self.timeout_hours)
-            self.store.register(job.id, fingerprint, self.endpoint.base_url, self.model, count)
-            job_ids.append(job.id)
-            sent += count
-        return job_ids, sent
-
     def _request_files(
         self, todo: Sequence[int], keys: Sequence[str], body_for: Callable[[int], dict[str, Any]]
-    ) -> Iterator[tuple[str, int]]:
-        """JSONL files of ``{"custom_id", "body"}`` lines, written line by line: (path, lines)."""
+    ) -> Generator[tuple[str, list[str]], None, None]:
+        """JSONL files of ``{"custom_id", "body"}`` lines, written line by line: (path, their keys).
+        The caller removes a file once given."""
         written: set[str] = set()
         handle = None
-        count = size = 0
+        carried: list[str] = []
+        size = 0
         try:
             for index in todo:
                 key = keys[index]
@@ -220,28 +303,28 @@ class BatchRunner:
                 line = (
                     json.dumps(encodable_data({"custom_id": key, "body": body}), ensure_ascii=False) + "\n"
                 ).encode()
-                if handle is not None and (count >= self.per_job or size + len(line) > self.max_file_bytes):
+                if handle is not None and (len(carried) >= self.per_job or size + len(line) > self.max_file_bytes):
                     handle.close()
-                    done, handle = handle, None  # the caller removes a file once given
-                    yield done.name, count
+                    done, handle = handle, None
+                    yield done.name, carried
                 if handle is None:
                     handle = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", prefix="mistral-batch-", delete=False)
-                    count = size = 0
+                    carried, size = [], 0
                 handle.write(line)
-                count += 1
+                carried.append(key)
                 size += len(line)
             if handle is not None:
                 handle.close()
                 done, handle = handle, None
-                yield done.name, count
+                yield done.name, carried
         finally:
-            if handle is not None:  # an error while writing: no half file left behind
+            if handle is not None:  # stopped while writing: no half file left behind
                 handle.close()
                 os.unlink(handle.name)
 
     def _collect_jobs(
         self,
-        job_ids: list[str],
+        claims: list[JobRecord],
         keys: Sequence[str],
         items: Items,
         body_for: Callable[[int], dict[str, Any]],
@@ -252,33 +335,48 @@ class BatchRunner:
     ) -> list[str]:
         """Wait for the jobs, store their answers, finish the held ones live, then mark the jobs
         collected (an interrupt before that collects them again); how each job ended."""
-        jobs = self._wait(job_ids, cached, len(keys), wait=wait)
-        expected = set(keys)
-        for job in jobs:
-            self._collect(job, expected, json, on_answer)
+        jobs = self._wait(claims, cached, len(keys), wait=wait)
+        job_ids = [claim.job_id or claim.run for claim in claims]
+        endings = []
+        collected = []
+        try:
+            for claim in claims:
+                job = jobs[claim.run]
+                if job is None:
+                    endings.append(_gone(claim.job_id))
+                    continue
+                ending, kept = self._collect(claim, job, keys, json, on_answer)
+                endings.append(ending)
+                if kept:
+                    collected.append((claim, job))
+        except KeyboardInterrupt:
+            raise BatchWaitInterrupted(job_ids, stage="reading") from None
         self._finish_held(keys, items, body_for, json, on_answer, job_ids)
-        for job in jobs:
-            self.store.collected(job.id, job.status)
-        return [_ending(job) for job in jobs]
+        for claim, job in collected:
+            self.store.ended(claim.run, job.status)
+        return endings
 
-    def _wait(self, job_ids: list[str], already: int, total: int, wait: bool = True) -> list[BatchJob]:
-        """The jobs once they have all ended, with progress from their counters. Without ``wait``,
-        unfinished jobs raise :class:`BatchNotReady` after one look."""
+    def _wait(self, claims: list[JobRecord], already: int, total: int, wait: bool = True) -> dict[str, BatchJob | None]:
+        """The jobs once they have all ended (None: gone from the server), by run, with progress from
+        their counters. Without ``wait``, unfinished jobs raise :class:`BatchNotReady` after one look."""
+        job_ids = [claim.job_id or claim.run for claim in claims]
         if not wait:
-            unfinished = [job_id for job_id in job_ids if not self.jobs.get(job_id).terminal]
+            looked = {claim.run: self._look(claim) for claim in claims}
+            unfinished = [job.id for job in looked.values() if job is not None and not job.terminal]
             if unfinished:
                 raise BatchNotReady(unfinished)
+            return looked
         progress = self.progress(total, already)
-        known: dict[str, BatchJob] = {}
+        known: dict[str, BatchJob | None] = {}
         failed_looks = 0
         try:
             delays = self.poll.delays()
             while True:
                 pause = next(delays)
                 try:
-                    for job_id in job_ids:
-                        if job_id not in known or not known[job_id].terminal:
-                            known[job_id] = self.jobs.get(job_id)
+                    for claim in claims:
+                        if claim.run not in known or _running(known[claim.run]):
+                            known[claim.run] = self._look(claim)
                     failed_looks = 0
                 except TRANSIENT as error:  # the jobs run on without us: look again later
                     failed_looks += 1
@@ -286,41 +384,79 @@ class BatchRunner:
                         raise BatchWaitLost(job_ids, str(error)) from None
                     asked = getattr(error, "retry_after", None)
                     pause = max(pause, min(asked or 0.0, self.poll.longest_asked))
-                states = list(known.values())
+                states = [job for job in known.values() if job is not None]
                 progress.set_stage(stage_of(states))
-                progress.update(already + sum(job.succeeded for job in states), sum(job.failed for job in states))
-                if len(states) == len(job_ids) and all(job.terminal for job in states):
-                    return [known[job_id] for job_id in job_ids]
+                answered = sum(job.succeeded for job in states)
+                progress.update(min(total, already + answered), sum(job.failed for job in states))
+                if len(known) == len(claims) and not any(_running(job) for job in known.values()):
+                    return known
                 time.sleep(pause)
         except KeyboardInterrupt:
             raise BatchWaitInterrupted(job_ids) from None
         finally:
             progress.close()
 
+    def _look(self, claim: JobRecord) -> BatchJob | None:
+        """The claim's job as the server reports it; None, and the claim ended, when the server no
+        longer knows it while its job list answers (else the 404 means a wrong base URL: raised)."""
+        assert claim.job_id is not None
+        try:
+            return self.jobs.get(claim.job_id)
+        except NotFoundError as missing:
+            self.jobs.confirm_gone(missing)
+            self.store.ended(claim.run, GONE)
+            return None
+
     def _collect(
-        self, job: BatchJob, expected: set[str], json: bool, on_answer: Callable[[Completion], None] | None
-    ) -> None:
-        """Store the job's usable answers in the cache; hold those to finish live (or note why they fail)."""
-        _, results = self.jobs.results(job, expected)
+        self,
+        claim: JobRecord,
+        job: BatchJob,
+        keys: Sequence[str],
+        json: bool,
+        on_answer: Callable[[Completion], None] | None,
+    ) -> tuple[str, bool]:
+        """Store all the job's usable answers in the cache, hold those to finish live (or note why they
+        fail), and record the usage of each result once; how the job ended, and whether its results
+        were all there (else the claim is ended now, as gone)."""
+        run = claim.run
+        expected = self.store.keys_of(run) or set(keys)  # the requests it carries (an older job: the run's)
+        counted = self.store.counted(run)
+        reader, results = self.jobs.results(job, expected)
         answers: list[tuple[str, Completion]] = []
-        for result in results:
-            if result.error is not None:
-                self.item_errors[result.custom_id] = result.error
-                continue
+        fresh: list[BatchResult] = []  # results whose usage is not recorded yet
+
+        def write() -> None:
+            self.cache.put_many(answers)
+            self.store.count(run, [result.custom_id for result in fresh])
             if on_answer is not None:
-                on_answer(result.completion)
-            answer = self.answer_of(result.completions)
-            if answer is not None and is_usable(answer.text, json, self.usable):
-                answers.append((result.custom_id, answer))
-            elif self.held is not None:
-                self._hold(result.custom_id, result.completions, json)
-            else:
-                problem = reply_problem(answer.text, json) if answer is not None else None
-                self.item_errors[result.custom_id] = problem or EMPTY_REPLY
-            if len(answers) >= CACHE_WRITE_BATCH:  # an interrupt loses at most one batch: a re-run collects again
-                self.cache.put_many(answers)
-                answers = []
-        self.cache.put_many(answers)
+                for result in fresh:
+                    on_answer(result.completion)
+            answers.clear()
+            fresh.clear()
+
+        try:
+            for result in results:
+                if result.error is not None:
+                    self.item_errors[result.custom_id] = result.error
+                    continue
+                if result.custom_id not in counted:
+                    fresh.append(result)
+                answer = self.answer_of(result.completions)
+                if answer is not None and is_usable(answer.text, json, self.usable):
+                    answers.append((result.custom_id, answer))
+                elif self.held is not None:
+                    self._hold(result.custom_id, result.completions, json)
+                else:
+                    problem = reply_problem(answer.text, json) if answer is not None else None
+                    self.item_errors[result.custom_id] = problem or EMPTY_REPLY
+                if len(answers) + len(fresh) >= CACHE_WRITE_BATCH:  # an interrupt loses nothing read before
+                    write()
+        except NotFoundError:  # the job is known, its results file is not: what was read is kept
+            self.store.ended(run, GONE)
+            return _gone(job.id, results=True), False
+        finally:
+            write()
+        return _ending(job, reader.tally), True
 
     def _hold(self, key: str, choices: Sequence[Completion], json: bool) -> None:
         """Hold an answer to finish live, unless an earlier run already finished it."""
@@ -355,7 +491,7 @@ class BatchRunner:
                 on_answer=on_answer,
             )
         except AnnotationInterrupted:
-            raise BatchWaitInterrupted(job_ids, finishing=True) from None
+            raise BatchWaitInterrupted(job_ids, stage="finishing") from None
         self.item_errors.update(failures)
 
     @staticmethod
@@ -372,5 +508,19 @@ def stage_of(jobs: Sequence[BatchJob]) -> str:
     return "batch jobs: " + ", ".join(f"{count} {status}" for status, count in Counter(statuses).items())
 
 
-def _ending(job: BatchJob) -> str:
-    return f"batch job {job.id} ended {job.status}" + (f" ({job.errors[0]})" if job.errors else "")
+def _running(job: BatchJob | None) -> bool:
+    return job is not None and not job.terminal
+
+
+def _ending(job: BatchJob, tally: ResultTally) -> str:
+    ending = f"batch job {job.id} ended {job.status}" + (f" ({job.errors[0]})" if job.errors else "")
+    if tally.too_long:
+        ending += f", {tally.too_long} of its result lines too long to read"
+    if tally.malformed > tally.too_long:
+        ending += f", {tally.malformed - tally.too_long} of its result lines unreadable"
+    return ending
+
+
+def _gone(job_id: str | None, results: bool = False) -> str:
+    what = f"the results of batch job {job_id}" if results else f"batch job {job_id}"
+    return f"the server no longer knows {what} (expired, deleted, or made with another workspace's key)"

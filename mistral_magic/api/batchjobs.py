@@ -10,7 +10,11 @@ A results file is read line by line as it downloads, and every line has a define
   (counted in ``duplicates``);
 - a ``custom_id`` that the run did not send (when ``expected`` is given): skipped (``unknown``);
 - a line that is not a JSON object with a string ``custom_id`` and a response or an error: skipped
-  (``malformed``, its line number kept).
+  (``malformed``, its line number kept); so is a line over ``max_line_bytes`` (``too_long``), read
+  past without being kept.
+
+A file is read once through, in bounded pieces (gzip included), up to a decoded size that grows with
+the job's requests: past it, the download stops with a one-line error.
 """
 
 from __future__ import annotations
@@ -24,8 +28,9 @@ from urllib.parse import quote
 
 from .. import errors
 from . import protocol
+from .bodylimit import BodyNotDecodable, BodyTooLarge, iter_body
 from .client import ChatClient, Form
-from .failures import failures_in_one_line
+from .failures import failures_in_one_line, megabytes
 from .protocol import Completion, Endpoint
 from .retry import Attempts
 
@@ -33,6 +38,10 @@ CHAT_ENDPOINT = "/v1/chat/completions"
 TERMINAL_STATUSES = frozenset({"SUCCESS", "FAILED", "TIMEOUT_EXCEEDED", "CANCELLED"})
 MAX_TIMEOUT_HOURS = 168
 KEPT_LINE_NUMBERS = 20
+MAX_RESULT_LINE = 32 * 1024 * 1024  # one result: an answer and its choices
+FILE_BYTES_BASE = 64 * 1024 * 1024  # a results file decodes to at most this, plus RESULT_BYTES per request
+RESULT_BYTES = 1024 * 1024
+LIST_PAGE = 100
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ class ResultTally:
     unknown: int = 0
     malformed: int = 0
     malformed_lines: list[int] = field(default_factory=list)  # the first few line numbers (1-based)
+    too_long: int = 0  # lines over the size limit (counted in ``malformed`` too)
 
 
 class ResultReader:
@@ -104,12 +114,14 @@ class ResultReader:
         self._seen: set[str] = set()
         self.tally = ResultTally()
 
-    def read(self, lines: Iterable[bytes]) -> Iterator[BatchResult]:
+    def read(self, lines: Iterable[bytes | None]) -> Iterator[BatchResult]:
+        """Results from ``lines`` (``None`` stands for a line too long to keep)."""
         for number, line in enumerate(lines, 1):
-            if not line.strip():
+            if line is not None and not line.strip():
                 continue
-            result = self._result(line)
+            result = None if line is None else self._result(line)
             if result is None:
+                self.tally.too_long += line is None
                 self.tally.malformed += 1
                 if len(self.tally.malformed_lines) < KEPT_LINE_NUMBERS:
                     self.tally.malformed_lines.append(number)
@@ -149,9 +161,18 @@ class ResultReader:
 class BatchJobs:
     """The files and batch-jobs endpoints of one server (``endpoint``), on ``client``'s connections."""
 
-    def __init__(self, client: ChatClient, endpoint: Endpoint):
+    def __init__(
+        self,
+        client: ChatClient,
+        endpoint: Endpoint,
+        *,
+        max_line_bytes: int = MAX_RESULT_LINE,
+        file_bytes_base: int = FILE_BYTES_BASE,
+    ):
         self._client = client
         self._endpoint = replace(endpoint, base_url=versioned(endpoint.base_url))
+        self.max_line_bytes = max_line_bytes
+        self.file_bytes_base = file_bytes_base
 
     def upload(self, path: str | os.PathLike[str], filename: str | None = None) -> UploadedFile:
         """Upload a JSONL file of requests (``purpose=batch``), streamed from disk."""
@@ -201,21 +222,48 @@ class BatchJobs:
             total = _int_or_none(payload.get("total"))
         return [self._job(item) for item in data], total if total is not None else len(data)
 
-    def lines(self, file_id: str) -> Iterator[bytes]:
-        """The lines of a stored file (a job's results or errors) as they download; closing the
-        iterator closes the connection."""
+    def confirm_gone(self, missing: errors.NotFoundError) -> None:
+        """Make sure a 404 on a job or a file means the server does not know it: its job list
+        answers. Else the 404 says the base URL is wrong, and ``missing`` is raised."""
+        try:
+            self.list(page_size=1)
+        except errors.NotFoundError:
+            raise missing from None
+
+    def find(self, metadata: Mapping[str, str], since: float, page_size: int = LIST_PAGE) -> BatchJob | None:
+        """The newest job whose metadata holds every item of ``metadata``: the job list is read newest
+        first, page after page, until a page of jobs all created before ``since`` (Unix time)."""
+        page = 0
+        while True:
+            jobs, total = self.list(page=page, page_size=page_size)
+            for job in jobs:
+                if all(job.metadata.get(key) == value for key, value in metadata.items()):
+                    return job
+            older = all(job.created_at is not None and job.created_at < since for job in jobs)
+            page += 1
+            if not jobs or older or page * page_size >= total:
+                return None
+
+    def lines(self, file_id: str, max_bytes: int | None = None) -> Iterator[bytes | None]:
+        """The lines of a stored file (a job's results or errors) as they download, ``None`` for a
+        line over ``max_line_bytes``; at most ``max_bytes`` decoded. Closing the iterator closes the
+        connection."""
         endpoint = self._endpoint
+        limit = self.file_bytes_base if max_bytes is None else max_bytes
         with failures_in_one_line(endpoint):
             url = protocol.endpoint(endpoint.base_url, f"files/{quote(file_id, safe='')}/content")
             response = self._client.send_with_retries(endpoint, "GET", url, None, Attempts(endpoint, None))
         try:
-            rest = b""
             with failures_in_one_line(endpoint, _download_failed):
-                for chunk in response.iter_bytes():
-                    *whole, rest = (rest + chunk).split(b"\n")
-                    yield from whole
-            if rest:
-                yield rest
+                try:
+                    yield from split_lines(iter_body(response, limit), self.max_line_bytes)
+                except BodyTooLarge:
+                    raise errors.BadResponseError(
+                        f"The file {file_id} from {endpoint.base_url} decodes to over {megabytes(limit)} "
+                        "(more than its job's results can be): reading stopped."
+                    ) from None
+                except BodyNotDecodable as exc:
+                    raise errors.BadResponseError(f"The file {file_id} from {endpoint.base_url}: {exc}.") from None
         finally:
             response.close()
 
@@ -225,11 +273,12 @@ class BatchJobs:
         """A job's results, output file then error file, read as they download (see the module's
         rules); the reader's ``tally`` counts what was skipped."""
         reader = ResultReader(self._endpoint, expected)
+        limit = self.file_bytes_base + RESULT_BYTES * max(job.total, 1)
 
-        def every_line() -> Iterator[bytes]:
+        def every_line() -> Iterator[bytes | None]:
             for file_id in (job.output_file, job.error_file):
                 if file_id:
-                    yield from self.lines(file_id)
+                    yield from self.lines(file_id, limit)
 
         return reader, reader.read(every_line())
 
@@ -274,6 +323,31 @@ def versioned(base_url: str) -> str:
 
 def _job_path(job_id: str) -> str:
     return "batch/jobs/" + quote(job_id, safe="")
+
+
+def split_lines(pieces: Iterable[bytes], max_line: int) -> Iterator[bytes | None]:
+    """The lines of a byte stream (without their ``\\n``), in time linear in its size however long a
+    line is; a line longer than ``max_line`` is read past and given as ``None``."""
+    held: list[bytes] = []  # the start of the current line
+    size = 0
+    too_long = False
+    for piece in pieces:
+        *ends, rest = piece.split(b"\n")
+        for end in ends:
+            if too_long or size + len(end) > max_line:
+                yield None
+            else:
+                yield b"".join([*held, end]) if held else end
+            held, size, too_long = [], 0, False
+        if too_long or size + len(rest) > max_line:
+            held, size, too_long = [], 0, True
+        elif rest:
+            held.append(rest)
+            size += len(rest)
+    if too_long:
+        yield None
+    elif held:
+        yield b"".join(held)
 
 
 def _download_failed(endpoint: Endpoint, what: str) -> errors.MistralMagicError:

@@ -9,7 +9,7 @@ from fakeapi.batchshapes import parse_multipart
 from mistral_magic.annotation.batchrun import PollSchedule
 from mistral_magic.extension import forget
 
-FAST_POLL = PollSchedule(first=0.02, growth=1.5, longest=0.2)
+FAST_POLL = PollSchedule(first=0.02, growth=1.5, longest=0.2, creation_grace=0.5)
 
 
 def fresh_session(shell) -> None:

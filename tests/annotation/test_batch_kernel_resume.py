@@ -4,13 +4,15 @@ cell in a new kernel process with the same reply cache collects the job without 
 from __future__ import annotations
 
 import json
+import queue
+import threading
 import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
 from support import TEST_KEY, messages_until_idle, run_and_collect, shown
 
-from .batchsupport import requests_to
+from .batchsupport import requests_to, uploaded_lines
 
 CELL = "%%mistral --each t_items --batch --out t_out\n{item}"
 SETUP = "%load_ext mistral_magic\nt_items = [f'q{i}' for i in range(6)]"
@@ -70,3 +72,51 @@ def test_an_interrupted_wait_is_collected_by_a_new_kernel_process(kernel_env):
     assert len(requests_to(fake, "POST", "/v1/batch/jobs")) == created
     assert list(fake.batch.jobs) == [job_id]
     assert len(requests_to(fake, "GET", f"/v1/batch/jobs/{job_id}")) >= 2  # both kernels polled that job
+
+
+def messages_until_text(client, msg_id: str, text: str, timeout: float = 60) -> list[dict]:
+    """The IOPub messages of the execution ``msg_id`` until what they show holds ``text``."""
+    messages: list[dict] = []
+    deadline = time.monotonic() + timeout
+    while text not in shown(messages):
+        assert time.monotonic() < deadline, f"{text!r} never shown: {shown(messages)!r}"
+        try:
+            msg = client.get_iopub_msg(timeout=1)
+        except queue.Empty:
+            continue
+        if msg["parent_header"].get("msg_id") == msg_id:
+            messages.append(msg)
+    return messages
+
+
+def test_two_kernels_on_one_cache_send_each_request_once(kernel_env):
+    """Issue 19: two kernels sharing a cache folder ran the same cell and paid 400 requests for 200
+    items. The second kernel now finds the first one's claim and waits for its job."""
+    fake = kernel_env
+    gate = fake.batch.gates["create"] = threading.Event()  # the first kernel's job is held in creation
+    setup = "%load_ext mistral_magic\nt_items = [f'q{i}' for i in range(200)]"
+    kernels = [start_new_kernel(kernel_name="python3") for _ in range(2)]
+    try:
+        (_, first), (_, second) = kernels
+        for client in (first, second):
+            run_and_collect(client, setup)
+        running = first.execute(CELL)
+        deadline = time.monotonic() + 60
+        while not fake.batch.jobs:  # created on the server, its answer not given yet
+            assert time.monotonic() < deadline, "the first kernel never created its job"
+            time.sleep(0.02)
+        waiting = second.execute(CELL)
+        early = messages_until_text(second, waiting, "another run is creating the batch job")
+        gate.set()
+        outcomes = [messages_until_idle(first, running), early + messages_until_idle(second, waiting)]
+        for messages in outcomes:
+            assert not [m for m in messages if m["msg_type"] == "error"], shown(messages)
+        for client in (first, second):
+            printed = shown(run_and_collect(client, "import json; print(json.dumps(t_out))"))
+            assert json.loads(printed) == [f"Echo: q{i}" for i in range(200)]
+    finally:
+        gate.set()
+        for manager, client in kernels:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)
+    assert len(fake.batch.jobs) == 1 and [len(lines) for lines in uploaded_lines(fake)] == [200]

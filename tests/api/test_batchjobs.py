@@ -3,6 +3,7 @@ the exact requests it sends, the job objects it reads, and the outcome of every 
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 
@@ -12,7 +13,7 @@ from fakeapi.batch import StoredFile
 from fakeapi.batchshapes import parse_multipart
 
 from mistral_magic import errors
-from mistral_magic.api.batchjobs import BatchJob, BatchJobs, ResultReader
+from mistral_magic.api.batchjobs import BatchJob, BatchJobs, ResultReader, split_lines
 from mistral_magic.api.client import ChatClient
 from mistral_magic.api.protocol import Endpoint
 from mistral_magic.secret import Secret
@@ -255,3 +256,78 @@ def test_a_download_cut_short_is_one_line(jobs, server):
     with pytest.raises(errors.BadResponseError, match="broke off") as raised:
         list(lines)
     assert "\n" not in str(raised.value)
+
+
+def test_a_result_line_over_the_limit_is_read_past_and_counted(server, endpoint):
+    client = ChatClient()
+    jobs = BatchJobs(client, endpoint, max_line_bytes=2000)
+    file_id = store(server, [ok_line("0", "short"), ok_line("1", "y" * 5000), ok_line("2", "also short")])
+    reader, results = jobs.results(BatchJob(id="j", status="SUCCESS", output_file=file_id, total=3))
+    assert [result.custom_id for result in results] == ["0", "2"]
+    assert (reader.tally.too_long, reader.tally.malformed, reader.tally.malformed_lines) == (1, 1, [2])
+    client.close()
+
+
+def test_a_gzip_bomb_stops_at_the_decoded_limit_in_one_line(server, endpoint):
+    client = ChatClient()
+    jobs = BatchJobs(client, endpoint, file_bytes_base=0)  # a job of two requests: at most 2 MiB decoded
+    bomb = gzip.compress(json.dumps(ok_line("0", "x")).encode() + b"\n" + b" " * 8_000_000)
+    server.batch.files["bomb"] = StoredFile("bomb", "results.jsonl", "batch", bomb, 0, encoding="gzip")
+    _, results = jobs.results(BatchJob(id="j", status="SUCCESS", output_file="bomb", total=2))
+    with pytest.raises(errors.BadResponseError, match=r"decodes to over 2\.09715 MB") as raised:
+        list(results)
+    assert "\n" not in str(raised.value) and "bomb" in str(raised.value)
+    client.close()
+
+
+def test_a_gzip_results_file_is_read(jobs, server):
+    lines = [json.dumps(ok_line(str(n), f"answer {n}")).encode() for n in range(500)]
+    packed = gzip.compress(b"\n".join(lines) + b"\n")
+    server.batch.files["packed"] = StoredFile("packed", "results.jsonl", "batch", packed, 0, encoding="gzip")
+    _, results = jobs.results(BatchJob(id="j", status="SUCCESS", output_file="packed", total=500))
+    assert [result.completion.text for result in results] == [f"answer {n}" for n in range(500)]
+
+
+@pytest.mark.parametrize(
+    ("pieces", "expected"),
+    [
+        ([b"a\nbb", b"b\n", b"\ncc"], [b"a", b"bbb", b"", b"cc"]),
+        ([b"ab", b"cd", b"e\ngh"], [b"abcde", b"gh"]),  # a line over many pieces
+        ([b"12345\n123456\n1234", b"56\n"], [b"12345", None, None]),  # over 5 bytes: read past
+        ([b"123", b"456", b"789\nok\n"], [None, b"ok"]),
+        ([b"x" * 9], [None]),  # an unterminated last line, too long
+    ],
+)
+def test_split_lines_across_pieces_with_a_line_limit(pieces, expected):
+    assert list(split_lines(pieces, max_line=5)) == expected
+
+
+def test_find_reads_the_job_list_page_after_page_back_to_a_time(jobs, server, input_file):
+    file_id = jobs.upload(input_file).id
+    wanted = jobs.create([file_id], "mistral-small-latest", {"run": "first", "requests": "6"})
+    for _ in range(3):
+        jobs.create([file_id], "mistral-small-latest", {"run": "later"})
+    for later, job in enumerate(server.batch.jobs.values()):
+        job.request["created_at"] += later  # the list is newest first: the wanted job comes last
+    before = len(server.requests)
+    assert jobs.find({"run": "first"}, since=0, page_size=2).id == wanted.id
+    pages = ["/v1/batch/jobs?page=0&page_size=2", "/v1/batch/jobs?page=1&page_size=2"]
+    assert [r.path for r in server.requests[before:]] == pages
+    assert jobs.find({"run": "nobody"}, since=0, page_size=2) is None
+    before = len(server.requests)
+    assert jobs.find({"run": "first"}, since=time.time() + 3600, page_size=2) is None  # the first page is older already
+    assert [r.path for r in server.requests[before:]] == pages[:1]
+
+
+def test_a_404_means_gone_only_when_the_job_list_answers(jobs, endpoint, server):
+    with pytest.raises(errors.NotFoundError) as missing:
+        jobs.get("expired-job")
+    jobs.confirm_gone(missing.value)  # the server answers its job list: the job is gone
+    client = ChatClient()
+    wrong = BatchJobs(client, Endpoint(base_url=server.url + "/wrong", api_key=Secret(KEY)))
+    with pytest.raises(errors.NotFoundError) as elsewhere:
+        wrong.get("any-job")
+    with pytest.raises(errors.NotFoundError) as raised:
+        wrong.confirm_gone(elsewhere.value)  # no job list there either: a wrong base URL
+    assert raised.value is elsewhere.value
+    client.close()

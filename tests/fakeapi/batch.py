@@ -7,7 +7,11 @@ a :class:`Reply` (or ``n`` of them) is a 200 line of the output file, an :class:
 the error file. The output file comes in shuffled order. ``outcomes`` scripts how the next jobs end:
 ``SUCCESS``, ``FAILED`` (nothing kept), ``TIMEOUT_EXCEEDED`` (the first half of the results kept) or
 ``CANCELLED``; a cancel request keeps what was done by then. ``creation_errors`` answers the next job
-creations with errors (a 429), ``poll_errors`` the next looks at a job.
+creations with errors (a 429), ``poll_errors`` the next looks at a job. ``lost_creations`` creates the
+next jobs but drops the connection instead of answering. ``gates`` holds answers until an event is
+set: ``"upload"`` (the file is stored), ``"create"`` (the job is created) and ``"download"`` (after the
+first piece of a file). :meth:`expire` forgets a job, as Mistral does once it has expired (a 404 from
+then on). A file stored with an ``encoding`` is served as it is, with that ``Content-Encoding``.
 """
 
 from __future__ import annotations
@@ -41,10 +45,14 @@ class Answer:
     payload: Any = None
     raw: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    lost: bool = False  # drop the connection instead of answering
+    gate: threading.Event | None = None  # the pieces after the first wait for it
 
     def pieces(self) -> Iterator[bytes]:
         raw = self.raw or b""
         for start in range(0, len(raw), DOWNLOAD_PIECE):
+            if start and self.gate is not None:
+                self.gate.wait()
             yield raw[start : start + DOWNLOAD_PIECE]
 
 
@@ -58,6 +66,7 @@ class StoredFile:
     num_lines: int | None = None
     sample_type: str = "batch_request"
     source: str = "upload"
+    encoding: str | None = None  # the content is stored encoded (gzip): served with Content-Encoding
 
     def entry(self) -> dict:
         return {
@@ -113,6 +122,8 @@ class FakeBatch:
         self.failed_message = "Internal error while processing the batch"
         self.creation_errors: deque[ErrorReply] = deque()  # answers to the next job creations
         self.poll_errors: deque[ErrorReply] = deque()  # answers to the next looks at one job
+        self.lost_creations = 0  # the next job creations whose answer is lost (the job exists)
+        self.gates: dict[str, threading.Event] = {}  # "upload", "create", "download": answers wait for them
         self.error_line_style = "response"  # or "error": a top-level {"code","message"} with no response
         self.max_file_bytes = 512 * 1024 * 1024
         self.shuffle = random.Random(13)
@@ -173,7 +184,14 @@ class FakeBatch:
         stored.num_lines = sum(1 for line in lines if line.strip())
         with self._lock:
             self.files[stored.id] = stored
+        self._pass("upload")
         return Answer(200, stored.entry())
+
+    def _pass(self, gate: str) -> None:
+        """Wait at ``gate`` while the test holds it closed."""
+        event = self.gates.get(gate)
+        if event is not None:
+            event.wait()
 
     def download(self, file_id: str) -> Answer:
         with self._lock:
@@ -182,7 +200,10 @@ class FakeBatch:
             stored = self.files.get(file_id)
         if stored is None:
             return Answer(404, {"detail": "File not found"})
-        return Answer(200, raw=stored.content, headers={"Content-Type": "application/octet-stream"})
+        headers = {"Content-Type": "application/octet-stream"}
+        if stored.encoding:
+            headers["Content-Encoding"] = stored.encoding
+        return Answer(200, raw=stored.content, headers=headers, gate=self.gates.get("download"))
 
     # -- jobs ----------------------------------------------------------------------------------
 
@@ -210,7 +231,17 @@ class FakeBatch:
         job.request["created_at"] = int(time.time())
         with self._lock:
             self.jobs[job.id] = job
-            return Answer(200, self._job_object(job, time.monotonic()))
+            answer = Answer(200, self._job_object(job, time.monotonic()))
+            if self.lost_creations:
+                self.lost_creations -= 1
+                answer.lost = True
+        self._pass("create")
+        return answer
+
+    def expire(self, job_id: str) -> None:
+        """Forget a job, as the server does once it has expired: a 404 for it from then on."""
+        with self._lock:
+            del self.jobs[job_id]
 
     def _job_errors(self, data: dict) -> tuple[list[dict], list[dict]]:
         details = job_field_errors(data)

@@ -210,6 +210,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve_batch(self, body: bytes) -> None:
         """The files and batch-jobs endpoints (:mod:`.batch`); a file's content is sent in chunks."""
         answer = self.server.fake.batch.handle(self.command, self.path, self.headers.get("Content-Type", ""), body)
+        if answer.lost:
+            raise _Aborted
         if answer.raw is None:
             self._send_json(answer.status, answer.payload, answer.headers)
             return
