@@ -90,9 +90,13 @@ class Validator:
 
 
 def _reason(error: ValidationError) -> str:
-    """jsonschema's complaint, where it is and bounded: an enum too long to quote is named by its
-    size and first values, and any message is cut at :data:`MAX_REASON_CHARS`."""
+    """jsonschema's complaint, where it is and bounded: a long value it quotes is cut in its middle,
+    so the rule it broke stays readable; an enum too long to quote is named by its size and first
+    values, and any message is cut at :data:`MAX_REASON_CHARS`."""
     message = error.message
+    quoted = repr(error.instance)
+    if len(quoted) > 60 and quoted in message:
+        message = message.replace(quoted, f"{quoted[:40]}…{quoted[-12:]}", 1)
     choices = error.validator_value if error.validator == "enum" else None
     if isinstance(choices, list) and len(message) > MAX_REASON_CHARS:
         first = ", ".join(_bounded(repr(choice), 40) for choice in choices[:ENUM_SHOWN])
