@@ -224,7 +224,7 @@ class Session:
             return Provenance(
                 source=source,
                 model_asked=settings.model,
-                model_answered=completion.model,
+                model_answered=self.answering_model(settings, completion),
                 server=server_host(settings.base_url),
                 request_hash=request_hash(body),
                 asked_at=asked_at,
@@ -289,6 +289,14 @@ class Session:
         if replaced is not None and replaced.left:
             print(rerun_notice(replaced, options.chat))
         return completion
+
+    def answering_model(self, settings: Settings, completion: Completion) -> str | None:
+        """The model that answered: the one the local server loaded (llama.cpp's server names
+        whatever model was asked for in its reply), else the one the server's reply names."""
+        server = self.local.server
+        if is_local(settings) and server is not None:
+            return server.alias
+        return completion.model
 
     def check_images(self, body: dict[str, Any], settings: Settings, endpoint: Endpoint) -> None:
         """Refuse, before sending, more images than Mistral takes or images for a model without vision."""
@@ -404,7 +412,7 @@ class Session:
         turn = Turn(
             user=prompt,
             assistant=completion.text,
-            model=completion.model or settings.model,
+            model=self.answering_model(settings, completion) or settings.model,
             finish_reason=completion.finish_reason,
             usage=completion.usage,
             interrupted=interrupted,
