@@ -29,20 +29,20 @@ from .annotation.run import (
 from .annotation.schema import Schema
 from .annotation.votes import count_ties
 from .api import protocol
-from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
 from .cells import CellRef
 from .config import MistralConfig
 from .conversation import ChatStore, Replaced, Turn, build_messages
 from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted, UsageError, hint
-from .localmode import LocalMode, is_local
+from .images.attachment import MAX_IMAGES, Attachment
+from .images.vision import VisionCheck, count_images
+from .local.mode import LocalMode, is_local
 from .provenance import Provenance, Stopwatch, now_iso, request_hash, server_host
 from .render.base import Renderer, ReplyInfo
 from .replay import Replays, ReplayStream
 from .secret import Secret
 from .settings import Settings
 from .textsafe import encodable
-from .vision import VisionCheck, count_images
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from .api.batchjobs import BatchJobs

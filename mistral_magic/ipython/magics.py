@@ -10,22 +10,22 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from .annotation.jsonmode import parse_json_reply
-from .annotation.run import AnnotationRun, Items, as_items, fill_template, store_results
-from .annotation.schema import resolve as resolve_schema
-from .annotation.trial import dry_run, subset, trial_positions
+from ..annotation.jsonmode import parse_json_reply
+from ..annotation.run import AnnotationRun, Items, as_items, fill_template, store_results
+from ..annotation.schema import resolve as resolve_schema
+from ..annotation.trial import dry_run, subset, trial_positions
+from ..cells import CellTracker
+from ..config import MistralConfig
+from ..errors import AnnotationInterrupted, BatchNotReady, LocalNoVisionError, UsageError, audience
+from ..images.sources import ItemImages, attachments_for
+from ..interpolate import interpolate
+from ..render.select import make_renderer, progress_factory, publish
+from ..replay import find_notebook
+from ..session import Session, TurnOptions
+from ..settings import Settings
+from ..structured import ask_structured, store_typed, written_columns
 from .cellflags import cell_parser, check_variable_name, setting_overrides
-from .cells import CellTracker
 from .commands import Commands, subcommand_help
-from .config import MistralConfig
-from .errors import AnnotationInterrupted, BatchNotReady, LocalNoVisionError, UsageError, audience
-from .images import ItemImages, attachments_for
-from .interpolate import interpolate
-from .render.select import make_renderer, progress_factory, publish
-from .replay import find_notebook
-from .session import Session, TurnOptions
-from .settings import Settings
-from .structured import ask_structured, store_typed, written_columns
 from .trials import show_dry_run, show_trial
 
 _PARSER = cell_parser()

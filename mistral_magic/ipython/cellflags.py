@@ -13,8 +13,8 @@ import shlex
 from collections.abc import Callable, Collection
 from typing import Any, NoReturn
 
-from .errors import UsageError
-from .settings import ALL_SETTINGS, Setting
+from ..errors import UsageError
+from ..settings import ALL_SETTINGS, Setting
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -17,8 +17,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .annotation.run import Items
-from .api.attachments import (
+from ..annotation.run import Items
+from ..errors import ImageError, one_line
+from ..interpolate import MISSING, interpolate, resolve
+from .attachment import (
     MAX_BYTES,
     MAX_FILE_BYTES,
     THUMBNAIL_SIDE,
@@ -31,8 +33,6 @@ from .api.attachments import (
     from_url,
     thumbnail_data_url,
 )
-from .errors import ImageError, one_line
-from .interpolate import MISSING, interpolate, resolve
 
 _recent_figure: list[Any] = []  # the figure on screen at the end of the last cell (inline closes it)
 

@@ -13,22 +13,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .annotation.batchstore import GONE, JOB_STATES
-from .annotation.trial import short
+from ..annotation.batchstore import GONE, JOB_STATES
+from ..annotation.trial import short
+from ..cells import CellRef
+from ..conversation import Usage
+from ..errors import MistralMagicError, NotFoundError, UsageError
+from ..images.sources import turn_images_shown
+from ..render.select import make_renderer
+from ..render.static import rich_bundle
+from ..render.tables import table_bundle
+from ..session import Session, TurnOptions
+from ..settings import SETTING_NAMES
 from .cellflags import ArgumentParser
-from .cells import CellRef
-from .conversation import Usage
-from .errors import MistralMagicError, NotFoundError, UsageError
 from .explain import explain_prompt, mark_explain_failure
-from .images import turn_images_shown
-from .render.select import make_renderer
-from .render.static import rich_bundle
-from .render.tables import table_bundle
-from .session import Session, TurnOptions
-from .settings import SETTING_NAMES
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
-    from .api.batchjobs import BatchJobs
+    from ..api.batchjobs import BatchJobs
 
 Handler = Callable[["Commands", argparse.Namespace], None]
 

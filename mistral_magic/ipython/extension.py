@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from .config import ConfigState
-from .conversation import ChatStore
+from ..config import ConfigState
+from ..conversation import ChatStore
+from ..images.sources import remember_figures
+from ..session import Session
 from .explain import keep_question_marks
-from .images import remember_figures
 from .magics import MistralMagics
-from .session import Session
 
 if TYPE_CHECKING:
-    from .annotation.inflight import InFlight
-    from .annotation.run import AnnotationRun
+    from ..annotation.inflight import InFlight
+    from ..annotation.run import AnnotationRun
 
 _loaded: dict[int, MistralMagics] = {}  # id(shell) -> its magics
 
