@@ -40,7 +40,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .annotation.run import AnnotationRun
+    from .annotation.result import AnnotationRun
     from .interrater import Agreement
     from .render.columns import SideBySide
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .annotation.run import AnnotationRun, as_items, fill_template
+from .annotation.items import as_items, fill_template
+from .annotation.result import AnnotationRun
 from .annotation.schema import resolve as resolve_schema
 from .config import MistralConfig
 from .images.sources import ItemImages

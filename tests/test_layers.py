@@ -49,7 +49,6 @@ ALLOWED = {
         "settings",
         "textsafe",
     },
-    "structured": {"annotation", "errors", "render", "session", "settings"},
 }
 FACES = {"ipython", "script"}  # the IPython face and annotate() for Python code: they may import any room
 

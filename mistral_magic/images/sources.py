@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..annotation.run import Items
+from ..annotation.items import Items
 from ..errors import ImageError, one_line
 from ..interpolate import MISSING, interpolate, resolve
 from .attachment import (

@@ -21,7 +21,7 @@ from .magics import MistralMagics
 
 if TYPE_CHECKING:
     from ..annotation.inflight import InFlight
-    from ..annotation.run import AnnotationRun
+    from ..annotation.result import AnnotationRun
 
 _loaded: dict[int, MistralMagics] = {}  # id(shell) -> its magics
 

@@ -10,9 +10,11 @@ from typing import Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
+from ..annotation.items import Items, as_items, fill_template
 from ..annotation.jsonmode import parse_json_reply
-from ..annotation.run import AnnotationRun, Items, as_items, fill_template, store_results
+from ..annotation.result import AnnotationRun
 from ..annotation.schema import resolve as resolve_schema
+from ..annotation.store import store_results, store_typed, written_columns
 from ..annotation.trial import dry_run, subset, trial_positions
 from ..cells import CellTracker
 from ..config import MistralConfig
@@ -23,7 +25,6 @@ from ..render.select import make_renderer, progress_factory, publish
 from ..replay import find_notebook
 from ..session import Session, TurnOptions
 from ..settings import Settings
-from ..structured import ask_structured, store_typed, written_columns
 from .cellflags import cell_parser, check_variable_name, setting_overrides
 from .commands import Commands, subcommand_help
 from .trials import show_dry_run, show_trial
@@ -102,8 +103,8 @@ class MistralMagics(Magics, MistralConfig):
         settings = self.session.local.resolve(settings)
         try:
             if options.schema is not None:
-                value = ask_structured(
-                    self.session, prompt, settings, options, lambda: make_renderer(self.shell, settings.display)
+                value = self.session.ask_with_schema(
+                    prompt, settings, options, lambda: make_renderer(self.shell, settings.display)
                 )
                 self._show_local_banner()
                 if out is not None:
