@@ -4,6 +4,8 @@ leaf); no cycles."""
 from __future__ import annotations
 
 import ast
+import re
+from pathlib import Path
 
 import pytest
 
@@ -93,3 +95,20 @@ def test_the_graph_sees_relative_late_and_type_checking_imports():
             found |= _imported(node, M + "api.protocol", False, known)
     assert found == {PACKAGE, M + "session", M + "api", M + "api.client"}
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_readme_layout_names_every_module():
+    """The README's layout list is the map of the package: every module and folder is on it."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("mistral_magic/\n  __init__.py") :]
+    block = block[: block.index("```")]
+    described = set(re.findall(r"[A-Za-z_][\w.]*", block))
+    package = Path(__file__).resolve().parents[1] / PACKAGE
+    missing = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "__init__.py" or path.parent == package
+        if (path.name if path.parent == package else path.stem) not in described
+        or (path.parent != package and f"{path.parent.name}/" not in block)
+    ]
+    assert missing == []

@@ -132,7 +132,7 @@ class CountingRenderer:
 
 
 def test_two_questions_stream_in_one_conversation(shell, monkeypatch):
-    import mistral_magic.ipython.magics as magics_module
+    import mistral_magic.ipython.cell as magics_module
 
     renderers: list[CountingRenderer] = []
     real_make = magics_module.make_renderer

@@ -2,34 +2,20 @@
 
 from __future__ import annotations
 
-import argparse
 import os
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class, no_var_expand
 
-from ..annotation.items import Items, as_items, fill_template
-from ..annotation.jsonmode import parse_json_reply
-from ..annotation.result import AnnotationRun
-from ..annotation.schema import resolve as resolve_schema
-from ..annotation.store import store_results, store_typed, written_columns
-from ..annotation.trial import dry_run, subset, trial_positions
 from ..cells import CellTracker
 from ..config import MistralConfig
-from ..errors import AnnotationInterrupted, BatchNotReady, LocalNoVisionError, UsageError, audience
-from ..images.sources import ItemImages, attachments_for
-from ..interpolate import interpolate
-from ..render.select import make_renderer, progress_factory, publish
-from ..replay import find_notebook
-from ..session import Session, TurnOptions
-from ..settings import Settings
-from .cellflags import cell_parser, check_variable_name, setting_overrides
-from .commands import Commands, subcommand_help
-from .trials import show_dry_run, show_trial
+from ..errors import audience
+from .cellflags import cell_parser
+from .commands import subcommand_help
 
-_PARSER = cell_parser()
+if TYPE_CHECKING:
+    from ..session import Session
 
 
 @magics_class
@@ -38,12 +24,28 @@ class MistralMagics(Magics, MistralConfig):
 
     def __init__(self, shell: Any = None, **kwargs: Any):
         super().__init__(shell=shell, **kwargs)
-        self.session = Session(self)
         self.cells = CellTracker(shell)  # fed by the shell's pre_run_cell event (see extension.load)
-        self.session.replays.locate = self.notebook_file
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        """This kernel's session, made on first use (loading the extension imports none of it)."""
+        if self._session is None:
+            from ..session import Session
+
+            self._session = Session(self)
+            self._session.replays.locate = self.notebook_file
+        return self._session
+
+    @property
+    def has_session(self) -> bool:
+        """Whether a cell or subcommand has used the session yet."""
+        return self._session is not None
 
     def notebook_file(self) -> Path | None:
         """The notebook this kernel runs, as Jupyter Server or VS Code tells the kernel."""
+        from ..replay import find_notebook
+
         namespace = self.shell.user_ns if self.shell is not None else {}
         return find_notebook(namespace, os.environ, Path.cwd())
 
@@ -52,153 +54,28 @@ class MistralMagics(Magics, MistralConfig):
     def mistral(self, line: str, cell: str | None = None) -> None:
         with audience("notebook"):
             if cell is None:
+                from ..render.select import publish
+                from .commands import Commands
+
                 Commands(self.session, publish, self.help_text(), self.cells.current()).run(line)
             else:
-                self.ask_cell(line, cell)
+                from .cell import ask_cell
 
-    def ask_cell(self, line: str, cell: str) -> None:
-        """Run one ``%%mistral`` cell: parse flags, interpolate, ask, show, record, store."""
-        args = _PARSER.parse(line)
-        namespace = self.shell.user_ns if self.shell is not None else {}
-        prompt = cell.strip()
-        if not prompt:
-            raise UsageError("The cell is empty: write your question below the %%mistral line.")
-        settings = self.settings().with_overrides(**setting_overrides(args))
-        system = args.system
-        if not args.raw:
-            limit, mask = settings.max_insert_chars, self.key_mask()
-            if not args.each:  # with --each the template is filled once per item, below
-                prompt = interpolate(prompt, namespace, limit, mask)
-            system = interpolate(system, namespace, limit, mask) if system is not None else None
-        reserved = self.shell.user_ns_hidden if self.shell is not None else ()
-        out = check_variable_name(args.out, reserved) if args.out else None
-        if not args.each and (args.workers is not None or args.rpm is not None):
-            raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
-        if args.batch and (not args.each or args.workers is not None or args.rpm is not None):
-            raise UsageError("--batch goes with --each NAME, without --workers or --rpm (the server paces a batch).")
-        if not args.wait and not args.batch:
-            raise UsageError("--no-wait goes with --batch (a live run answers while the cell runs).")
-        if not args.each and (args.limit or args.sample or args.dry_run or args.votes):
-            raise UsageError("--limit, --sample, --dry-run and --votes go with --each NAME.")
-        if args.schema is not None and args.json:
-            raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
-        if args.repair is not None and args.schema is None:
-            raise UsageError("--repair N goes with --schema (it re-asks replies that do not match the schema).")
-        options = TurnOptions(
-            chat=args.chat,
-            system=system,
-            new=args.new,
-            once=args.once,
-            json=args.json,
-            cache=bool(args.cache),
-            schema=resolve_schema(args.schema, namespace) if args.schema is not None else None,
-            votes=args.votes or 1,
-            cell=self.cells.current(),
-        )
-        if args.image and not args.each:
-            options = replace(options, images=tuple(attachments_for(args.image, namespace)))
-        if args.each:
-            self.each_cell(args, cell.strip(), settings, options, namespace, out)
-            return
-        settings = self.session.local.resolve(settings)
-        try:
-            if options.schema is not None:
-                value = self.session.ask_with_schema(
-                    prompt, settings, options, lambda: make_renderer(self.shell, settings.display)
-                )
-                self._show_local_banner()
-                if out is not None:
-                    namespace[out] = value
-                return
-            completion = self.session.ask(prompt, settings, options, make_renderer(self.shell, settings.display))
-        except LocalNoVisionError as note:  # a notebook run on the local model goes on past an image cell
-            print(note)
-            return
-        self._show_local_banner()
-        result: Any = parse_json_reply(completion.text) if args.json else completion.text
-        if out is not None:
-            namespace[out] = result
+                ask_cell(self, line, cell)
 
-    def each_cell(
-        self,
-        args: argparse.Namespace,
-        template: str,
-        settings: Settings,
-        options: TurnOptions,
-        namespace: dict[str, Any],
-        out: str | None,
-    ) -> None:
-        """``--each NAME``: the cell is a template filled once per item; answers go to ``--out``."""
-        if args.each not in namespace:
-            raise UsageError(f"--each: there is no variable named {args.each!r} in the notebook.")
-        if out == args.each:
-            raise UsageError(
-                f"--out {out} would replace the items of --each {out} by the answers (and a re-run would ask "
-                "about the answers): choose another name for --out."
-            )
-        written = written_columns(out, options.schema, options.votes) if out is not None else []
-        items = as_items(namespace[args.each], f"--each {args.each}", written)
-        everything = items
-        positions = trial_positions(len(items.values), args.limit, args.sample, settings.sampling.random_seed)
-        if positions is not None:
-            items = subset(items, positions)
-        mask = self.key_mask()
-        prompts = [template] * len(items.values) if args.raw else fill_template(template, items, namespace, mask)
-        if args.dry_run:
-            show_dry_run(publish, dry_run(prompts, options.system or settings.system), len(items.values), options.votes)
-            return
-        settings = self.session.local.resolve(settings)
-        try:
-            run = self.session.ask_each(
-                items,
-                prompts,
-                settings,
-                options,
-                workers=args.workers or 8,
-                cache=settings.cache if args.cache is None else args.cache,
-                rpm=args.rpm,
-                progress=progress_factory(self.shell, settings.display),
-                usage_label=f"--each {args.each}",
-                images_for=ItemImages(args.image, items, namespace) if args.image else None,
-                batch=args.batch,
-                wait=args.wait,
-            )
-        except BatchNotReady as pending:  # --no-wait: not an error, the jobs run on
-            print(pending)
-            return
-        except AnnotationInterrupted as stopped:
-            if out is not None and positions is None:
-                self._store(namespace, out, items, stopped.run, options)
-            raise
-        if positions is not None:  # a trial: shown, not stored
-            first = prompts[0] if len(prompts) else ""
-            show_trial(publish, first, items, positions, everything.index, run, options.schema)
-        elif out is not None:
-            self._store(namespace, out, items, run, options)
-        print(run.summary())
-        self._show_local_banner()
-
-    @staticmethod
-    def _store(namespace: dict[str, Any], out: str, items: Items, run: AnnotationRun, options: TurnOptions) -> None:
-        """``--out``: the answers, or with ``--schema`` one typed column per field."""
-        if options.schema is not None:
-            store_typed(namespace, out, items, run, options.schema, options.votes)
-        else:
-            store_results(namespace, out, items, run)
-
-    def _show_local_banner(self) -> None:
+    def show_local_banner(self) -> None:
         """Under the first answer after ``base_url=local`` started the local model server."""
         banner = self.session.local.take_banner()
         if banner is not None:
             print(banner)
 
     def help_text(self) -> str:
-        return f"{_PARSER.format_help()}\n{subcommand_help()}"
+        return f"{cell_parser().format_help()}\n{subcommand_help()}"
 
 
 MistralMagics.mistral.__doc__ = f"""Ask a Mistral chat model; each %%mistral cell is one turn of a conversation.
 
-{_PARSER.format_help()}
+{cell_parser().format_help()}
 {subcommand_help()}
 
 Cell text: {{name}}, {{name.attr}} and {{name[key]}} are replaced by notebook variables (once);
