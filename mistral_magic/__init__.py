@@ -40,7 +40,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .annotation.run import AnnotationRun
+    from .annotation.result import AnnotationRun
     from .interrater import Agreement
     from .render.columns import SideBySide
 
@@ -85,14 +85,14 @@ __all__ = [
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register ``%%mistral`` / ``%mistral`` in this shell (``%load_ext mistral_magic``)."""
-    from .extension import load
+    from .ipython.extension import load
 
     load(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """Close the HTTP client and remove the magics (``%unload_ext mistral_magic``)."""
-    from .extension import unload
+    from .ipython.extension import unload
 
     unload(ipython)
 

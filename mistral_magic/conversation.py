@@ -9,11 +9,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api.attachments import Attachment
 from .api.content import sendable, split_content
 from .cells import cell_label
 from .chatfile import check_fields, write_atomically
 from .errors import UsageError
+from .images.attachment import Attachment
 from .provenance import Provenance
 
 FORMAT = "mistral-magic/chats"

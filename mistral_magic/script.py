@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .annotation.run import AnnotationRun, as_items, fill_template
+from .annotation.items import as_items, fill_template
+from .annotation.result import AnnotationRun
 from .annotation.schema import resolve as resolve_schema
 from .config import MistralConfig
-from .extension import loaded_session
-from .images import ItemImages
+from .images.sources import ItemImages
+from .ipython.extension import loaded_session
 from .render.select import progress_factory
 from .session import Session, TurnOptions
 from .settings import SAMPLING_NAMES

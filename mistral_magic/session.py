@@ -15,34 +15,38 @@ from .annotation.batchrun import BatchRunner, PollSchedule
 from .annotation.batchstore import BatchJobStore
 from .annotation.cache import ReplyCache, cache_key
 from .annotation.inflight import InFlight
+from .annotation.items import Items
 from .annotation.jsonmode import is_usable
+from .annotation.result import AnnotationRun
 from .annotation.rules import AnswerRules, answer_rules
-from .annotation.run import (
-    MIN_RETRIES,
-    AnnotationRun,
-    Items,
-    ProgressFactory,
-    Runner,
-    SilentProgress,
-    StreamedCompleter,
-)
+from .annotation.runner import MIN_RETRIES, ProgressFactory, Runner, SilentProgress, StreamedCompleter
 from .annotation.schema import Schema
+from .annotation.validate import REPAIR_PROMPT, Validator, rejects_json_schema, until_valid
 from .annotation.votes import count_ties
 from .api import protocol
-from .api.attachments import MAX_IMAGES, Attachment
 from .api.protocol import Completion, Endpoint
 from .cells import CellRef
 from .config import MistralConfig
 from .conversation import ChatStore, Replaced, Turn, build_messages
-from .errors import AnnotationInterrupted, ImageError, MistralMagicError, ReplyInterrupted, UsageError, hint
-from .localmode import LocalMode, is_local
+from .errors import (
+    AnnotationInterrupted,
+    BadRequestError,
+    ImageError,
+    MistralMagicError,
+    ReplyInterrupted,
+    UnprocessableError,
+    UsageError,
+    hint,
+)
+from .images.attachment import MAX_IMAGES, Attachment
+from .images.vision import VisionCheck, count_images
+from .local.mode import LocalMode, is_local
 from .provenance import Provenance, Stopwatch, now_iso, request_hash, server_host
 from .render.base import Renderer, ReplyInfo
 from .replay import Replays, ReplayStream
 from .secret import Secret
 from .settings import Settings
 from .textsafe import encodable
-from .vision import VisionCheck, count_images
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from .api.batchjobs import BatchJobs
@@ -298,6 +302,38 @@ class Session:
             return server.alias
         return completion.model
 
+    def ask_with_schema(
+        self, prompt: str, settings: Settings, options: TurnOptions, renderer: Callable[[], Renderer]
+    ) -> Any:
+        """``--schema`` on a single cell: the validated answer (a model instance for a model class, else a
+        dict), after at most ``settings.repair`` repairs, each shown and recorded like any turn; raises
+        :class:`SchemaReplyError` with the reason otherwise."""
+        assert options.schema is not None
+        validator = Validator(options.schema)
+        try:
+            completion = self.ask(prompt, settings, options, renderer())
+        except (BadRequestError, UnprocessableError) as error:
+            if not rejects_json_schema(error):
+                raise
+            print(
+                "The server does not take the json_schema response format; asking for JSON with the schema in the prompt.",
+                file=sys.stderr,
+            )
+            options = replace(options, schema=None, json=True)  # the repairs too
+            completion = self.ask(f"{prompt}\n\n{validator.schema.instructions()}", settings, options, renderer())
+
+        def ask_again(last: Completion, reason: str, attempt: int) -> Completion:
+            print(
+                f"The reply does not match the schema ({reason}); asking again (repair {attempt} of {settings.repair}).",
+                file=sys.stderr,
+            )
+            fix = REPAIR_PROMPT.format(reason=reason)
+            if options.once:  # no history to lean on: the question and the reply go with the fix
+                fix = f"{prompt}\n\nYour answer was:\n{last.text}\n\n{fix}"
+            return self.ask(fix, settings, replace(options, new=False, system=None), renderer())
+
+        return until_valid(validator, completion, settings.repair, ask_again)[0]
+
     def check_images(self, body: dict[str, Any], settings: Settings, endpoint: Endpoint) -> None:
         """Refuse, before sending, more images than Mistral takes or images for a model without vision."""
         count = count_images(body)
@@ -326,9 +362,9 @@ class Session:
         wait: bool = True,
     ) -> AnnotationRun:
         """Ask every prompt as a one-shot request (no history read or written) and keep the run
-        for ``%mistral errors``; see :class:`.annotation.run.Runner`. ``images_for(index)`` gives
+        for ``%mistral errors``; see :class:`.annotation.runner.Runner`. ``images_for(index)`` gives
         an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key.
-        Answers are streamed (see :class:`.annotation.run.StreamedCompleter`); with ``batch`` the
+        Answers are streamed (see :class:`.annotation.runner.StreamedCompleter`); with ``batch`` the
         requests go through batch jobs instead (see :class:`.annotation.batchrun.BatchRunner`); without
         ``wait``, :class:`.errors.BatchNotReady` says the jobs are submitted or still running."""
         if batch:

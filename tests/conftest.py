@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from fakeapi import FakeChatServer
 from support import TEST_KEY, Shell
 
-from mistral_magic.extension import forget
+from mistral_magic.ipython.extension import forget
 
 
 @pytest.fixture(scope="session")

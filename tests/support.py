@@ -69,7 +69,7 @@ class Shell:
 
     @property
     def magics(self):
-        from mistral_magic.extension import magics_of
+        from mistral_magic.ipython.extension import magics_of
 
         return magics_of(self.ip)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mistral_magic.commands import SUBCOMMANDS
+from mistral_magic.ipython.commands import SUBCOMMANDS
 
 
 def test_help_lists_every_subcommand_with_its_real_flags(shell):

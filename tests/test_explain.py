@@ -9,8 +9,8 @@ from fakeapi import ErrorReply
 from nbclient import NotebookClient
 from support import TEST_KEY
 
-from mistral_magic.explain import secret_masker
 from mistral_magic.interpolate import cut_middle
+from mistral_magic.ipython.explain import secret_masker
 from mistral_magic.secret import Secret
 
 

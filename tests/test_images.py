@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mistral_magic.api.attachments import MAX_SIDE, image_size, sniff_mime
-from mistral_magic.images import array_png
+from mistral_magic.images.attachment import MAX_SIDE, image_size, sniff_mime
+from mistral_magic.images.sources import array_png
 
 VISION = "-m mistral-small-latest"
 
@@ -241,7 +241,7 @@ def test_a_figure_and_a_pil_image_from_a_real_kernel(fake, monkeypatch, tmp_path
 
 
 def test_on_the_local_model_an_image_cell_says_so_and_sends_nothing(shell, fake):
-    from mistral_magic.localmode import LOCAL_SOURCE
+    from mistral_magic.local.mode import LOCAL_SOURCE
 
     shell.magics.set_by(LOCAL_SOURCE, base_url=fake.url + "/v1", model="smollm2")  # what %mistral local sets
     shell.ns["t_png"] = png(8, 8)

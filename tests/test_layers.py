@@ -4,6 +4,8 @@ leaf); no cycles."""
 from __future__ import annotations
 
 import ast
+import re
+from pathlib import Path
 
 import pytest
 
@@ -16,22 +18,23 @@ M = PACKAGE + "."
 # encodable and inert in a terminal, standard library only) is a leaf every boundary uses; so is
 # provenance (an answer's record), which the renderers show.
 ALLOWED = {
-    "api": {"errors", "secret", "textsafe"},
-    "annotation": {"api", "errors", "interpolate", "textsafe"},
-    "render": {"provenance", "textsafe"},
-    "provenance": {"textsafe"},
-    "cells": set(),
-    "replay": {"api", "errors", "provenance", "settings"},
-    "errors": {"textsafe"},
-    "secret": set(),
     "textsafe": set(),
+    "secret": set(),
+    "cells": set(),
+    "interpolate": set(),
+    "errors": {"textsafe"},
+    "provenance": {"textsafe"},
     "settings": {"errors"},
+    "chatfile": {"errors", "textsafe"},
     "config": {"errors", "secret", "settings"},
-    "local": {"errors"},
-    "explain": {"errors", "interpolate", "secret"},
-    "vision": {"api", "errors"},
+    "api": {"errors", "secret", "textsafe"},
+    "render": {"provenance", "textsafe"},
+    "annotation": {"api", "errors", "interpolate", "textsafe"},
     "images": {"annotation", "api", "errors", "interpolate"},
-    "localmode": {"config", "errors", "local", "settings"},
+    "local": {"config", "errors", "settings"},
+    "replay": {"api", "errors", "provenance", "settings"},
+    "interrater": {"errors", "render"},
+    "conversation": {"api", "cells", "chatfile", "errors", "images", "provenance"},
     "session": {
         "annotation",
         "api",
@@ -39,16 +42,17 @@ ALLOWED = {
         "config",
         "conversation",
         "errors",
-        "localmode",
+        "images",
+        "local",
         "provenance",
         "render",
         "replay",
         "secret",
         "settings",
         "textsafe",
-        "vision",
     },
 }
+FACES = {"ipython", "script"}  # the IPython face and annotate() for Python code: they may import any room
 
 
 def test_no_cycle_between_modules_or_layers():
@@ -58,19 +62,24 @@ def test_no_cycle_between_modules_or_layers():
 
 @pytest.mark.parametrize("name", sorted(ALLOWED))
 def test_each_layer_imports_only_what_lies_below_it(name):
-    imported = layer_graph(GRAPH)[name]
+    imported = layer_graph(GRAPH).get(name, set())
     assert imported <= ALLOWED[name], f"{name} imports {sorted(imported - ALLOWED[name])}"
+
+
+def test_every_room_of_the_package_has_a_rule():
+    """A new module or folder is placed in the layers on purpose, not by accident."""
+    assert set(layer_graph(GRAPH)) | {layer(m) for m in GRAPH if m != PACKAGE} <= set(ALLOWED) | FACES
+
+
+def test_no_room_below_the_faces_imports_a_face():
+    for name, imported in layer_graph(GRAPH).items():
+        if name not in FACES:
+            assert not imported & FACES, f"{name} imports {sorted(imported & FACES)}"
 
 
 def test_nothing_reads_the_package_root():
     """Private state such as the loaded magics lives in a module, not in the package's __init__."""
     assert [m for m, targets in GRAPH.items() if PACKAGE in targets] == []
-
-
-def test_ipython_glue_is_only_imported_from_the_top():
-    glue = {M + "magics", M + "commands", M + "extension", M + "script", M + "cellflags"}
-    users = {m for m, targets in GRAPH.items() if targets & glue}
-    assert {layer(m) for m in users} <= {"magics", "extension", "script", "commands", "(package)"}
 
 
 def test_the_graph_sees_relative_late_and_type_checking_imports():
@@ -86,3 +95,20 @@ def test_the_graph_sees_relative_late_and_type_checking_imports():
             found |= _imported(node, M + "api.protocol", False, known)
     assert found == {PACKAGE, M + "session", M + "api", M + "api.client"}
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+def test_the_readme_layout_names_every_module():
+    """The README's layout list is the map of the package: every module and folder is on it."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme[readme.index("mistral_magic/\n  __init__.py") :]
+    block = block[: block.index("```")]
+    described = set(re.findall(r"[A-Za-z_][\w.]*", block))
+    package = Path(__file__).resolve().parents[1] / PACKAGE
+    missing = [
+        str(path.relative_to(package))
+        for path in sorted(package.rglob("*.py"))
+        if path.name != "__init__.py" or path.parent == package
+        if (path.name if path.parent == package else path.stem) not in described
+        or (path.parent != package and f"{path.parent.name}/" not in block)
+    ]
+    assert missing == []

@@ -23,9 +23,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from support import Shell, messages_until_idle, run_and_collect, shown
 
-from mistral_magic import local
 from mistral_magic.errors import LocalServerError
-from mistral_magic.extension import forget
+from mistral_magic.ipython.extension import forget
+from mistral_magic.local import server as local
 
 ASK = "%%mistral --max-tokens 24 -t 0\n"
 PATIENCE = 600.0  # seconds: the bound of every wait for the model, a kernel or a process on a busy machine
@@ -132,7 +132,7 @@ class CountingRenderer:
 
 
 def test_two_questions_stream_in_one_conversation(shell, monkeypatch):
-    import mistral_magic.magics as magics_module
+    import mistral_magic.ipython.cell as magics_module
 
     renderers: list[CountingRenderer] = []
     real_make = magics_module.make_renderer
@@ -328,7 +328,7 @@ def gone_or_killed(pid: int) -> bool:
     return False
 
 
-PID_CODE = "import os, mistral_magic.extension; print('pids', os.getpid(), next(iter(mistral_magic.extension._loaded.values())).session.local.server.pid)"
+PID_CODE = "import os, mistral_magic.ipython.extension; print('pids', os.getpid(), next(iter(mistral_magic.ipython.extension._loaded.values())).session.local.server.pid)"
 
 
 def start_local_in_kernel(client) -> tuple[int, int]:

@@ -145,7 +145,7 @@ def test_an_interrupted_rerun_keeps_its_partial_answer_and_undo_brings_the_old_t
     import os
     import signal
 
-    from mistral_magic import magics
+    from mistral_magic.ipython import cell as magics
 
     shell.ok("%%mistral\nMy name is Ann.", cell_id="c1")
     shell.ok("%%mistral\nWhat is my name?", cell_id="c2")

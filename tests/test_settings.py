@@ -45,7 +45,7 @@ def test_config_table_shows_values_and_sources_and_masks_the_key(shell, monkeypa
 def test_config_from_an_ipython_config_object(fake, monkeypatch):
     from traitlets.config import Config
 
-    from mistral_magic.magics import MistralMagics
+    from mistral_magic.ipython.magics import MistralMagics
 
     monkeypatch.delenv("MISTRAL_MODEL", raising=False)
     config = Config()
@@ -178,7 +178,7 @@ def test_a_bad_value_in_ipython_config_stops_the_extension_with_one_line(fake):
     from traitlets.config import Config
 
     from mistral_magic import InvalidSettingError
-    from mistral_magic.magics import MistralMagics
+    from mistral_magic.ipython.magics import MistralMagics
 
     config = Config()
     config.MistralMagics.max_retries = 99

@@ -297,7 +297,7 @@ def test_json_and_annotate_read_the_answer_alone(shell, fake):
 def test_local_mode_gets_the_answers_text_alone(shell, fake):
     """llama.cpp's server rejects thinking parts: a chat that began with a magistral model and
     goes on with %mistral local sends it the answers' text."""
-    from mistral_magic.localmode import LOCAL_SOURCE
+    from mistral_magic.local.mode import LOCAL_SOURCE
 
     fake.script(reasoning_reply())
     shell.ok("%%mistral --reasoning-effort high\nWhat is 2 + 2?")

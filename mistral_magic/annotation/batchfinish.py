@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from ..api.protocol import Completion, Endpoint
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
-from .run import Completer, Items, ProgressFactory, Runner
+from .items import Items
+from .runner import Completer, ProgressFactory, Runner
 
 FINISH_WORKERS = 8
 

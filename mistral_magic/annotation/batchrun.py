@@ -44,8 +44,10 @@ from .batchfinish import Finish, HeldAnswers, finish_live
 from .batchstore import GONE, BatchJobStore, JobRecord
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
+from .items import Items
 from .jsonmode import EMPTY_REPLY, is_usable, reply_problem
-from .run import AnnotationRun, ItemBodies, ItemError, Items, ProgressFactory, SilentProgress, settler
+from .result import AnnotationRun, ItemError, settler
+from .runner import ItemBodies, ProgressFactory, SilentProgress
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from ..api.batchjobs import BatchJob, BatchJobs, BatchResult, ResultTally

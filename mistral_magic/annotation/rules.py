@@ -12,7 +12,7 @@ from ..api.protocol import Completion
 from ..errors import UsageError
 from .batchfinish import Finish, repair_finish
 from .batchrun import first_choice
-from .run import Completer
+from .runner import Completer
 from .schema import Schema
 from .validate import SchemaClient, Validator
 from .votes import ChoicesClient, VotingClient, vote_list

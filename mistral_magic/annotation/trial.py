@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import UsageError
-from .run import Items
+from .items import Items
 
 CHARS_PER_TOKEN = 4  # a rough rule for English text with Mistral's tokenizers
 

@@ -23,7 +23,7 @@ from .schema import Schema
 if TYPE_CHECKING:
     from jsonschema import ValidationError
 
-    from .run import Completer
+    from .runner import Completer
 
 REPAIR_PROMPT = (
     "Your answer does not match the required JSON Schema: {reason}. "
@@ -178,20 +178,38 @@ class SchemaClient:
     ) -> Completion:
         """``completion`` when valid, else the first valid repair (with the usage of every request
         summed, so ``%mistral usage`` counts the repairs); raises with the last reason."""
-        attempt = 0
         usage = completion.usage
-        while True:
-            try:
-                self.validator.check(completion.text)
-            except SchemaReplyError as error:
-                if attempt == self.repairs:
-                    tries = f" (after {attempt} repair{'s' if attempt != 1 else ''})" if attempt else ""
-                    raise SchemaReplyError(f"The reply does not match the schema{tries}: {error}") from None
-                attempt += 1
-                completion = send(repair_messages(body, completion.text, str(error)))
-                usage = add_usage(usage, completion.usage)
-                continue
-            if attempt:
-                with self._lock:
-                    self.repaired += 1
-            return replace(completion, usage=usage)
+
+        def ask_again(last: Completion, reason: str, attempt: int) -> Completion:
+            nonlocal usage
+            repaired = send(repair_messages(body, last.text, reason))
+            usage = add_usage(usage, repaired.usage)
+            return repaired
+
+        _, valid, repairs = until_valid(self.validator, completion, self.repairs, ask_again)
+        if repairs:
+            with self._lock:
+                self.repaired += 1
+        return replace(valid, usage=usage)
+
+
+def until_valid(
+    validator: Validator,
+    completion: Completion,
+    repairs: int,
+    ask_again: Callable[[Completion, str, int], Completion],
+) -> tuple[Any, Completion, int]:
+    """The repair loop, for a single cell and for every item of a run: the validated value of
+    ``completion``, else ``ask_again(last, reason, attempt)`` up to ``repairs`` times. Returns the
+    value, the valid completion and how many repairs it took; raises :class:`SchemaReplyError`
+    with the last reason."""
+    attempt = 0
+    while True:
+        try:
+            return validator.check(completion.text), completion, attempt
+        except SchemaReplyError as error:
+            if attempt == repairs:
+                tries = f" (after {attempt} repair{'s' if attempt != 1 else ''})" if attempt else ""
+                raise SchemaReplyError(f"The reply does not match the schema{tries}: {error}") from None
+            attempt += 1
+            completion = ask_again(completion, str(error), attempt)

@@ -251,7 +251,7 @@ def test_annotate_from_code_speaks_python_and_the_cell_speaks_notebook(shell, fa
 
 def test_a_run_is_still_a_list():
     """AnnotationRun once shadowed list.index with the input's index: run.index(x) raised TypeError."""
-    from mistral_magic.annotation.run import AnnotationRun
+    from mistral_magic.annotation.result import AnnotationRun
 
     run = AnnotationRun(["x", "y"], errors=[], sent=2, cached=0, interrupted=False, input_index=["k1", "k2"])
     assert run.index("y") == 1 and run.input_index == ["k1", "k2"]

@@ -263,7 +263,7 @@ def test_a_run_over_the_per_job_limit_is_split_and_leaves_no_temp_files(fake, tm
     from mistral_magic.annotation.batchrun import BatchRunner
     from mistral_magic.annotation.batchstore import BatchJobStore
     from mistral_magic.annotation.cache import ReplyCache
-    from mistral_magic.annotation.run import as_items
+    from mistral_magic.annotation.items import as_items
     from mistral_magic.api.batchjobs import BatchJobs
     from mistral_magic.api.client import ChatClient
     from mistral_magic.api.protocol import Endpoint

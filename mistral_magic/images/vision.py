@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .errors import ImageError, LocalNoVisionError, MistralMagicError
+from ..errors import ImageError, LocalNoVisionError, MistralMagicError
 
 if TYPE_CHECKING:
-    from .api.client import ChatClient
-    from .api.protocol import Endpoint
+    from ..api.client import ChatClient
+    from ..api.protocol import Endpoint
 
 
 def count_images(body: dict[str, Any]) -> int:

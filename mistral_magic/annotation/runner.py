@@ -1,34 +1,30 @@
-"""Annotation runs: one prompt template over many items, sent concurrently, cached as answers arrive.
+"""The live runner: one one-shot request per item over a thread pool, paced, cached as answers arrive.
 
-Each item is its own one-shot request (no conversation history). Answers keep input order;
-an item that fails (after retries) or whose JSON reply does not parse becomes an error entry,
-and the run goes on. Every answer is written to the reply cache the moment it arrives, so an
-interrupted run keeps what it paid for and a re-run sends only the missing items.
-
-This module knows nothing of sessions, settings or frontends: it gets a client, an endpoint,
-a function that makes each request body, and a progress factory.
-"""
+Each item is its own request (no conversation history). Answers keep input order; an item that fails
+(after retries) or whose JSON reply does not parse becomes an error entry, and the run goes on. Every
+answer is written to the reply cache the moment it arrives, so an interrupted run keeps what it paid
+for and a re-run sends only the missing items. It knows nothing of sessions, settings or frontends: it
+gets a client, an endpoint, a function that makes each request body, and a progress factory."""
 
 from __future__ import annotations
 
 import contextvars
-import sys
 import threading
 import time
 from array import array
-from collections import ChainMap
-from collections.abc import Callable, Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.pacing import Cancelled, Pacer
 from ..api.protocol import Completion, Endpoint
-from ..errors import AnnotationInterrupted, MistralMagicError, UsageError, hint, one_line
-from ..interpolate import interpolate
+from ..errors import AnnotationInterrupted, UsageError, one_line
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
-from .jsonmode import EMPTY_REPLY, is_usable, parse_json_reply
+from .items import Items
+from .jsonmode import is_usable
+from .result import AnnotationRun, ItemError, settler
 from .workwindow import WorkWindow
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
@@ -85,139 +81,6 @@ class SilentProgress:
 
     def close(self) -> None:
         pass
-
-
-@dataclass(frozen=True)
-class ItemError:
-    """Why one item has no answer."""
-
-    index: int
-    item: Any
-    error: str
-
-
-class AnnotationRun(list[Any]):
-    """The answers in input order (``None`` where an item has none), with what happened."""
-
-    def __init__(
-        self,
-        results: list[Any],
-        *,
-        errors: list[ItemError],
-        sent: int,
-        cached: int,
-        interrupted: bool,
-        input_index: Any = None,
-        in_flight: Sequence[int] = (),
-        joined: int = 0,
-    ):
-        super().__init__(results)
-        self.notes: list[str] = []  # more counts for the summary line (e.g. repaired replies)
-        self.errors = errors
-        self.sent = sent
-        self.cached = cached
-        self.interrupted = interrupted
-        self.input_index = input_index  # the pandas index of the input (``index`` is list.index)
-        self.in_flight = list(in_flight)  # items whose requests were still running at the interrupt
-        self.joined = joined  # items answered by requests an interrupted run left running
-
-    @property
-    def remaining(self) -> int:
-        """Items neither answered nor failed (an interrupted run)."""
-        failed = {e.index for e in self.errors}
-        return sum(1 for i, r in enumerate(self) if r is None and i not in failed)
-
-    def series(self, name: str | None = None) -> Any:
-        """The answers as a pandas Series aligned to the input's index (pandas input)."""
-        import pandas
-
-        return pandas.Series(list(self), index=self.input_index, name=name)
-
-    def summary(self) -> str:
-        """One line: how many answered, from the cache, failed, remaining."""
-        answered = sum(1 for r in self if r is not None)
-        joined = f", {self.joined} answered by the requests of the interrupted run" if self.joined else ""
-        parts = [f"{answered} answered ({self.cached} from the cache{joined})", *self.notes]
-        if self.errors:
-            parts.append(f"{len(self.errors)} failed: {hint('item_errors')}")
-        if self.interrupted:
-            parts.append(f"interrupted with {self.remaining} remaining: run it again to continue")
-        return f"{len(self)} items: " + ", ".join(parts) + "."
-
-
-@dataclass(frozen=True)
-class Items:
-    """What ``--each`` names, as rows to fill the template with."""
-
-    values: list[Any]
-    fields: list[dict[str, Any]] | None  # a DataFrame's rows as {column} fields; None for other input
-    kind: str  # "list", "series" or "frame"
-    source: Any = None
-
-    @property
-    def index(self) -> Any:
-        return self.source.index if self.kind in ("series", "frame") else None
-
-
-def as_items(obj: Any, name: str = "items", written: Sequence[str] = ()) -> Items:
-    """Rows of a list, tuple or other iterable, a pandas Series, or a DataFrame (whose columns
-    become ``{column}`` fields and whose rows are ``{item}`` as dicts). ``{item}`` leaves out the
-    ``written`` columns (those the run adds to the frame): a re-run asks the same questions, and the
-    model never sees earlier answers."""
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and isinstance(obj, pandas.DataFrame):
-        rows = obj.to_dict("records")  # one pass; iterrows would build a Series per row (and upcast ints)
-        answers = [column for column in written if column in obj.columns]
-        if not answers:
-            return Items(rows, rows, "frame", obj)
-        return Items([{k: v for k, v in row.items() if k not in answers} for row in rows], rows, "frame", obj)
-    if pandas is not None and isinstance(obj, pandas.Series):
-        return Items(obj.tolist(), None, "series", obj)
-    if isinstance(obj, (str, bytes)) or isinstance(obj, Mapping) or not isinstance(obj, Iterable):
-        raise UsageError(f"{name} must be a list, tuple, pandas Series or DataFrame (got {type(obj).__name__}).")
-    if iter(obj) is obj:  # a generator or other iterator: reading it here would leave it empty for a re-run
-        variable = name.split()[-1]
-        raise UsageError(
-            f"{name} is an iterator ({type(obj).__name__}), which can be read only once: "
-            f"make it a list first, e.g. {variable} = list({variable})."
-        )
-    return Items(list(obj), None, "list", obj)
-
-
-class TemplatePrompts(Sequence[str]):
-    """The prompt of each item, filled when it is asked for: a large run keeps no list of prompts."""
-
-    def __init__(
-        self,
-        template: str,
-        items: Items,
-        namespace: Mapping[str, Any] | None = None,
-        mask: Callable[[str], str] | None = None,
-    ):
-        self.template = template
-        self.items = items
-        self.namespace = cast("MutableMapping[str, Any]", namespace or {})  # ChainMap only reads it
-        self.mask = mask
-
-    def __len__(self) -> int:
-        return len(self.items.values)
-
-    def __getitem__(self, index: int) -> str:  # type: ignore[override]
-        fields = self.items.fields[index] if self.items.fields is not None else {}
-        scope = ChainMap(fields, {"item": self.items.values[index]}, self.namespace)
-        return interpolate(self.template, scope, mask=self.mask)
-
-
-def fill_template(
-    template: str,
-    items: Items,
-    namespace: Mapping[str, Any] | None = None,
-    mask: Callable[[str], str] | None = None,
-) -> Sequence[str]:
-    """The prompt for each item: ``{item}`` and the row's ``{column}`` fields, then notebook
-    variables, each value passed through ``mask``; other braces stay as written. Each is filled
-    when it is read."""
-    return TemplatePrompts(template, items, namespace, mask)
 
 
 class ItemBodies:
@@ -413,30 +276,3 @@ class Runner:
         if on_answer is not None:
             on_answer(completion)
         settle(index, completion)
-
-
-def settler(results: list[Any], errors: dict[int, str], json: bool) -> Callable[[int, Completion], None]:
-    """Puts an item's answer (parsed, with ``json``) in ``results``, or why it cannot be read in ``errors``."""
-
-    def settle(index: int, completion: Completion) -> None:
-        if not completion.text.strip():
-            errors[index] = EMPTY_REPLY
-            return
-        try:
-            results[index] = parse_json_reply(completion.text) if json else completion.text
-        except MistralMagicError as error:
-            errors[index] = one_line(error)
-
-    return settle
-
-
-def store_results(namespace: dict[str, Any], name: str, items: Items, run: AnnotationRun) -> None:
-    """``--out``: a list for list-like input, a Series aligned to the index for a Series, and for
-    a DataFrame a new column ``name`` (the variable ``name`` gets that column too)."""
-    if items.kind == "list":
-        namespace[name] = list(run)
-        return
-    series = run.series(name)
-    if items.kind == "frame":
-        items.source[name] = series
-    namespace[name] = series

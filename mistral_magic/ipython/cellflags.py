@@ -11,10 +11,11 @@ import keyword
 import re
 import shlex
 from collections.abc import Callable, Collection
+from functools import cache
 from typing import Any, NoReturn
 
-from .errors import UsageError
-from .settings import ALL_SETTINGS, Setting
+from ..errors import UsageError
+from ..settings import ALL_SETTINGS, Setting
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -90,8 +91,9 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {item.name: tuple(v) if isinstance(v := getattr(args, item.name), list) else v for item in FLAGGED}
 
 
+@cache
 def cell_parser() -> ArgumentParser:
-    """The parser of the ``%%mistral`` line."""
+    """The parser of the ``%%mistral`` line (made once)."""
     parser = ArgumentParser(
         prog="%%mistral", add_help=False, allow_abbrev=False, description="Ask the model; the cell is the prompt."
     )

@@ -10,11 +10,11 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from . import local
-from .config import MistralConfig
-from .errors import LocalServerError
-from .local import LocalServer
-from .settings import KEY_ENV, Settings
+from ..config import MistralConfig
+from ..errors import LocalServerError
+from ..settings import KEY_ENV, Settings
+from . import server as local
+from .server import LocalServer
 
 LOCAL_SOURCE = "%mistral local"  # the source %mistral config shows for what local mode set
 

@@ -13,22 +13,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .annotation.batchstore import GONE, JOB_STATES
-from .annotation.trial import short
+from ..errors import MistralMagicError, NotFoundError, UsageError
+from ..render.tables import table_bundle
+from ..settings import SETTING_NAMES
 from .cellflags import ArgumentParser
-from .cells import CellRef
-from .conversation import Usage
-from .errors import MistralMagicError, NotFoundError, UsageError
 from .explain import explain_prompt, mark_explain_failure
-from .images import turn_images_shown
-from .render.select import make_renderer
-from .render.static import rich_bundle
-from .render.tables import table_bundle
-from .session import Session, TurnOptions
-from .settings import SETTING_NAMES
 
-if TYPE_CHECKING:  # httpx, under the client, is imported on first use
-    from .api.batchjobs import BatchJobs
+if TYPE_CHECKING:  # the session (and httpx under it) is imported on first use, not when the extension loads
+    from ..api.batchjobs import BatchJobs
+    from ..cells import CellRef
+    from ..session import Session
 
 Handler = Callable[["Commands", argparse.Namespace], None]
 
@@ -118,6 +112,9 @@ class Commands:
 
     @subcommand("show a chat's system prompt and turns", _chat)
     def history(self, opts: argparse.Namespace) -> None:
+        from ..images.sources import turn_images_shown
+        from ..render.static import rich_bundle
+
         chat = self.session.store.chats.get(opts.chat)
         if chat is None or (not chat.turns and chat.system is None):
             self._say(f"Chat '{opts.chat}' is empty.")
@@ -216,6 +213,8 @@ class Commands:
 
     @subcommand("tokens used, per chat and in total")
     def usage(self, opts: argparse.Namespace) -> None:
+        from ..conversation import Usage
+
         usage = self.session.store.usage
         if not usage:
             self._say("No requests yet.")
@@ -244,6 +243,8 @@ class Commands:
 
     @subcommand("the items of the last --each run that have no answer")
     def errors(self, opts: argparse.Namespace) -> None:
+        from ..annotation.trial import short
+
         run = self.session.last_run
         if run is None:
             self._say("No --each run yet.")
@@ -261,6 +262,8 @@ class Commands:
         lambda p: p.add_argument("--force", action="store_true", help="cancel a job this cache did not send"),
     )
     def jobs(self, opts: argparse.Namespace) -> None:
+        from ..annotation.batchstore import GONE, JOB_STATES
+
         batch = self.session.batch_jobs(self.kernel_config.settings())
         if opts.action == "cancel":
             if not opts.job_id:
@@ -291,6 +294,8 @@ class Commands:
     def _cancel_job(self, batch: BatchJobs, job_id: str, force: bool) -> None:
         """Cancel a job of this cache (another only with ``force``); a job the server no longer knows
         is marked ended, so that its cell sends its items again."""
+        from ..annotation.batchstore import GONE
+
         store = self.session.job_store
         record = store.find(job_id)
         if record is None and not force:
@@ -427,6 +432,9 @@ class Commands:
         raw=True,
     )
     def explain(self, opts: argparse.Namespace) -> None:
+        from ..render.select import make_renderer
+        from ..session import TurnOptions
+
         flag = re.match(r"(?:-c|--chat)(?:\s+|=)(\S+)\s*", opts.line)
         chat, question = (flag.group(1), opts.line[flag.end() :]) if flag else ("default", opts.line)
         shell = getattr(self.kernel_config, "shell", None)

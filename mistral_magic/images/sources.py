@@ -10,15 +10,16 @@ import io
 import os
 import re
 import struct
-import sys
 import zlib
 from collections import ChainMap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .annotation.run import Items
-from .api.attachments import (
+from ..annotation.items import Items
+from ..errors import ImageError, one_line
+from ..interpolate import MISSING, interpolate, resolve
+from .attachment import (
     MAX_BYTES,
     MAX_FILE_BYTES,
     THUMBNAIL_SIDE,
@@ -31,28 +32,7 @@ from .api.attachments import (
     from_url,
     thumbnail_data_url,
 )
-from .errors import ImageError, one_line
-from .interpolate import MISSING, interpolate, resolve
-
-_recent_figure: list[Any] = []  # the figure on screen at the end of the last cell (inline closes it)
-
-
-def remember_figures() -> None:
-    """A ``post_execute`` hook, run before matplotlib-inline closes the cell's figures: keep the
-    most recent one for ``--image last``."""
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None and pyplot.get_fignums():
-        _recent_figure[:] = [pyplot.gcf()]
-
-
-def most_recent_figure() -> Any:
-    """The figure still open, else the one on screen at the end of the last cell that drew one."""
-    pyplot = sys.modules.get("matplotlib.pyplot")
-    if pyplot is not None and pyplot.get_fignums():
-        return pyplot.gcf()
-    if _recent_figure:
-        return _recent_figure[0]
-    raise ImageError("--image last: no matplotlib figure has been drawn in this kernel yet.")
+from .figures import most_recent_figure
 
 
 def attachments_for(specs: Sequence[str], namespace: Mapping[str, Any]) -> list[Attachment]:

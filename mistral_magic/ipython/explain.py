@@ -18,9 +18,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from .errors import UsageError
-from .interpolate import cut_middle
-from .secret import Secret, can_be_secret, encoded_forms
+from ..errors import UsageError
+from ..interpolate import cut_middle
+from ..secret import Secret, can_be_secret, encoded_forms
 
 MAX_FRAMES = 12  # more are cut in the middle: the first HEAD_FRAMES and the last ones stay
 HEAD_FRAMES = 4

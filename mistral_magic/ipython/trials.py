@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .annotation.run import AnnotationRun, Items
-from .annotation.schema import Schema
-from .annotation.trial import DryRun, short
-from .annotation.votes import tally
-from .render.trial import prompt_bundle, results_bundle
+from ..annotation.items import Items
+from ..annotation.result import AnnotationRun
+from ..annotation.schema import Schema
+from ..annotation.trial import DryRun, short
+from ..annotation.votes import tally
+from ..render.trial import prompt_bundle, results_bundle
 
 Show = Callable[[dict[str, str]], None]
 
