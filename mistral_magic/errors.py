@@ -4,7 +4,8 @@ The hierarchy::
 
     MistralMagicError
     ├── UsageError                  a bad flag, value or subcommand; nothing was sent
-    │   ├── ImageError              an image that cannot be sent; LocalNoVisionError: the local model reads none
+    │   ├── ImageError              an image that cannot be sent
+    │   │   └── LocalNoVisionError  an image for the local model, which reads none (the cell says so, sends nothing)
     │   └── InvalidSettingError     a setting out of range (also a traitlets TraitError, so %config refuses it)
     ├── MissingKeyError             no API key for a server that needs one
     ├── ApiError                    the server answered with an HTTP error status (``status``, ``body``)
@@ -371,30 +372,3 @@ class LocalServerError(MistralMagicError):
     """The local model server (``%mistral local``) could not be started, or stopped working."""
 
     label = "LocalServer"
-
-
-PUBLIC = (
-    "MistralMagicError",
-    "UsageError",
-    "InvalidSettingError",
-    "MissingKeyError",
-    "ApiError",
-    "BadRequestError",
-    "AuthenticationError",
-    "PermissionDeniedError",
-    "NotFoundError",
-    "UnprocessableError",
-    "RateLimitError",
-    "ServerError",
-    "ConnectionFailedError",
-    "RequestTimeoutError",
-    "RequestFailedError",
-    "RedirectRefusedError",
-    "BadResponseError",
-    "StreamError",
-    "ReplyInterrupted",
-    "ReplayMissError",
-    "AnnotationInterrupted",
-    "JsonReplyError",
-    "LocalServerError",
-)

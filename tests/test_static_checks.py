@@ -27,3 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_static_check_passes(command):
     result = subprocess.run([sys.executable, "-m", *command], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout}\n{result.stderr}"
+
+
+def test_nothing_cites_a_file_outside_the_repository():
+    """The wire facts live in docs/mistral-api.md, which cites Mistral's public documentation."""
+    root = Path(__file__).resolve().parents[1]
+    sources = [
+        *root.glob("mistral_magic/**/*.py"),
+        *root.glob("tests/**/*.py"),
+        *root.glob("*.md"),
+        *root.glob("docs/*.md"),
+    ]
+    citing = [str(path.relative_to(root)) for path in sources if "PROTOCOL" + ".md" in path.read_text(encoding="utf-8")]
+    assert citing == []

@@ -1,4 +1,4 @@
-"""Mistral's Batch API (PROTOCOL.md "Batch API"): upload a JSONL file, create, get, list and cancel
+"""Mistral's Batch API (docs/mistral-api.md, "Batch API"): upload a JSONL file, create, get, list and cancel
 jobs, and read a results file, over the :class:`ChatClient`'s pool and error mapping.
 
 A results file is read line by line as it downloads, and every line has a defined outcome:

@@ -1,4 +1,4 @@
-"""The SSE decoder against the WHATWG rules listed in PROTOCOL.md."""
+"""The SSE decoder against the WHATWG rules listed in docs/mistral-api.md (WHATWG's server-sent events)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mistral's files and batch-jobs endpoints (PROTOCOL.md "Batch API"), faked in memory.
+"""Mistral's files and batch-jobs endpoints (docs/mistral-api.md, "Batch API"), faked in memory.
 
 Jobs move QUEUED -> RUNNING -> a terminal status over scripted, fast time (``queued_seconds`` then
 ``running_seconds``), their counters growing as they run. Each request of a job is answered when the

@@ -1,4 +1,4 @@
-"""Validation of the batch endpoints' inputs (PROTOCOL.md "Batch API"): JSONL request lines,
+"""Validation of the batch endpoints' inputs (docs/mistral-api.md, "Batch API"): JSONL request lines,
 multipart uploads and job-creation bodies, answered with Mistral's 422 details."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Protocol shapes of the fake API, written from PROTOCOL.md: the replies a test scripts, the request
+"""Protocol shapes of the fake API, written from docs/mistral-api.md: the replies a test scripts, the request
 validation and error bodies Mistral sends, and model-list entries. The server (:mod:`.server`) serves
 them; new endpoints (files, batch jobs) put their shapes here too.
 """

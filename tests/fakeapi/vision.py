@@ -1,4 +1,4 @@
-"""Images in user messages, checked as Mistral does (PROTOCOL.md, "Images and documents"): content
+"""Images in user messages, checked as Mistral does (docs/mistral-api.md, "Images"): content
 parts, data URLs of png/jpeg/webp/gif, 10 MB per image, 8 images per request, vision models only."""
 
 from __future__ import annotations
