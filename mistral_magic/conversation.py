@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ class Turn:
     usage: dict | None = None
     interrupted: bool = False
     content: list | None = None
-    images: list | None = None  # the turn's images, as :meth:`.api.attachments.Attachment.to_dict` gives them
+    images: list[Attachment] | None = None  # the turn's images (--image), sent again with its question
     cell_id: str | None = None  # the notebook cell that asked (its frontend id), when the frontend said
     execution_count: int | None = None  # the cell's In [n]
     provenance: Provenance | None = None
@@ -133,11 +133,11 @@ class Chat:
         self.system = system
 
 
-def user_content(text: str, images: list[dict] | None) -> str | list[dict]:
+def user_content(text: str, images: Sequence[Attachment] | None) -> str | list[dict]:
     """A user message's content: the text, or with images a text part then one ``image_url`` part each."""
     if not images:
         return text
-    return [{"type": "text", "text": text}, *({"type": "image_url", "image_url": i["url"]} for i in images)]
+    return [{"type": "text", "text": text}, *(image.part() for image in images)]
 
 
 def build_messages(
@@ -147,7 +147,7 @@ def build_messages(
     max_turns: int = 0,
     *,
     thinking: bool = True,
-    images: list[dict] | None = None,
+    images: Sequence[Attachment] | None = None,
 ) -> list[dict]:
     """The messages of a request: system prompt, past turns (the last ``max_turns`` when that is
     > 0), then ``prompt``. The system prompt is never dropped. A reasoning model's turn goes back
@@ -250,8 +250,9 @@ def _chat_to_dict(chat: Chat) -> dict:
 
 
 def _turn_to_dict(turn: Turn) -> dict:
-    item = asdict(turn)
+    item = asdict(replace(turn, images=None, provenance=None))
     del item["run"]  # meaningful only in the kernel that ran the cell
+    item["images"] = [image.to_dict() for image in turn.images] if turn.images else None
     item["provenance"] = turn.provenance.to_dict() if turn.provenance is not None else None
     for name in ("content", "images", "cell_id", "execution_count", "provenance"):
         if item[name] is None:
@@ -289,11 +290,11 @@ def _turn_from_dict(data: Any, where: str) -> Turn:
     return Turn(**fields, provenance=provenance)
 
 
-def _checked_image(item: Any, where: str) -> dict:
-    """An image of a loaded turn, decoded and checked against its sha256, in the form saved."""
+def _checked_image(item: Any, where: str) -> Attachment:
+    """An image of a loaded turn, decoded and checked against its sha256."""
     if not isinstance(item, dict):
         raise UsageError(f"{where}: an image is {type(item).__name__}, not an object.")
     try:
-        return Attachment.from_dict(item).to_dict()
+        return Attachment.from_dict(item)
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None

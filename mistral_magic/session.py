@@ -169,7 +169,7 @@ class Session:
         history = [] if (options.new or options.once) else chat.history_for(cell_id, run, replace=replacing)
         local = is_local(settings)
         # llama.cpp's server rejects thinking parts (a chat that began with a magistral model).
-        images = [image.to_dict() for image in options.images] or None
+        images = list(options.images) or None
         messages = build_messages(
             system, history, prompt, settings.max_history_turns, thinking=not local, images=images
         )
@@ -453,7 +453,7 @@ class Session:
             usage=completion.usage,
             interrupted=interrupted,
             content=completion.content,
-            images=[image.to_dict() for image in options.images] or None,
+            images=list(options.images) or None,
             cell_id=cell.id if cell is not None else None,
             execution_count=cell.number if cell is not None else None,
             provenance=provenance,

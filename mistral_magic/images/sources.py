@@ -153,17 +153,15 @@ def _chunk(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
 
 
-def turn_images_shown(images: list[dict[str, Any]]) -> tuple[str, str]:
+def turn_images_shown(images: Sequence[Attachment]) -> tuple[str, str]:
     """A turn's images for ``%mistral history``: (HTML with a small thumbnail of each, plain text
     with each one's kind, size and bytes)."""
     import html
 
     shown, plain = [], []
-    for item in images:
-        description, thumbnail = str(item.get("label")), None
+    for image in images:
+        description, thumbnail = image.describe(), None
         try:
-            image = Attachment.from_dict(item)
-            description = image.describe()
             thumbnail = thumbnail_data_url(image)
         except ImageError:  # a damaged image never costs the rest of the history
             description += ": damaged, cannot be shown"

@@ -32,9 +32,6 @@ class VisionCheck:
     def __init__(self) -> None:
         self._models: dict[str, list[dict[str, Any]]] = {}  # base URL -> its /models list
 
-    def forget(self) -> None:
-        self._models.clear()
-
     def require(self, client: ChatClient, endpoint: Endpoint, model: str, local: bool) -> None:
         if local:
             raise LocalNoVisionError(
