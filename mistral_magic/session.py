@@ -53,8 +53,6 @@ if TYPE_CHECKING:  # httpx, under the client, is imported on first use
     from .api.client import ChatClient
     from .api.stream import ChatStream
 
-JSON_OBJECT = {"type": "json_object"}
-
 
 @dataclass(frozen=True)
 class TurnOptions:
@@ -175,11 +173,12 @@ class Session:
         )
         fields = settings.sampling.body_fields()
         if options.json:
-            fields["response_format"] = JSON_OBJECT
+            fields["response_format"] = protocol.json_object_format()
         if options.schema is not None:
-            # llama.cpp's server takes the schema with json_object (it constrains the reply to it).
-            local_format = {**JSON_OBJECT, "schema": options.schema.json_schema}
-            fields["response_format"] = local_format if local else options.schema.response_format()
+            schema = options.schema
+            fields["response_format"] = (
+                protocol.llama_cpp_schema_format(schema.json_schema) if local else schema.response_format()
+            )
         if options.votes > 1:
             fields["n"] = options.votes
         if settings.sampling.random_seed is not None and local:

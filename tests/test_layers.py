@@ -112,3 +112,13 @@ def test_the_readme_layout_names_every_module():
         or (path.parent != package and f"{path.parent.name}/" not in block)
     ]
     assert missing == []
+
+
+def test_response_formats_are_built_in_the_protocol_module_only():
+    package = Path(__file__).resolve().parents[1] / PACKAGE
+    builders = [
+        str(path.relative_to(package))
+        for path in package.rglob("*.py")
+        if re.search(r"""["']type["']\s*:\s*["']json_(object|schema)["']""", path.read_text(encoding="utf-8"))
+    ]
+    assert builders == ["api/protocol.py"]

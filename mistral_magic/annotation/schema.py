@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..api.protocol import json_schema_format
 from ..errors import UsageError
 from .pattern import PatternError, linear_pattern
 
@@ -64,7 +65,7 @@ class Schema:
 
     def response_format(self) -> dict[str, Any]:
         """Mistral's structured-output response format (strict: no extra properties anywhere)."""
-        return {"type": "json_schema", "json_schema": {"name": self.name, "schema": self.json_schema, "strict": True}}
+        return json_schema_format(self.name, self.json_schema)
 
     def instructions(self) -> str:
         """The schema in words, for servers that cannot take it as a response format."""

@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from ..api.protocol import Completion, Endpoint
+from ..api.protocol import Completion, Endpoint, json_object_format
 from ..errors import BadRequestError, SchemaReplyError, UnprocessableError, one_line
 from .jsonmode import read_json
 from .pattern import linear_pattern
@@ -134,7 +134,7 @@ def fallback_body(body: dict[str, Any], schema: Schema) -> dict[str, Any]:
     last = messages[-1]
     if isinstance(last.get("content"), str):
         last["content"] = f"{last['content']}\n\n{schema.instructions()}"
-    return {**body, "messages": messages, "response_format": {"type": "json_object"}}
+    return {**body, "messages": messages, "response_format": json_object_format()}
 
 
 def rejects_json_schema(error: Exception) -> bool:

@@ -48,6 +48,21 @@ def build_body(
     return {"model": model, "messages": messages, **fields, "stream": stream}
 
 
+def json_object_format() -> dict[str, Any]:
+    """``response_format`` for any JSON object (the prompt must say JSON: docs/mistral-api.md)."""
+    return {"type": "json_object"}
+
+
+def json_schema_format(name: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """Mistral's structured-output ``response_format``: ``name`` and a strict ``schema``, nothing else."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def llama_cpp_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """llama.cpp's server takes a schema with ``json_object`` (it constrains the reply to it)."""
+    return {"type": "json_object", "schema": schema}
+
+
 def error_message(body: Any) -> str:
     """The human message in an error body: ``message`` (string or object), else ``detail``, else
     ``error.message``; an HTML page from a proxy becomes a short note."""
