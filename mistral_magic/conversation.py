@@ -12,7 +12,7 @@ from typing import Any
 from .api.content import sendable, split_content
 from .cells import cell_label
 from .chatfile import check_fields, write_atomically
-from .errors import UsageError
+from .errors import UsageError, hint
 from .images.attachment import Attachment
 from .provenance import Provenance
 
@@ -298,3 +298,13 @@ def _checked_image(item: Any, where: str) -> Attachment:
         return Attachment.from_dict(item)
     except UsageError as exc:
         raise UsageError(f"{where}: {exc}") from None
+
+
+def rerun_notice(replaced: Replaced, chat: str) -> str:
+    """One line: which turns left the chat when a cell ran again, and how to bring them back."""
+    cells = ", ".join(dict.fromkeys(turn.cell or "a turn without a cell" for turn in replaced.left))
+    earlier = replaced.turn.cell or "a turn without a cell"
+    return (
+        f"{cells} left chat '{chat}': they built on this cell's earlier run ({earlier}). "
+        f"Run them again to bring them back; {hint('undo')}."
+    )

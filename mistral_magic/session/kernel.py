@@ -6,52 +6,45 @@ Callers pass settings that are ready to send (see :meth:`.localmode.LocalMode.re
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from .annotation.batchrun import BatchRunner, PollSchedule
-from .annotation.batchstore import BatchJobStore
-from .annotation.cache import ReplyCache, cache_key
-from .annotation.inflight import InFlight
-from .annotation.items import Items
-from .annotation.jsonmode import is_usable
-from .annotation.result import AnnotationRun
-from .annotation.rules import AnswerRules, answer_rules
-from .annotation.runner import MIN_RETRIES, ProgressFactory, Runner, SilentProgress, StreamedCompleter
-from .annotation.schema import Schema
-from .annotation.validate import REPAIR_PROMPT, Validator, rejects_json_schema, until_valid
-from .annotation.votes import count_ties
-from .api import protocol
-from .api.protocol import Completion, Endpoint
-from .cells import CellRef
-from .config import MistralConfig
-from .conversation import ChatStore, Replaced, Turn, build_messages
-from .errors import (
-    AnnotationInterrupted,
+from ..annotation.batchrun import PollSchedule
+from ..annotation.batchstore import BatchJobStore
+from ..annotation.cache import ReplyCache, cache_key
+from ..annotation.inflight import InFlight
+from ..annotation.jsonmode import is_usable
+from ..annotation.result import AnnotationRun
+from ..annotation.runner import MIN_RETRIES
+from ..annotation.schema import Schema
+from ..annotation.validate import REPAIR_PROMPT, Validator, rejects_json_schema, until_valid
+from ..api import protocol
+from ..api.protocol import Completion, Endpoint
+from ..cells import CellRef
+from ..config import MistralConfig
+from ..conversation import ChatStore, Replaced, Turn, build_messages, rerun_notice
+from ..errors import (
     BadRequestError,
     ImageError,
     MistralMagicError,
     ReplyInterrupted,
     UnprocessableError,
-    UsageError,
-    hint,
 )
-from .images.attachment import MAX_IMAGES, Attachment
-from .images.vision import VisionCheck, count_images
-from .local.mode import LocalMode, is_local
-from .provenance import Provenance, Stopwatch, now_iso, request_hash, server_host
-from .render.base import Renderer, ReplyInfo
-from .replay import Replays, ReplayStream
-from .secret import Secret
-from .settings import Settings
-from .textsafe import encodable
+from ..images.attachment import MAX_IMAGES, Attachment
+from ..images.vision import VisionCheck, count_images
+from ..local.mode import LocalMode, is_local
+from ..provenance import Provenance, Stopwatch, now_iso, request_hash, server_host
+from ..render.base import Renderer, ReplyInfo
+from ..replay import Replays, ReplayStream
+from ..secret import Secret
+from ..settings import Settings
+from ..textsafe import encodable
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
-    from .api.batchjobs import BatchJobs
-    from .api.client import ChatClient
-    from .api.stream import ChatStream
+    from ..api.batchjobs import BatchJobs
+    from ..api.client import ChatClient
+    from ..api.stream import ChatStream
 
 
 @dataclass(frozen=True)
@@ -70,9 +63,10 @@ class TurnOptions:
     cell: CellRef | None = None  # the notebook cell that asks, when the frontend said which
 
 
-class Session:
+class ChatSession:
     """Everything one kernel keeps: configuration, named chats, one pooled HTTP client, the reply
-    cache and the local model server."""
+    cache and the local model server; and the verbs of a cell's turn (:class:`.Session` adds
+    ``--each``)."""
 
     def __init__(self, config: MistralConfig):
         self.config = config
@@ -103,7 +97,7 @@ class Session:
 
     def batch_jobs(self, settings: Settings) -> BatchJobs:
         """The Batch API of the configured server."""
-        from .api.batchjobs import BatchJobs  # httpx is imported on first use, not on load
+        from ..api.batchjobs import BatchJobs  # httpx is imported on first use, not on load
 
         endpoint = self.endpoint(settings)
         return BatchJobs(self.client, replace(endpoint, max_retries=max(endpoint.max_retries, MIN_RETRIES)))
@@ -118,7 +112,7 @@ class Session:
     def client(self) -> ChatClient:
         """The pooled client, created on first use so that loading the extension stays cheap."""
         if self._client is None:
-            from .api.client import ChatClient  # httpx is imported on first use, not on load
+            from ..api.client import ChatClient  # httpx is imported on first use, not on load
 
             self._client = ChatClient()
         return self._client
@@ -344,94 +338,6 @@ class Session:
         if count:
             self.vision.require(self.client, endpoint, settings.model, is_local(settings))
 
-    def ask_each(
-        self,
-        items: Items,
-        prompts: Sequence[str],
-        settings: Settings,
-        options: TurnOptions,
-        *,
-        workers: int = 8,
-        cache: bool = True,
-        rpm: float | None = None,
-        progress: ProgressFactory = SilentProgress,
-        usage_label: str = "annotate",
-        images_for: Callable[[int], tuple[Attachment, ...]] | None = None,
-        batch: bool = False,
-        wait: bool = True,
-    ) -> AnnotationRun:
-        """Ask every prompt as a one-shot request (no history read or written) and keep the run
-        for ``%mistral errors``; see :class:`.annotation.runner.Runner`. ``images_for(index)`` gives
-        an item's images (``--image`` with ``--each``); they are part of the body, so of its cache key.
-        Answers are streamed (see :class:`.annotation.runner.StreamedCompleter`); with ``batch`` the
-        requests go through batch jobs instead (see :class:`.annotation.batchrun.BatchRunner`); without
-        ``wait``, :class:`.errors.BatchNotReady` says the jobs are submitted or still running."""
-        if batch:
-            check_batch(settings, options, cache)
-        settings = replace(settings, stream=True)
-        options = replace(options, once=True, new=False, cache=False, json=options.json or options.schema is not None)
-        rules = answer_rules(
-            StreamedCompleter(self.client), self.client, options.schema, options.votes, settings.repair
-        )
-        runner = Runner(
-            rules.client,
-            self.endpoint(settings),
-            workers=workers,
-            cache=self.cache if cache else None,
-            rpm=rpm,
-            progress=progress,
-            in_flight=self.in_flight,
-            usable=rules.usable,
-        )
-
-        def on_answer(completion: Completion) -> None:
-            self.store.record_usage(usage_label, completion.usage)
-
-        def body_for(index: int) -> dict[str, Any]:  # built when sent: a large run keeps no list of bodies
-            if images_for is None:
-                return self.build_request(prompts[index], settings, options)
-            return self.build_request(prompts[index], settings, replace(options, images=images_for(index)))
-
-        if images_for is not None and len(items.values):  # every item has images: one check for the model
-            self.vision.require(self.client, runner.endpoint, settings.model, is_local(settings))
-        run_all = runner.run
-        if batch:
-            run_all = partial(self._batch_runner(settings, runner.endpoint, rules, progress).run, wait=wait)
-
-        try:
-            run = run_all(items, body_for, json=options.json, on_answer=on_answer)
-        except AnnotationInterrupted as stopped:
-            self.last_run = stopped.run
-            raise
-        finally:
-            self.warn_cache_problem()
-        if rules.validating is not None and rules.validating.repaired:
-            run.notes.append(f"{rules.validating.repaired} repaired")
-        if rules.voting is not None and options.schema is not None:
-            ties = count_ties(options.schema.fields, run)
-            run.notes.append(f"{ties} with tied votes" if ties else "no tied votes")
-        self.last_run = run
-        return run
-
-    def _batch_runner(
-        self, settings: Settings, endpoint: Endpoint, rules: AnswerRules, progress: ProgressFactory
-    ) -> BatchRunner:
-        return BatchRunner(
-            self.batch_jobs(settings),
-            endpoint,
-            self.cache,
-            self.job_store,
-            model=settings.model,
-            progress=progress,
-            usable=rules.usable,
-            answer_of=rules.answer_of,
-            finish=rules.finish,
-            in_flight=self.in_flight,
-            poll=self.batch_poll,
-            per_job=settings.batch_job_requests,
-            timeout_hours=settings.batch_timeout_hours,
-        )
-
     def _record(
         self,
         prompt: str,
@@ -460,21 +366,3 @@ class Session:
         )
         chat = self.store.get(options.chat)
         return chat.record(turn, replace=settings.rerun == "replace", afresh=options.new, system=options.system)
-
-
-def rerun_notice(replaced: Replaced, chat: str) -> str:
-    """One line: which turns left the chat when a cell ran again, and how to bring them back."""
-    cells = ", ".join(dict.fromkeys(turn.cell or "a turn without a cell" for turn in replaced.left))
-    earlier = replaced.turn.cell or "a turn without a cell"
-    return (
-        f"{cells} left chat '{chat}': they built on this cell's earlier run ({earlier}). "
-        f"Run them again to bring them back; {hint('undo')}."
-    )
-
-
-def check_batch(settings: Settings, options: TurnOptions, cache: bool) -> None:
-    """Refuse, in one line, what ``--batch`` cannot do."""
-    if is_local(settings):
-        raise UsageError("--batch needs Mistral's Batch API; the local model server has none: drop --batch.")
-    if not cache:
-        raise UsageError("--batch keeps its results in the reply cache: drop --no-cache.")
