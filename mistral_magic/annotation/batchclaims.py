@@ -14,7 +14,7 @@ import os
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..errors import ApiError, BatchCreationLost, BatchWaitInterrupted, MistralMagicError, UsageError
@@ -124,3 +124,18 @@ class JobClaims:
             self.store.unknown(run)
             raise BatchWaitInterrupted(made, stage="creating") from None
         self.store.created(run, job.id)
+
+
+@dataclass
+class Cover:
+    """The jobs answering a run's missing requests."""
+
+    claims: dict[str, JobRecord] = field(default_factory=dict)  # by run
+    earlier: set[str] = field(default_factory=set)  # the requests answered by jobs of earlier runs
+    new: list[str] = field(default_factory=list)  # the jobs this run created
+    sent: int = 0  # the requests in them
+    settling: int = 0  # requests in jobs other runs are still creating (without waiting only)
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [claim.job_id for claim in self.claims.values() if claim.job_id is not None]

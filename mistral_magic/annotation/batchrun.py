@@ -16,14 +16,9 @@ marked ended: its items are reported, and the next run sends them again.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
 import time
-from collections import Counter
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint
@@ -32,15 +27,12 @@ from ..errors import (
     BatchNotReady,
     BatchWaitInterrupted,
     BatchWaitLost,
-    ConnectionFailedError,
     NotFoundError,
-    RateLimitError,
-    RequestTimeoutError,
-    ServerError,
 )
-from ..textsafe import encodable_data
-from .batchclaims import JobClaims
+from .batchclaims import Cover, JobClaims
+from .batchfiles import MAX_FILE_BYTES, PER_JOB, request_files
 from .batchfinish import Finish, HeldAnswers, finish_live
+from .batchstatus import TRANSIENT, PollSchedule, ending_of, first_choice, gone, running, stage_of
 from .batchstore import GONE, BatchJobStore, JobRecord
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
@@ -50,54 +42,9 @@ from .result import AnnotationRun, ItemError, settler
 from .runner import ItemBodies, ProgressFactory, SilentProgress
 
 if TYPE_CHECKING:  # httpx, under the client, is imported on first use
-    from ..api.batchjobs import BatchJob, BatchJobs, BatchResult, ResultTally
+    from ..api.batchjobs import BatchJob, BatchJobs, BatchResult
 
-PER_JOB = 100_000
-MAX_FILE_BYTES = 500_000_000  # under Mistral's 512 MB per file
 CACHE_WRITE_BATCH = 1000  # results written to the cache in one transaction
-TRANSIENT = (RateLimitError, ServerError, ConnectionFailedError, RequestTimeoutError)  # a look to try again
-
-
-@dataclass(frozen=True)
-class PollSchedule:
-    """Polite polling: ``first`` seconds, then each wait ``growth`` times longer, up to ``longest``.
-    A look that fails (a 429 or 5xx after the client's retries; a lost connection) is skipped, and the
-    next one waits at least what the server's ``Retry-After`` asked; ``patience`` failed looks in a row
-    stop the wait, the jobs still running. A job whose creation answer was lost and that the job list
-    does not show is taken as never created ``creation_grace`` seconds after its creation was sent."""
-
-    first: float = 1.0
-    growth: float = 1.5
-    longest: float = 30.0
-    patience: int = 5  # looks in a row that fail (after the client's own retries) before giving up waiting
-    longest_asked: float = 600.0  # the longest Retry-After a failed look is allowed to make us wait
-    creation_grace: float = 120.0
-
-    def delays(self) -> Iterator[float]:
-        delay = self.first
-        while True:
-            yield delay
-            delay = min(delay * self.growth, self.longest)
-
-
-def first_choice(choices: Sequence[Completion]) -> Completion | None:
-    """A result's answer: its first choice."""
-    return choices[0] if choices else None
-
-
-@dataclass
-class Cover:
-    """The jobs answering a run's missing requests."""
-
-    claims: dict[str, JobRecord] = field(default_factory=dict)  # by run
-    earlier: set[str] = field(default_factory=set)  # the requests answered by jobs of earlier runs
-    new: list[str] = field(default_factory=list)  # the jobs this run created
-    sent: int = 0  # the requests in them
-    settling: int = 0  # requests in jobs other runs are still creating (without waiting only)
-
-    @property
-    def job_ids(self) -> list[str]:
-        return [claim.job_id for claim in self.claims.values() if claim.job_id is not None]
 
 
 class BatchRunner:
@@ -116,7 +63,7 @@ class BatchRunner:
         answer_of: Callable[[Sequence[Completion]], Completion | None] = first_choice,
         finish: Finish | None = None,
         in_flight: InFlight | None = None,
-        poll: PollSchedule = PollSchedule(),
+        poll: PollSchedule | None = None,
         per_job: int = PER_JOB,
         timeout_hours: int = 24,
         max_file_bytes: int = MAX_FILE_BYTES,
@@ -131,7 +78,7 @@ class BatchRunner:
         self.answer_of = answer_of  # a result's choices as the answer to cache (--votes: one vote list)
         self.held = HeldAnswers(finish) if finish is not None else None  # answers to finish live
         self.in_flight = in_flight  # live requests an interrupted run left running (see Runner)
-        self.poll = poll
+        self.poll = poll or PollSchedule()
         self.per_job = per_job
         self.max_file_bytes = max_file_bytes
         self.claims = JobClaims(
@@ -140,7 +87,7 @@ class BatchRunner:
             base_url=endpoint.base_url,
             model=model,
             timeout_hours=timeout_hours,
-            grace=poll.creation_grace,
+            grace=self.poll.creation_grace,
         )
         self.item_errors: dict[str, str] = {}  # cache key -> why its request has no usable answer
 
@@ -246,7 +193,9 @@ class BatchRunner:
         """Claim and submit ``todo`` as jobs (in ``cover``); the requests another run claimed first."""
         done = 0
         try:
-            with closing(self._request_files([first[key] for key in todo], keys, body_for)) as files:
+            with closing(
+                request_files([first[key] for key in todo], keys, body_for, self.per_job, self.max_file_bytes)
+            ) as files:
                 for path, carried in files:
                     record = self.claims.submit(path, carried, cover.new)
                     if record is None:
@@ -286,44 +235,6 @@ class BatchRunner:
                 settle(index, hit)
         return missing
 
-    def _request_files(
-        self, todo: Sequence[int], keys: Sequence[str], body_for: Callable[[int], dict[str, Any]]
-    ) -> Generator[tuple[str, list[str]], None, None]:
-        """JSONL files of ``{"custom_id", "body"}`` lines, written line by line: (path, their keys).
-        The caller removes a file once given."""
-        written: set[str] = set()
-        handle = None
-        carried: list[str] = []
-        size = 0
-        try:
-            for index in todo:
-                key = keys[index]
-                if key in written:
-                    continue
-                written.add(key)
-                body = {k: v for k, v in body_for(index).items() if k not in ("model", "stream")}
-                line = (
-                    json.dumps(encodable_data({"custom_id": key, "body": body}), ensure_ascii=False) + "\n"
-                ).encode()
-                if handle is not None and (len(carried) >= self.per_job or size + len(line) > self.max_file_bytes):
-                    handle.close()
-                    done, handle = handle, None
-                    yield done.name, carried
-                if handle is None:
-                    handle = tempfile.NamedTemporaryFile("wb", suffix=".jsonl", prefix="mistral-batch-", delete=False)
-                    carried, size = [], 0
-                handle.write(line)
-                carried.append(key)
-                size += len(line)
-            if handle is not None:
-                handle.close()
-                done, handle = handle, None
-                yield done.name, carried
-        finally:
-            if handle is not None:  # stopped while writing: no half file left behind
-                handle.close()
-                os.unlink(handle.name)
-
     def _collect_jobs(
         self,
         claims: list[JobRecord],
@@ -345,7 +256,7 @@ class BatchRunner:
             for claim in claims:
                 job = jobs[claim.run]
                 if job is None:
-                    endings.append(_gone(claim.job_id))
+                    endings.append(gone(claim.job_id))
                     continue
                 ending, kept = self._collect(claim, job, keys, json, on_answer)
                 endings.append(ending)
@@ -377,7 +288,7 @@ class BatchRunner:
                 pause = next(delays)
                 try:
                     for claim in claims:
-                        if claim.run not in known or _running(known[claim.run]):
+                        if claim.run not in known or running(known[claim.run]):
                             known[claim.run] = self._look(claim)
                     failed_looks = 0
                 except TRANSIENT as error:  # the jobs run on without us: look again later
@@ -390,7 +301,7 @@ class BatchRunner:
                 progress.set_stage(stage_of(states))
                 answered = sum(job.succeeded for job in states)
                 progress.update(min(total, already + answered), sum(job.failed for job in states))
-                if len(known) == len(claims) and not any(_running(job) for job in known.values()):
+                if len(known) == len(claims) and not any(running(job) for job in known.values()):
                     return known
                 time.sleep(pause)
         except KeyboardInterrupt:
@@ -455,10 +366,10 @@ class BatchRunner:
                     write()
         except NotFoundError:  # the job is known, its results file is not: what was read is kept
             self.store.ended(run, GONE)
-            return _gone(job.id, results=True), False
+            return gone(job.id, results=True), False
         finally:
             write()
-        return _ending(job, reader.tally), True
+        return ending_of(job, reader.tally), True
 
     def _hold(self, key: str, choices: Sequence[Completion], json: bool) -> None:
         """Hold an answer to finish live, unless an earlier run already finished it."""
@@ -500,29 +411,3 @@ class BatchRunner:
     def _no_result(endings: list[str]) -> str:
         why = "; ".join(endings) if endings else "no batch job answered it"
         return f"No result: {why}. Run the cell again to send the missing items."
-
-
-def stage_of(jobs: Sequence[BatchJob]) -> str:
-    """The jobs' statuses in a few words: ``batch running``, ``batch jobs: 2 running, 1 queued``."""
-    statuses = [job.status.lower().replace("_", " ") for job in jobs]
-    if len(statuses) == 1:
-        return f"batch {statuses[0]}"
-    return "batch jobs: " + ", ".join(f"{count} {status}" for status, count in Counter(statuses).items())
-
-
-def _running(job: BatchJob | None) -> bool:
-    return job is not None and not job.terminal
-
-
-def _ending(job: BatchJob, tally: ResultTally) -> str:
-    ending = f"batch job {job.id} ended {job.status}" + (f" ({job.errors[0]})" if job.errors else "")
-    if tally.too_long:
-        ending += f", {tally.too_long} of its result lines too long to read"
-    if tally.malformed > tally.too_long:
-        ending += f", {tally.malformed - tally.too_long} of its result lines unreadable"
-    return ending
-
-
-def _gone(job_id: str | None, results: bool = False) -> str:
-    what = f"the results of batch job {job_id}" if results else f"batch job {job_id}"
-    return f"the server no longer knows {what} (expired, deleted, or made with another workspace's key)"

@@ -11,7 +11,7 @@ from functools import partial
 from ..api.protocol import Completion
 from ..errors import UsageError
 from .batchfinish import Finish, repair_finish
-from .batchrun import first_choice
+from .batchstatus import first_choice
 from .runner import Completer
 from .schema import Schema
 from .validate import SchemaClient, Validator

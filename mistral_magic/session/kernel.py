@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ..annotation.batchrun import PollSchedule
+from ..annotation.batchstatus import PollSchedule
 from ..annotation.batchstore import BatchJobStore
 from ..annotation.cache import ReplyCache, cache_key
 from ..annotation.inflight import InFlight
