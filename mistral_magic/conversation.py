@@ -227,7 +227,7 @@ class ChatStore:
         except (OSError, ValueError) as exc:
             raise UsageError(f"Cannot read {source}: {exc}.") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise UsageError(f"{source} is not a chat file saved by %mistral save.")
+            raise UsageError(f"{source} is not a chat file {hint('chat_file')}.")
         version = document.get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
             raise UsageError(f"{source} has chat-file version {version!r}; this version reads {FORMAT_VERSION}.")

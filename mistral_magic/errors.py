@@ -73,16 +73,36 @@ HINTS: dict[str, tuple[str, str]] = {
     "item_errors": ("see %mistral errors", "see .errors"),
     "undo": ("%mistral undo restores the chat as it was", "the chat's restore() puts it back as it was"),
     "replay_notebook": ("%mistral replay PATH.ipynb", "the replay_notebook setting"),
+    "cache_clear": ("%mistral cache clear removes a broken cache file", "deleting it lets a new one be made"),
+    "chat_file": ("saved by %mistral save", "saved by ChatStore.save"),
+    "models": ("%mistral models lists the server's models", "GET /models lists the server's models"),
+    "local_restart": ("run %mistral local to start it again", "use base_url=local to start it again"),
+    "local_vision": ("The local model (%mistral local) reads no images", "The local model reads no images"),
+    "vision_model": ("(e.g. -m mistral-small-latest)", "(e.g. model='mistral-small-latest')"),
+    "fresh_chat": ("--new or --once start without them", "a new chat starts without them"),
+    "batch_cache": (
+        "--batch keeps its results in the reply cache: drop --no-cache",
+        "batch=True keeps its results in the reply cache: drop cache=False",
+    ),
+    "jobs_cancel": ("or cancel with %mistral jobs cancel {job}", "or cancel it through Mistral's Batch API ({job})"),
+    "jobs_list": ("%mistral jobs shows how they go", "Mistral's Batch API shows how they go"),
     "json_reply": ("The text is kept in the history; ask again, or drop --json", "Ask again, or drop json=True"),
 }
 
 _audience: ContextVar[Audience] = ContextVar("mistral_magic_audience", default="python")
 
 
-def hint(name: str) -> str:
-    """The wording of hint ``name`` for the code that is running now (see :func:`audience`)."""
+def hint(name: str, **values: str) -> str:
+    """The wording of hint ``name`` for the code that is running now (see :func:`audience`), with
+    ``values`` filled in."""
     notebook, python = HINTS[name]
-    return notebook if _audience.get() == "notebook" else python
+    return (notebook if _audience.get() == "notebook" else python).format(**values)
+
+
+def option(name: str) -> str:
+    """How a message names option ``name`` (``"image"``): the cell flag ``--image`` for a notebook
+    user, the keyword ``image=`` for Python code."""
+    return f"--{name.replace('_', '-')}" if _audience.get() == "notebook" else f"{name}="
 
 
 @contextmanager
@@ -284,7 +304,7 @@ class BatchWaitInterrupted(MistralMagicError):
         keep = f" The {jobs} {'keeps' if len(job_ids) == 1 else 'keep'} running on the server." if job_ids else ""
         messages = {
             "waiting": f"Stopped waiting.{keep} Run the cell again to collect the results (nothing is sent twice)"
-            + (f", or cancel with %mistral jobs cancel {job_ids[0]}." if job_ids else "."),
+            + (f", {hint('jobs_cancel', job=job_ids[0])}." if job_ids else "."),
             "finishing": f"Stopped while finishing the answers of {jobs} with live requests: run the cell again "
             "to finish (the batch results are read again, not paid again).",
             "reading": f"Stopped while reading the results of {jobs}: what was read is kept; run the cell again "
@@ -316,8 +336,7 @@ class BatchNotReady(MistralMagicError):
             parts.append(f"{settling} requests are in a batch job another run is creating")
         state = "; ".join(parts) or "Nothing is running"
         super().__init__(
-            f"{state[0].upper()}{state[1:]}: run the cell again to collect the results (%mistral jobs shows how "
-            "they go)."
+            f"{state[0].upper()}{state[1:]}: run the cell again to collect the results ({hint('jobs_list')})."
         )
         self.job_ids = job_ids
 

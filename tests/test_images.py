@@ -163,7 +163,7 @@ def test_a_model_without_vision_is_refused_before_the_request(shell, fake):
     shell.ns["t_png"] = png(8, 8)
     run = shell.run("%%mistral --image t_png\nlook")  # the default model, Mistral-chat, has vision: false
     assert type(run.error).__name__ == "ImageError"
-    assert "Mistral-chat does not read images" in str(run.error) and "-m mistral-small-latest" in str(run.error)
+    assert "Mistral-chat does not read images" in str(run.error) and "--model mistral-small-latest" in str(run.error)
     assert [r.path for r in fake.requests] == ["/v1/models"]
     shell.run("%%mistral --image t_png\nagain")
     assert [r.path for r in fake.requests] == ["/v1/models"]  # the list is cached per server

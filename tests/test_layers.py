@@ -122,3 +122,34 @@ def test_response_formats_are_built_in_the_protocol_module_only():
         if re.search(r"""["']type["']\s*:\s*["']json_(object|schema)["']""", path.read_text(encoding="utf-8"))
     ]
     assert builders == ["api/protocol.py"]
+
+
+def _message_strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """The text of every message a module raises or prints (string parts of raise/print arguments)."""
+    found = []
+    for node in ast.walk(tree):
+        call = node.exc if isinstance(node, ast.Raise) else node if isinstance(node, ast.Call) else None
+        if isinstance(call, ast.Call) and (
+            isinstance(node, ast.Raise) or (isinstance(call.func, ast.Name) and call.func.id == "print")
+        ):
+            for arg in [*call.args, *(k.value for k in call.keywords)]:
+                found += [
+                    (n.lineno, n.value)
+                    for n in ast.walk(arg)
+                    if isinstance(n, ast.Constant) and isinstance(n.value, str)
+                ]
+    return found
+
+
+def test_no_message_below_the_ipython_face_spells_a_magic_command():
+    """A Python caller of annotate() is told about keyword arguments, a notebook user about flags and
+    subcommands: below the face, a message names an option through errors.option() or errors.hint()."""
+    package = Path(__file__).resolve().parents[1] / PACKAGE
+    spelled = [
+        f"{path.relative_to(package)}:{line}: {text!r}"
+        for path in sorted(package.rglob("*.py"))
+        if "ipython" not in path.relative_to(package).parts
+        for line, text in _message_strings(ast.parse(path.read_text(encoding="utf-8")))
+        if re.search(r"%%?mistral|(^|[\s(])--[a-z][a-z-]+", text)
+    ]
+    assert spelled == []

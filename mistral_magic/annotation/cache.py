@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api.protocol import Completion
-from ..errors import UsageError
+from ..errors import UsageError, hint
 from ..textsafe import encodable
 from .jsonmode import is_usable
 
@@ -110,7 +110,7 @@ class ReplyCache:
         self._warned = True
         return (
             f"Warning: the reply cache {self.path} cannot be used ({self.problem}); answers are kept in memory "
-            "until the kernel restarts. %mistral cache clear removes a broken cache file."
+            f"until the kernel restarts. {hint('cache_clear')[0].upper()}{hint('cache_clear')[1:]}."
         )
 
     def get(self, key: str) -> Completion | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from ..api.protocol import Completion
-from ..errors import UsageError
+from ..errors import UsageError, option
 from .batchfinish import Finish, repair_finish
 from .batchstatus import first_choice
 from .runner import Completer
@@ -36,7 +36,7 @@ def answer_rules(
     """The rules of a run: plain answers, ``--schema`` (validated, repaired up to ``repairs`` times)
     or ``--votes`` (``votes`` validated answers per item, asked with ``n`` through ``choices``)."""
     if votes > 1 and schema is None:
-        raise UsageError("--votes needs --schema: the votes are counted per field.")
+        raise UsageError(f"{option('votes')} needs {option('schema')}: the votes are counted per field.")
     if schema is None:
         return AnswerRules(completer)
     validating = SchemaClient(completer, Validator(schema), repairs)

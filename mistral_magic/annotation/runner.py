@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..api.pacing import Cancelled, Pacer
 from ..api.protocol import Completion, Endpoint
-from ..errors import AnnotationInterrupted, UsageError, one_line
+from ..errors import AnnotationInterrupted, UsageError, one_line, option
 from .cache import ReplyCache, cache_key
 from .inflight import InFlight
 from .items import Items
@@ -116,7 +116,7 @@ class Runner:
         usable: Callable[[str], bool] | None = None,
     ):
         if workers < 1:
-            raise UsageError("--workers must be at least 1.")
+            raise UsageError(f"{option('workers')} must be at least 1.")
         self.client = client
         self.pacer = Pacer(rpm)
         self.endpoint = replace(endpoint, pacer=self.pacer, max_retries=max(endpoint.max_retries, MIN_RETRIES))

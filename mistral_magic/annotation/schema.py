@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..api.protocol import json_schema_format
-from ..errors import UsageError
+from ..errors import UsageError, option
 from .pattern import PatternError, linear_pattern
 
 _TYPES: dict[str, dict[str, Any]] = {
@@ -79,14 +79,16 @@ def parse_spec(spec: str) -> Schema:
     for part in spec.split(","):
         name, colon, kind = (s.strip() for s in part.partition(":"))
         if not name:
-            raise UsageError(f"--schema {spec!r} has an empty field: write fields as 'name: type, name2: type'.")
+            raise UsageError(
+                f"{option('schema')} {spec!r} has an empty field: write fields as 'name: type, name2: type'."
+            )
         if not _NAME.fullmatch(name):
-            raise UsageError(f"--schema field {name!r} is not a valid name: use letters, digits and _.")
+            raise UsageError(f"{option('schema')} field {name!r} is not a valid name: use letters, digits and _.")
         if name in properties:
-            raise UsageError(f"--schema names the field {name!r} twice.")
+            raise UsageError(f"{option('schema')} names the field {name!r} twice.")
         if colon and not kind:
             raise UsageError(
-                f"--schema field {name!r} has ':' but no type: write str, int, float, bool, list[str] or a|b|c."
+                f"{option('schema')} field {name!r} has ':' but no type: write str, int, float, bool, list[str] or a|b|c."
             )
         kind = kind or "str"
         if kind in _TYPES:
@@ -95,12 +97,12 @@ def parse_spec(spec: str) -> Schema:
         elif "|" in kind:
             choices = [c.strip() for c in kind.split("|")]
             if any(not c for c in choices) or len(set(choices)) != len(choices):
-                raise UsageError(f"--schema enum {kind!r} of {name!r} has an empty or repeated choice.")
+                raise UsageError(f"{option('schema')} enum {kind!r} of {name!r} has an empty or repeated choice.")
             properties[name] = {"type": "string", "enum": choices}
             fields.append(Field(name, "enum", tuple(choices)))
         else:
             raise UsageError(
-                f"--schema field {name!r} has the unknown type {kind!r}: use str, int, float, bool, list[str] or a|b|c."
+                f"{option('schema')} field {name!r} has the unknown type {kind!r}: use str, int, float, bool, list[str] or a|b|c."
             )
     schema = {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
     return Schema("answer", schema, tuple(fields))
@@ -110,7 +112,7 @@ def from_dict(schema: dict[str, Any], name: str = "answer") -> Schema:
     """A JSON Schema dict made strict (``additionalProperties: false`` on every object); its top level
     must be an object with properties."""
     if schema.get("type") != "object" or not isinstance(schema.get("properties"), dict):
-        raise UsageError('--schema: a JSON Schema dict must be {"type": "object", "properties": {...}}.')
+        raise UsageError(f'{option("schema")}: a JSON Schema dict must be {{"type": "object", "properties": {{...}}}}.')
     strict = _strict(copy.deepcopy(schema), "")
     _check_patterns(strict, "")
     title = strict.get("title") if isinstance(strict.get("title"), str) else name
@@ -133,7 +135,7 @@ def resolve(spec: Any, namespace: dict[str, Any] | None = None) -> Schema:
         value = namespace[spec.strip()]
         if not (isinstance(value, dict) or _is_model(value)):
             raise UsageError(
-                f"--schema {spec.strip()} holds a value of type {type(value).__name__}; it must be a Pydantic model class or a JSON Schema dict."
+                f"{option('schema')} {spec.strip()} holds a value of type {type(value).__name__}; it must be a Pydantic model class or a JSON Schema dict."
             )
         spec = value
     if isinstance(spec, dict):
@@ -169,7 +171,7 @@ def _strict(node: Any, where: str) -> Any:
         extra = node.get("additionalProperties", False)
         if extra is not False:
             raise UsageError(
-                f"--schema: the object at {where or '/'} allows additional properties; a strict schema needs "
+                f"{option('schema')}: the object at {where or '/'} allows additional properties; a strict schema needs "
                 "additionalProperties false (remove it or set it to false)."
             )
         node["additionalProperties"] = False
@@ -183,7 +185,7 @@ def _check_patterns(node: Any, where: str) -> None:
         return
     if "patternProperties" in node:
         raise UsageError(
-            f"--schema: the object at {where or '/'} has patternProperties, which a strict schema cannot "
+            f"{option('schema')}: the object at {where or '/'} has patternProperties, which a strict schema cannot "
             "check in bounded time: list its properties instead."
         )
     if isinstance(node.get("pattern"), str):
@@ -191,7 +193,7 @@ def _check_patterns(node: Any, where: str) -> None:
             linear_pattern(node["pattern"])
         except PatternError as error:
             raise UsageError(
-                f"--schema: the pattern {node['pattern']!r} at {where or '/'} {error}: write it without that."
+                f"{option('schema')}: the pattern {node['pattern']!r} at {where or '/'} {error}: write it without that."
             ) from None
     for key in _ONE_SCHEMA:
         _check_patterns(node.get(key), f"{where}/{key}")

@@ -8,16 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import UsageError
 from .items import Items
 
 CHARS_PER_TOKEN = 4  # a rough rule for English text with Mistral's tokenizers
 
 
 def trial_positions(total: int, limit: int | None, sample: int | None, seed: int | None) -> list[int] | None:
-    """The positions a trial run answers (in input order), or ``None`` for every item."""
-    if limit is not None and sample is not None:
-        raise UsageError("--limit and --sample each choose the items of a trial run: give one of them.")
+    """The positions a trial run answers (in input order), or ``None`` for every item; ``limit`` wins
+    over ``sample`` (the cell's flags allow one of them)."""
     if limit is not None:
         return list(range(min(limit, total)))
     if sample is not None:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import ImageError, one_line
+from ..errors import ImageError, hint, one_line
 
 MAX_IMAGES = 8
 MAX_BYTES = 10_000_000
@@ -317,7 +317,7 @@ def check_count(attachments: Sequence[Attachment]) -> None:
     if len(attachments) > MAX_IMAGES:
         raise ImageError(
             f"This request would carry {len(attachments)} images; Mistral takes at most {MAX_IMAGES} per request "
-            "(images of earlier turns of the chat count too: --new or --once start without them)."
+            f"(images of earlier turns of the chat count too: {hint('fresh_chat')})."
         )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..errors import ImageError
+from ..errors import ImageError, option
 
 _recent_figure: list[Any] = []  # the figure on screen at the end of the last cell (inline closes it)
 
@@ -26,4 +26,4 @@ def most_recent_figure() -> Any:
         return pyplot.gcf()
     if _recent_figure:
         return _recent_figure[0]
-    raise ImageError("--image last: no matplotlib figure has been drawn in this kernel yet.")
+    raise ImageError(f"{option('image')} last: no matplotlib figure has been drawn in this kernel yet.")

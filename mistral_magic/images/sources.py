@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..annotation.items import Items
-from ..errors import ImageError, one_line
+from ..errors import ImageError, one_line, option
 from ..interpolate import MISSING, interpolate, resolve
 from .attachment import (
     MAX_BYTES,
@@ -57,9 +57,9 @@ def image_from_spec(spec: str, namespace: Mapping[str, Any]) -> Attachment:
         return image_from_file(path)
     if spec.isidentifier():
         raise ImageError(
-            f"--image {spec}: no variable named {spec!r} and no such file; --image last sends the most recent figure."
+            f"{option('image')} {spec}: no variable named {spec!r} and no such file; {option('image')} last sends the most recent figure."
         )
-    raise ImageError(f"--image {spec}: no such file, URL or notebook variable.")
+    raise ImageError(f"{option('image')} {spec}: no such file, URL or notebook variable.")
 
 
 def image_from_file(path: Path) -> Attachment:
@@ -89,18 +89,18 @@ def image_from_value(value: Any, label: str) -> Attachment:
             return from_url(text, label)
         path = Path(str(text)).expanduser()
         if not path.is_file():
-            raise ImageError(f"--image {label}: {str(text)!r} is no file.")
+            raise ImageError(f"{option('image')} {label}: {str(text)!r} is no file.")
         return image_from_file(path)
     figure = value.get_figure() if hasattr(value, "get_figure") and not hasattr(value, "savefig") else value
     if hasattr(figure, "savefig") and hasattr(figure, "canvas"):
         width, height = (round(inches * figure.dpi) for inches in figure.get_size_inches())
-        check_pixels(width, height, f"--image {label}")
+        check_pixels(width, height, f"{option('image')} {label}")
         buffer = io.BytesIO()
         figure.savefig(buffer, format="png")
         return from_bytes(buffer.getvalue(), label)
     if hasattr(value, "save") and hasattr(value, "mode") and hasattr(value, "size"):  # a PIL image
         width, height = value.size
-        check_pixels(width, height, f"--image {label}")
+        check_pixels(width, height, f"{option('image')} {label}")
         buffer = io.BytesIO()
         image = value if value.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I") else value.convert("RGBA")
         image.save(buffer, format="PNG")
@@ -108,7 +108,7 @@ def image_from_value(value: Any, label: str) -> Attachment:
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return from_bytes(array_png(value, label), label)
     raise ImageError(
-        f"--image {label}: a {type(value).__name__} is not an image "
+        f"{option('image')} {label}: a {type(value).__name__} is not an image "
         "(give a matplotlib figure, a PIL image, PNG/JPEG bytes, a numpy array, a path or a URL)."
     )
 
@@ -120,22 +120,26 @@ def array_png(array: Any, label: str) -> bytes:
     try:
         data = np.asarray(array)
     except Exception as exc:  # an array-like that numpy cannot read (a tensor on a GPU, a broken object)
-        raise ImageError(f"--image {label}: numpy cannot read it as an array ({one_line(exc)}).") from None
+        raise ImageError(f"{option('image')} {label}: numpy cannot read it as an array ({one_line(exc)}).") from None
     if data.ndim not in (2, 3) or (data.ndim == 3 and data.shape[2] not in (1, 3, 4)) or 0 in data.shape:
-        raise ImageError(f"--image {label}: an array of shape {data.shape} is not an image (H×W, H×W×3 or H×W×4).")
-    check_pixels(data.shape[1], data.shape[0], f"--image {label}")  # before anything is converted or encoded
+        raise ImageError(
+            f"{option('image')} {label}: an array of shape {data.shape} is not an image (H×W, H×W×3 or H×W×4)."
+        )
+    check_pixels(data.shape[1], data.shape[0], f"{option('image')} {label}")  # before anything is converted or encoded
     if data.dtype == bool:
         data = data.astype(np.uint8) * 255
     elif data.dtype.kind == "f":
         if not np.isfinite(data).all() or data.min() < 0 or data.max() > 1:
-            raise ImageError(f"--image {label}: a float array must hold values from 0 to 1 (got {data.dtype}).")
+            raise ImageError(
+                f"{option('image')} {label}: a float array must hold values from 0 to 1 (got {data.dtype})."
+            )
         data = np.round(data * 255).astype(np.uint8)
     elif data.dtype.kind in "iu":
         if data.min() < 0 or data.max() > 255:
-            raise ImageError(f"--image {label}: an integer array must hold values from 0 to 255.")
+            raise ImageError(f"{option('image')} {label}: an integer array must hold values from 0 to 255.")
         data = data.astype(np.uint8)
     else:
-        raise ImageError(f"--image {label}: an array of {data.dtype} is not an image.")
+        raise ImageError(f"{option('image')} {label}: an array of {data.dtype} is not an image.")
     if data.ndim == 3 and data.shape[2] == 1:
         data = data[:, :, 0]
     height, width = data.shape[:2]
@@ -212,7 +216,7 @@ class ItemImages:
             if whole is not None:
                 value = resolve(whole.group("name"), scope)
                 if value is MISSING:
-                    raise ImageError(f"--image {spec}: no column or variable named {whole.group('name')!r}.")
+                    raise ImageError(f"{option('image')} {spec}: no column or variable named {whole.group('name')!r}.")
                 return image_from_value(value, whole.group("name"))
             return image_from_spec(interpolate(spec, scope), self.namespace)
         except ImageError as exc:

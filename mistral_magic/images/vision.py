@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ImageError, LocalNoVisionError, MistralMagicError
+from ..errors import ImageError, LocalNoVisionError, MistralMagicError, hint, option
 
 if TYPE_CHECKING:
     from ..api.client import ChatClient
@@ -35,8 +35,8 @@ class VisionCheck:
     def require(self, client: ChatClient, endpoint: Endpoint, model: str, local: bool) -> None:
         if local:
             raise LocalNoVisionError(
-                "The local model (%mistral local) reads no images, so this cell sent nothing: with a key, "
-                "a vision model of Mistral's API (e.g. -m mistral-small-latest) answers it."
+                f"{hint('local_vision')}, so this cell sent nothing: with a key, a vision model of Mistral's API "
+                f"{hint('vision_model')} answers it."
             )
         models = self._models.get(endpoint.base_url)
         if models is None:
@@ -54,8 +54,8 @@ class VisionCheck:
             for m in models
             if isinstance(m, dict) and isinstance(m.get("capabilities"), dict) and m["capabilities"].get("vision")
         ]
-        suggestion = f"one that does, e.g. -m {seeing[0]}" if seeing else "one with capabilities.vision"
+        suggestion = f"one that does, e.g. {option('model')} {seeing[0]}" if seeing else "one with capabilities.vision"
         raise ImageError(
             f"Model {model} does not read images (its capabilities say vision: false): use {suggestion} "
-            "(%mistral models lists the server's models)."
+            f"({hint('models')})."
         )

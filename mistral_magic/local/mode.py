@@ -11,7 +11,7 @@ import os
 from dataclasses import replace
 
 from ..config import MistralConfig
-from ..errors import LocalServerError
+from ..errors import LocalServerError, hint
 from ..settings import KEY_ENV, Settings
 from . import server as local
 from .server import LocalServer
@@ -71,7 +71,7 @@ class LocalMode:
             tail = running.log_tail()
             raise LocalServerError(
                 f"The local model server (pid {running.pid}) has stopped (exit code {running.process.returncode}); "
-                "run %mistral local to start it again" + (f". Its last lines: {tail}" if tail else ".")
+                f"{hint('local_restart')}" + (f". Its last lines: {tail}" if tail else ".")
             )
         return settings
 

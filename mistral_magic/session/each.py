@@ -15,7 +15,7 @@ from ..annotation.rules import AnswerRules, answer_rules
 from ..annotation.runner import ProgressFactory, Runner, SilentProgress, StreamedCompleter
 from ..annotation.votes import count_ties
 from ..api.protocol import Completion, Endpoint
-from ..errors import AnnotationInterrupted, UsageError
+from ..errors import AnnotationInterrupted, UsageError, hint, option
 from ..images.attachment import Attachment
 from ..local.mode import is_local
 from ..settings import Settings
@@ -117,6 +117,6 @@ class Session(ChatSession):
 def check_batch(settings: Settings, options: TurnOptions, cache: bool) -> None:
     """Refuse, in one line, what ``--batch`` cannot do."""
     if is_local(settings):
-        raise UsageError("--batch needs Mistral's Batch API; the local model server has none: drop --batch.")
+        raise UsageError(f"{option('batch')} needs Mistral's Batch API, which the local model server does not have.")
     if not cache:
-        raise UsageError("--batch keeps its results in the reply cache: drop --no-cache.")
+        raise UsageError(f"{hint('batch_cache')}.")

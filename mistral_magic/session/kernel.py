@@ -24,13 +24,7 @@ from ..api.protocol import Completion, Endpoint
 from ..cells import CellRef
 from ..config import MistralConfig
 from ..conversation import ChatStore, Replaced, Turn, build_messages, rerun_notice
-from ..errors import (
-    BadRequestError,
-    ImageError,
-    MistralMagicError,
-    ReplyInterrupted,
-    UnprocessableError,
-)
+from ..errors import BadRequestError, ImageError, MistralMagicError, ReplyInterrupted, UnprocessableError, hint
 from ..images.attachment import MAX_IMAGES, Attachment
 from ..images.vision import VisionCheck, count_images
 from ..local.mode import LocalMode, is_local
@@ -333,7 +327,7 @@ class ChatSession:
         if count > MAX_IMAGES:
             raise ImageError(
                 f"This request would carry {count} images (the chat's earlier turns included); Mistral takes at "
-                f"most {MAX_IMAGES}: --new or --once start without the earlier ones."
+                f"most {MAX_IMAGES}: {hint('fresh_chat')}."
             )
         if count:
             self.vision.require(self.client, endpoint, settings.model, is_local(settings))

@@ -262,3 +262,16 @@ def test_the_interrupt_of_a_run_is_a_public_error():
 
     assert mistral_magic.AnnotationInterrupted is inner
     assert issubclass(inner, mistral_magic.MistralMagicError)
+
+
+def test_python_callers_are_told_about_keyword_arguments_and_cells_about_flags(shell, fake):
+    with pytest.raises(mistral_magic.UsageError) as refused:
+        mistral_magic.annotate(["x"], "{item}", votes=3)
+    assert str(refused.value) == "votes= needs schema=: the votes are counted per field."
+    with pytest.raises(mistral_magic.UsageError) as refused:
+        mistral_magic.annotate(["x"], "{item}", batch=True, cache=False)
+    assert str(refused.value) == "batch=True keeps its results in the reply cache: drop cache=False."
+    shell.ns["t_items"] = ["x"]
+    run = shell.run("%%mistral --each t_items --votes 3\n{item}")
+    assert isinstance(run.error, mistral_magic.UsageError) and "--votes" in str(run.error)
+    assert fake.requests == []
