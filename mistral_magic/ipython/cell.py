@@ -57,18 +57,6 @@ def ask_cell(magics: CellHost, line: str, cell: str) -> None:
         system = interpolate(system, namespace, limit, mask) if system is not None else None
     reserved = magics.shell.user_ns_hidden if magics.shell is not None else ()
     out = check_variable_name(args.out, reserved) if args.out else None
-    if not args.each and (args.workers is not None or args.rpm is not None):
-        raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
-    if args.batch and (not args.each or args.workers is not None or args.rpm is not None):
-        raise UsageError("--batch goes with --each NAME, without --workers or --rpm (the server paces a batch).")
-    if not args.wait and not args.batch:
-        raise UsageError("--no-wait goes with --batch (a live run answers while the cell runs).")
-    if not args.each and (args.limit or args.sample or args.dry_run or args.votes):
-        raise UsageError("--limit, --sample, --dry-run and --votes go with --each NAME.")
-    if args.schema is not None and args.json:
-        raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
-    if args.repair is not None and args.schema is None:
-        raise UsageError("--repair N goes with --schema (it re-asks replies that do not match the schema).")
     options = TurnOptions(
         chat=args.chat,
         system=system,

@@ -36,6 +36,33 @@ class ArgumentParser(argparse.ArgumentParser):
         return self.parse_args(words)
 
 
+class CellParser(ArgumentParser):
+    """The ``%%mistral`` line: its flags, and every rule of which flags go together (the parser's
+    mutually exclusive groups, and :meth:`check_together`), so a cell is one checked request."""
+
+    def parse(self, line: str) -> argparse.Namespace:
+        args = super().parse(line)
+        self.check_together(args)
+        return args
+
+    @staticmethod
+    def check_together(args: argparse.Namespace) -> None:
+        """Refuse, in one line, flags that only mean something with another flag."""
+
+        if not args.each and (args.workers is not None or args.rpm is not None):
+            raise UsageError("--workers and --rpm go with --each NAME (one request per item).")
+        if args.batch and (not args.each or args.workers is not None or args.rpm is not None):
+            raise UsageError("--batch goes with --each NAME, without --workers or --rpm (the server paces a batch).")
+        if not args.wait and not args.batch:
+            raise UsageError("--no-wait goes with --batch (a live run answers while the cell runs).")
+        if not args.each and (args.limit or args.sample or args.dry_run or args.votes):
+            raise UsageError("--limit, --sample, --dry-run and --votes go with --each NAME.")
+        if args.schema is not None and args.json:
+            raise UsageError("--schema already asks for JSON (and validates it): drop --json.")
+        if args.repair is not None and args.schema is None:
+            raise UsageError("--repair N goes with --schema (it re-asks replies that do not match the schema).")
+
+
 def checked_int(item: Setting) -> Callable[[str], int]:
     """An argparse type for a whole-number setting: argparse names the rule when a value breaks it."""
     rule = item.spec.check
@@ -92,9 +119,9 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 @cache
-def cell_parser() -> ArgumentParser:
+def cell_parser() -> CellParser:
     """The parser of the ``%%mistral`` line (made once)."""
-    parser = ArgumentParser(
+    parser = CellParser(
         prog="%%mistral", add_help=False, allow_abbrev=False, description="Ask the model; the cell is the prompt."
     )
     ask = parser.add_argument_group("model and prompt")
