@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mistral_magic import UsageError
 from mistral_magic.ipython.commands import SUBCOMMANDS
 
 
@@ -21,4 +22,4 @@ def test_an_unknown_subcommand_names_the_registered_ones(shell):
 
 def test_a_subcommand_refuses_flags_it_does_not_have(shell):
     run = shell.run("%mistral chats --all")
-    assert type(run.error).__name__ == "UsageError" and "unrecognized arguments: --all" in str(run.error)
+    assert type(run.error) is UsageError and "unrecognized arguments: --all" in str(run.error)

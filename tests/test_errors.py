@@ -9,6 +9,7 @@ import pytest
 from fakeapi import ErrorReply, Hang, Reply
 from support import TEST_KEY
 
+from mistral_magic import StreamError
 from mistral_magic.api.failures import connection_error
 from mistral_magic.api.protocol import Endpoint
 from mistral_magic.secret import Secret
@@ -114,7 +115,7 @@ def test_read_timeout_mid_stream_keeps_the_partial_text(shell, fake):
         Reply(text="one two three four", chunks=["one", " two", " three", " four"], chunk_delay=1.0, role_chunk=False)
     )
     run = shell.run("%%mistral\nhi")
-    assert type(run.error).__name__ == "StreamError"
+    assert type(run.error) is StreamError
     assert "read timeout" in str(run.error)
     assert run.error.partial == "one"
     assert run.markdown and run.markdown[0].startswith("one")

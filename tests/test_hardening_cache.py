@@ -6,6 +6,8 @@ import sqlite3
 
 from fakeapi import Reply, last_user_message
 
+from mistral_magic import JsonReplyError
+
 
 def json_or_prose(request: dict) -> Reply:
     prompt = last_user_message(request)
@@ -32,7 +34,7 @@ def test_cell_cache_json_reply_that_does_not_parse_is_not_cached(shell, fake):
     """Item 12: the same for a single %%mistral --cache --json cell."""
     fake.script(Reply(text="not json at all"), Reply(text='{"ok": true}'))
     first = shell.run("%%mistral --cache --json --once --out t_x\nanswer in JSON")
-    assert type(first.error).__name__ == "JsonReplyError"
+    assert type(first.error) is JsonReplyError
     shell.ok("%%mistral --cache --json --once --out t_x\nanswer in JSON")
     assert len(fake.requests) == 2 and shell.ns["t_x"] == {"ok": True}
 

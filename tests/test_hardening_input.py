@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from mistral_magic import UsageError
+
 # -- item 17: --each and --out refuse what they would silently get wrong --------------------------------------
 
 
@@ -12,7 +14,7 @@ def test_each_refuses_a_generator_instead_of_emptying_it(shell, fake):
     """Item 17: a generator is read once; a second run used to store [] silently."""
     shell.ok("t_gen = (f'row {i}' for i in range(3))")
     run = shell.run("%%mistral --each t_gen --out t_out\n{item}")
-    assert type(run.error).__name__ == "UsageError"
+    assert type(run.error) is UsageError
     assert "list(t_gen)" in str(run.error) and "\n" not in str(run.error)
     assert fake.requests == [] and "t_out" not in shell.ns
     assert list(shell.ns["t_gen"]) == ["row 0", "row 1", "row 2"]  # nothing consumed
@@ -22,7 +24,7 @@ def test_each_frame_out_same_name_is_refused(shell, fake):
     """Item 17: --each df --out df used to replace the DataFrame by a Series."""
     shell.ns["t_df"] = pd.DataFrame({"text": ["a", "b"]})
     run = shell.run("%%mistral --each t_df --out t_df\n{text}")
-    assert type(run.error).__name__ == "UsageError" and "t_df" in str(run.error)
+    assert type(run.error) is UsageError and "t_df" in str(run.error)
     assert isinstance(shell.ns["t_df"], pd.DataFrame) and list(shell.ns["t_df"].columns) == ["text"]
     assert fake.requests == []
 
@@ -31,7 +33,7 @@ def test_each_list_out_same_name_is_refused(shell, fake):
     """Item 17: answers stored over the inputs would make a re-run template over the answers."""
     shell.ns["t_items"] = ["a", "b"]
     run = shell.run("%%mistral --each t_items --out t_items\n{item}")
-    assert type(run.error).__name__ == "UsageError"
+    assert type(run.error) is UsageError
     assert shell.ns["t_items"] == ["a", "b"] and fake.requests == []
 
 
@@ -40,7 +42,7 @@ def test_out_refuses_keywords_and_ipython_names(shell, fake, name):
     """Item 17: --out used to accept keywords and the names IPython keeps in the namespace."""
     before = shell.ns.get(name, "absent")
     run = shell.run(f"%%mistral --out {name}\nhello")
-    assert type(run.error).__name__ == "UsageError", run.error
+    assert type(run.error) is UsageError, run.error
     assert repr(name) in str(run.error) and "\n" not in str(run.error)
     assert fake.requests == []
     assert shell.ns.get(name, "absent") is before
@@ -94,7 +96,7 @@ def test_load_refuses_wrong_shapes_and_loads_nothing(shell, fake, tmp_path, chat
     shell.ok("%%mistral\nkeep me")
     path = _chat_file(tmp_path / "chats.json", chats)
     run = shell.run(f"%mistral load {path}")
-    assert type(run.error).__name__ == "UsageError", run.error
+    assert type(run.error) is UsageError, run.error
     assert "\n" not in str(run.error) and "chats.json" in str(run.error)
     assert list(shell.magics.session.store.chats) == ["default"]  # nothing half-loaded
     shell.ok("%mistral chats")
@@ -113,7 +115,7 @@ def test_save_to_a_directory_or_an_unusable_folder_is_one_line(shell, fake, tmp_
     for target in (tmp_path, tmp_path / "afile" / "chats.json"):
         (tmp_path / "afile").write_text("not a folder")
         run = shell.run(f"%mistral save {target}")
-        assert type(run.error).__name__ == "UsageError", run.error
+        assert type(run.error) is UsageError, run.error
         assert str(target) in str(run.error) and "\n" not in str(run.error)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]  # no temporary file left behind
 

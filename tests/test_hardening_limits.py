@@ -7,6 +7,7 @@ import tracemalloc
 
 from fakeapi import Flood
 
+from mistral_magic import BadResponseError, StreamError
 from mistral_magic.errors import UsageError
 
 DONE = b"data: [DONE]\n\n"
@@ -21,7 +22,7 @@ CLOSE_EVENT = b'"}}]}\n\n'
 
 
 def assert_one_line_failure(run, setting: str, kept: str) -> None:
-    assert type(run.error).__name__ == "StreamError", run.error
+    assert type(run.error) is StreamError, run.error
     message = str(run.error)
     assert setting in message and "\n" not in message, message
     assert run.error.partial == kept
@@ -61,7 +62,7 @@ def test_a_gzip_bomb_as_a_json_body_is_one_line(shell, fake):
     """Item 9: the same limit applies to a --no-stream reply."""
     fake.script(Flood(b" " * 65536, size=1 << 30, head=b"{", tail=b"}", gzip=True, content_type="application/json"))
     run = shell.run("%%mistral --no-stream\nbomb")
-    assert type(run.error).__name__ == "BadResponseError" and "max_reply_mb" in str(run.error)
+    assert type(run.error) is BadResponseError and "max_reply_mb" in str(run.error)
     assert "\n" not in str(run.error)
 
 
@@ -70,7 +71,7 @@ def test_the_reply_limit_is_a_setting_and_keeps_the_partial_text(shell, fake):
     shell.ok("%mistral config max_reply_mb=0.5 max_event_mb=0.1")
     fake.script(Flood(event("word ") * 200, size=5_000_000, tail=DONE))
     run = shell.run("%%mistral\nmany words")
-    assert type(run.error).__name__ == "StreamError" and "max_reply_mb" in str(run.error)
+    assert type(run.error) is StreamError and "max_reply_mb" in str(run.error)
     assert run.error.partial.startswith("word word ") and 0 < len(run.error.partial) < 500_000
 
 

@@ -9,6 +9,8 @@ from fakeapi import RawReply
 from fakeapi import delta_chunk as chunk
 from fakeapi import sse_event as event
 
+from mistral_magic import BadResponseError, StreamError
+
 DONE = b"data: [DONE]\n\n"
 DEEP = "[" * 100_000 + "]" * 100_000
 
@@ -23,8 +25,8 @@ def turns(shell):
     return shell.magics.session.store.get("default").turns
 
 
-def assert_one_line_about_the_shape(run, kind="StreamError"):
-    assert type(run.error).__name__ == kind, repr(run.error)
+def assert_one_line_about_the_shape(run, kind=StreamError):
+    assert type(run.error) is kind, repr(run.error)
     message = str(run.error)
     assert "\n" not in message and "Traceback" not in run.everything
     assert "AttributeError" not in message and "TypeError" not in message and "RecursionError" not in message
@@ -86,7 +88,7 @@ UNUSABLE_BODIES = {
 def test_an_unusable_body_is_one_line(shell, fake, bad):
     fake.script(RawReply([bad], content_type="application/json"))
     run = shell.run("%%mistral --no-stream\nhi")
-    assert_one_line_about_the_shape(run, "BadResponseError")
+    assert_one_line_about_the_shape(run, BadResponseError)
     assert not turns(shell)
 
 

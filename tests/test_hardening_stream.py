@@ -9,6 +9,8 @@ from fakeapi import RawReply, Reply
 from fakeapi import delta_chunk as chunk
 from fakeapi import sse_event as event
 
+from mistral_magic import BadResponseError, StreamError
+
 DONE = b"data: [DONE]\n\n"
 
 
@@ -33,7 +35,7 @@ def test_a_stream_that_ends_without_finish_reason_or_done_is_still_incomplete(sh
     """Item 5 (control): with neither a finish_reason nor [DONE], the reply was cut."""
     fake.script(RawReply([event(chunk("Half a ")), event(chunk("reply"))]))
     run = shell.run("%%mistral\nhi")
-    assert type(run.error).__name__ == "StreamError" and "[DONE] missing" in str(run.error)
+    assert type(run.error) is StreamError and "[DONE] missing" in str(run.error)
     assert last_turn(shell) is None
 
 
@@ -63,7 +65,7 @@ def test_an_error_in_a_chunk_is_still_an_error(shell, fake):
     """Item 6 (control): a non-empty error stays one."""
     fake.script(RawReply([event(chunk("Part ")), event({"error": {"message": "overloaded"}}), DONE]))
     run = shell.run("%%mistral\nhi")
-    assert type(run.error).__name__ == "StreamError" and "overloaded" in str(run.error)
+    assert type(run.error) is StreamError and "overloaded" in str(run.error)
     assert last_turn(shell) is None
 
 
@@ -73,7 +75,7 @@ def test_an_error_sse_field_before_done_is_an_error_with_the_servers_message(she
     line = json.dumps({"code": 400, "message": message, "type": "exceed_context_size_error"})
     fake.script(RawReply([f"error: {line}\n\n".encode(), DONE]))
     run = shell.run("%%mistral\nhi")
-    assert type(run.error).__name__ == "StreamError", run.error
+    assert type(run.error) is StreamError, run.error
     assert message in str(run.error) and str(run.error).count("\n") == 0
     assert last_turn(shell) is None
 
@@ -83,7 +85,7 @@ def test_an_error_sse_field_after_some_text_keeps_the_text_and_fails(shell, fake
     line = json.dumps({"code": 500, "message": "slot unavailable"})
     fake.script(RawReply([event(chunk("Begun ")) + f"error: {line}\n\n".encode() + DONE]))
     run = shell.run("%%mistral\nhi")
-    assert type(run.error).__name__ == "StreamError" and "slot unavailable" in str(run.error)
+    assert type(run.error) is StreamError and "slot unavailable" in str(run.error)
     assert run.error.partial == "Begun "
     assert last_turn(shell) is None
 
@@ -117,6 +119,6 @@ def test_an_error_body_to_a_streamed_request_is_the_servers_error(shell, fake, b
     """Item 8: LM Studio answers a streamed request with a 200 ``{"error": "..."}`` body."""
     fake.script(RawReply([json.dumps(body).encode()], content_type="application/json"))
     run = shell.run("%%mistral\nhi")
-    assert type(run.error).__name__ == "BadResponseError", run.error
+    assert type(run.error) is BadResponseError, run.error
     assert "Model is not loaded" in str(run.error) and "[DONE]" not in str(run.error)
     assert last_turn(shell) is None

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mistral_magic import ImageError
 from mistral_magic.images.attachment import MAX_SIDE, image_size, sniff_mime
 from mistral_magic.images.sources import array_png
 
@@ -80,7 +81,7 @@ def test_the_image_is_resent_with_the_history_and_shown_in_it(shell, fake):
 def test_more_than_eight_images_is_refused_before_sending(shell, fake):
     shell.ns["t_png"] = png(8, 8)
     run = shell.run(f"%%mistral {VISION} " + " ".join(["--image t_png"] * 9) + "\nToo many")
-    assert type(run.error).__name__ == "ImageError" and "at most 8" in str(run.error)
+    assert type(run.error) is ImageError and "at most 8" in str(run.error)
     assert fake.requests == []
 
 
@@ -114,7 +115,7 @@ def test_over_ten_megabytes(shell, fake, no_pillow):
     assert len(shell.ns["t_noise"]) > 10_000_000
     no_pillow()
     run = shell.run(f"%%mistral {VISION} --image t_noise\nnoise")
-    assert type(run.error).__name__ == "ImageError"
+    assert type(run.error) is ImageError
     assert "over Mistral's 10.0 MB per image" in str(run.error) and "mistral-magic[images]" in str(run.error)
     assert fake.requests == []
 
@@ -140,7 +141,7 @@ def test_over_ten_megabytes_with_pillow_is_made_to_fit(shell, fake):
 def test_values_that_are_no_image_are_one_line(shell, fake, value, message):
     shell.ns["t_value"] = value
     run = shell.run(f"%%mistral {VISION} --image t_value\nlook")
-    assert type(run.error).__name__ == "ImageError" and message in str(run.error)
+    assert type(run.error) is ImageError and message in str(run.error)
     assert "\n" not in str(run.error) and fake.requests == []
 
 
@@ -162,7 +163,7 @@ def test_numpy_arrays_become_pngs_of_their_size(shell, fake):
 def test_a_model_without_vision_is_refused_before_the_request(shell, fake):
     shell.ns["t_png"] = png(8, 8)
     run = shell.run("%%mistral --image t_png\nlook")  # the default model, Mistral-chat, has vision: false
-    assert type(run.error).__name__ == "ImageError"
+    assert type(run.error) is ImageError
     assert "Mistral-chat does not read images" in str(run.error) and "--model mistral-small-latest" in str(run.error)
     assert [r.path for r in fake.requests] == ["/v1/models"]
     shell.run("%%mistral --image t_png\nagain")

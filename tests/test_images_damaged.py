@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from mistral_magic import ImageError, UsageError
 from tests.test_images import VISION, chat_bodies, jpeg, no_pillow, png  # noqa: F401 - no_pillow is a fixture
 
 
@@ -36,7 +37,7 @@ def gif(width: int, height: int) -> bytes:
 
 
 def one_line_refusal(run, fake) -> str:
-    assert type(run.error).__name__ == "ImageError", repr(run.error)
+    assert type(run.error) is ImageError, repr(run.error)
     message = str(run.error)
     assert "\n" not in message and chat_bodies(fake) == []
     return message
@@ -114,7 +115,7 @@ def test_a_chat_file_image_without_its_sha256_loads_nothing(shell, fake, tmp_pat
     (tmp_path / "bad.json").write_text(json.dumps(saved))
     shell.ok("%mistral reset --all")
     run = shell.run(f"%mistral load {tmp_path}/bad.json")
-    assert type(run.error).__name__ == "UsageError" and "has no sha256" in str(run.error)
+    assert type(run.error) is UsageError and "has no sha256" in str(run.error)
     assert shell.magics.session.store.chats == {}
     saved["chats"][0]["turns"][0]["images"][0]["sha256"] = "0" * 64
     (tmp_path / "bad.json").write_text(json.dumps(saved))

@@ -23,6 +23,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from support import Shell, messages_until_idle, run_and_collect, shown
 
+from mistral_magic import MissingKeyError, UsageError
 from mistral_magic.errors import LocalServerError
 from mistral_magic.ipython.extension import forget
 from mistral_magic.local import server as local
@@ -247,7 +248,7 @@ def test_a_port_in_use_is_a_clear_error(shell):
     assert isinstance(run.error, LocalServerError)
     assert f"Port {port} on 127.0.0.1 is not free" in str(run.error) and "--port" in str(run.error)
     assert isinstance(shell.run("%mistral local --port 70000").error, LocalServerError)
-    assert type(shell.run("%mistral local --ctx 0").error).__name__ == "UsageError"
+    assert type(shell.run("%mistral local --ctx 0").error) is UsageError
     assert shell.magics.session.local.server is server and server.running()
 
 
@@ -298,7 +299,7 @@ def test_no_key_and_the_default_url_offer_local_mode(module_shell):
     shell, _ = module_shell
     shell.ok("%mistral local stop")
     run = shell.run("%%mistral\nHello?")
-    assert type(run.error).__name__ == "MissingKeyError"
+    assert type(run.error) is MissingKeyError
     assert "%mistral local" in str(run.error) and "%mistral key" in str(run.error)
 
 

@@ -6,6 +6,8 @@ import pytest
 from fakeapi import Reply
 from support import TEST_KEY
 
+from mistral_magic import JsonReplyError
+
 
 def last_body(fake) -> dict:
     return fake.requests[-1].json()
@@ -113,7 +115,7 @@ def test_json_reply_inside_a_code_fence_is_parsed(shell, fake):
 def test_invalid_json_reply_fails_the_cell_but_keeps_the_text(shell, fake):
     fake.script(Reply(text="Sure! Here it is: label=positive"))
     run = shell.run("%%mistral --json --out t_bad\nClassify")
-    assert type(run.error).__name__ == "JsonReplyError"
+    assert type(run.error) is JsonReplyError
     assert "not valid JSON" in run.stdout
     assert "t_bad" not in shell.ns
     assert shell.magics.session.store.get("default").turns[-1].assistant == "Sure! Here it is: label=positive"

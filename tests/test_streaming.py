@@ -8,6 +8,8 @@ import time
 
 from fakeapi import RawReply, Reply
 
+from mistral_magic import ReplyInterrupted, StreamError
+
 
 def event(obj) -> bytes:
     return b"data: " + json.dumps(obj).encode() + b"\n\n"
@@ -136,7 +138,7 @@ def test_error_object_inside_a_200_stream(shell, fake):
     body = event(chunk("Partial ")) + event({"object": "error", "message": "Internal overload", "type": "server_error"})
     fake.script(RawReply(pieces=[body]))
     run = shell.run("%%mistral\nhi")
-    assert type(run.error).__name__ == "StreamError"
+    assert type(run.error) is StreamError
     assert "Internal overload" in str(run.error)
     assert run.error.partial == "Partial "
     assert run.markdown[0].startswith("Partial")
@@ -196,7 +198,7 @@ def test_interrupt_keeps_the_partial_reply_on_screen_and_in_history(shell, fake,
     timer.start()
     run = shell.run("%%mistral\nhi")
     timer.join()
-    assert type(run.error).__name__ == "ReplyInterrupted"
+    assert type(run.error) is ReplyInterrupted
     assert "interrupted" in run.stdout
     turn = shell.magics.session.store.get("default").turns[-1]
     assert turn.interrupted and turn.assistant and "one two three four five six".startswith(turn.assistant)

@@ -17,6 +17,7 @@ from fakeapi import sse_event as event
 from hostile import HOSTILE_REPLIES, problems
 from support import answered
 
+from mistral_magic import ReplyInterrupted, StreamError, UsageError
 from mistral_magic.annotation.cache import ReplyCache
 from mistral_magic.api.content import ContentParts
 from mistral_magic.api.protocol import Completion
@@ -63,9 +64,9 @@ def test_reasoning_effort_is_sent_only_when_set(shell, fake):
 
 def test_a_wrong_reasoning_effort_is_a_one_line_error(shell, fake):
     run = shell.run("%%mistral --reasoning-effort medium\nhi")
-    assert type(run.error).__name__ == "UsageError" and "high" in str(run.error) and "\n" not in str(run.error)
+    assert type(run.error) is UsageError and "high" in str(run.error) and "\n" not in str(run.error)
     run = shell.run("%mistral config reasoning_effort=low")
-    assert type(run.error).__name__ == "UsageError" and "high | none" in str(run.error)
+    assert type(run.error) is UsageError and "high | none" in str(run.error)
     assert fake.requests == []
 
 
@@ -155,7 +156,7 @@ def test_a_malformed_content_in_a_chat_file_is_a_clear_error(shell, tmp_path):
         json.dumps({"format": "mistral-magic/chats", "version": 1, "chats": [{"name": "x", "turns": [turn]}]})
     )
     run = shell.run(f"%mistral load {path}")
-    assert type(run.error).__name__ == "UsageError" and "bad.json is malformed" in str(run.error)
+    assert type(run.error) is UsageError and "bad.json is malformed" in str(run.error)
 
 
 def test_the_reply_cache_keeps_the_thinking(shell, fake):
@@ -189,7 +190,7 @@ def test_a_cache_written_before_thinking_still_opens(tmp_path):
 def test_a_stream_that_breaks_while_thinking_keeps_the_thinking_on_screen_and_is_not_retried(shell, fake):
     fake.script(Reply(text=ANSWER, thinking=["First ", "thoughts ", "then ", "more"], drop_after=2), Reply(text="x"))
     run = shell.run("%%mistral --reasoning-effort high\nWhat is 2 + 2?")
-    assert type(run.error).__name__ == "StreamError" and "thinking received" in str(run.error)
+    assert type(run.error) is StreamError and "thinking received" in str(run.error)
     assert len(fake.requests) == 1
     details = DETAILS.match(run.outputs[-1]["text/html"])
     assert details and "First thoughts" in details.group(1) and "Incomplete" in run.outputs[-1]["text/plain"]
@@ -202,7 +203,7 @@ def test_an_interrupt_while_answering_keeps_the_thinking_in_the_history(shell, f
     timer.start()
     run = shell.run("%%mistral --reasoning-effort high\nCount")
     timer.join()
-    assert type(run.error).__name__ == "ReplyInterrupted"
+    assert type(run.error) is ReplyInterrupted
     turn = shell.magics.session.store.get("default").turns[-1]
     assert turn.interrupted and turn.assistant.startswith("one") and turn.assistant != "one two three four five six"
     assert turn.content == sent_back("Hm ok.", turn.assistant)

@@ -13,6 +13,7 @@ import pytest
 from fakeapi import ErrorReply, Reply, last_user_message
 
 import mistral_magic
+from mistral_magic import AnnotationInterrupted
 
 
 def label_for(prompt: str) -> str:
@@ -113,7 +114,7 @@ def test_interrupt_keeps_finished_answers_and_a_rerun_sends_only_the_rest(shell,
     fake.default_reply = reply
     shell.ns["t_items"] = [f"q{i}" for i in range(30)]
     run = shell.run("%%mistral --each t_items --workers 3 --out t_out\n{item}")
-    assert type(run.error).__name__ == "AnnotationInterrupted"
+    assert type(run.error) is AnnotationInterrupted
     partial = shell.ns["t_out"]
     done = [i for i, answer in enumerate(partial) if answer is not None]
     assert 0 < len(done) < 30 and all(partial[i] == f"A:q{i}" for i in done)

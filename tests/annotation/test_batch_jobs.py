@@ -14,6 +14,8 @@ import pytest
 from fakeapi import ErrorReply, Reply, last_user_message
 from support import TEST_KEY
 
+from mistral_magic import BatchWaitInterrupted, BatchWaitLost, InvalidSettingError, RateLimitError, UsageError
+
 from .batchsupport import FAST_POLL, fresh_session, requests_to, uploaded_lines
 
 
@@ -129,7 +131,7 @@ def test_interrupted_wait_reattaches_in_a_new_session(batch_shell, fake, interru
 
     threading.Thread(target=interrupt_while_polling, daemon=True).start()
     stopped = batch_shell.run("%%mistral --each t_items --batch --out t_out\n{item}")
-    assert type(stopped.error).__name__ == "BatchWaitInterrupted", stopped.error
+    assert type(stopped.error) is BatchWaitInterrupted, stopped.error
     [job_id] = list(fake.batch.jobs)
     assert f"The batch job {job_id} keeps running" in str(stopped.error)
     fresh_session(batch_shell)
@@ -147,7 +149,7 @@ def test_creation_429_fails_in_one_line_and_registers_nothing(batch_shell, fake)
     fake.batch.creation_errors.append(ErrorReply(429))
     batch_shell.ns["t_items"] = ["a", "b"]
     run = batch_shell.run("%%mistral --each t_items --batch --out t_out\n{item}")
-    assert type(run.error).__name__ == "RateLimitError" and "\n" not in str(run.error)
+    assert type(run.error) is RateLimitError and "\n" not in str(run.error)
     assert "No batch jobs" in batch_shell.ok("%mistral jobs").everything
     batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
     assert batch_shell.ns["t_out"] == ["Echo: a", "Echo: b"]
@@ -163,7 +165,7 @@ def test_job_size_and_timeout_are_settings(batch_shell, fake):
     assert [r.json()["timeout_hours"] for r in requests_to(fake, "POST", "/v1/batch/jobs")] == [2, 2, 2]
     assert "batch jobs: 3 success · 10/10" in run.stdout
     refused = batch_shell.run("%mistral config batch_timeout_hours=200")
-    assert type(refused.error).__name__ == "InvalidSettingError" and "from 1 to 168" in str(refused.error)
+    assert type(refused.error) is InvalidSettingError and "from 1 to 168" in str(refused.error)
 
 
 def test_429s_while_polling_are_waited_out_as_the_server_asks(batch_shell, fake):
@@ -205,7 +207,7 @@ def test_a_server_that_stops_answering_ends_the_wait_and_a_rerun_collects(batch_
     cell = "%%mistral --each t_items --batch --out t_out\n{item}"
     stopped = batch_shell.run(cell)
     [job_id] = list(fake.batch.jobs)
-    assert type(stopped.error).__name__ == "BatchWaitLost" and "\n" not in str(stopped.error)
+    assert type(stopped.error) is BatchWaitLost and "\n" not in str(stopped.error)
     assert "the server did not answer (Server error (after 6 attempts)" in str(stopped.error)
     assert f"The batch job {job_id} keeps running" in str(stopped.error)
     batch_shell.ok(cell)
@@ -232,7 +234,7 @@ def test_jobs_lists_and_cancels(batch_shell, fake):
     cancelled = batch_shell.ok(f"%mistral jobs cancel {fresh_job} --force")  # not a job of this cache
     assert "CANCELLATION_REQUESTED" in cancelled.everything
     assert requests_to(fake, "POST", f"/v1/batch/jobs/{fresh_job}/cancel")
-    assert type(batch_shell.run("%mistral jobs cancel").error).__name__ == "UsageError"
+    assert type(batch_shell.run("%mistral jobs cancel").error) is UsageError
 
 
 @pytest.mark.parametrize(
@@ -247,7 +249,7 @@ def test_jobs_lists_and_cancels(batch_shell, fake):
 def test_what_batch_refuses_is_one_line(batch_shell, fake, cell, fragment):
     batch_shell.ns["t_items"] = ["a"]
     run = batch_shell.run(cell)
-    assert type(run.error).__name__ == "UsageError" and fragment in str(run.error)
+    assert type(run.error) is UsageError and fragment in str(run.error)
     assert fake.requests == []
 
 
@@ -334,4 +336,4 @@ def test_no_wait_collects_at_once_when_the_job_is_done(batch_shell, fake):
     time.sleep(0.4)
     batch_shell.ok("%%mistral --each t_items --batch --no-wait --out t_out\n{item}")
     assert batch_shell.ns["t_out"] == ["Echo: a"]
-    assert type(batch_shell.run("%%mistral --each t_items --no-wait\n{item}").error).__name__ == "UsageError"
+    assert type(batch_shell.run("%%mistral --each t_items --no-wait\n{item}").error) is UsageError

@@ -15,6 +15,8 @@ from collections.abc import Callable
 import pytest
 from fakeapi import ErrorReply, Reply
 
+from mistral_magic import BatchCreationLost, BatchWaitInterrupted, UsageError
+
 from .batchsupport import fresh_session, requests_to, uploaded_lines
 from .test_batch_schema import repairing
 
@@ -73,7 +75,7 @@ def test_a_lost_creation_answer_is_found_on_the_server_instead_of_sent_again(bat
     fake.batch.lost_creations = 1
     batch_shell.ns["t_items"] = ["a", "b"]
     lost = batch_shell.run(CELL)
-    assert type(lost.error).__name__ == "BatchCreationLost" and "\n" not in str(lost.error)
+    assert type(lost.error) is BatchCreationLost and "\n" not in str(lost.error)
     assert "the job may exist" in str(lost.error) and "looks for that job on the server" in str(lost.error)
     [job_id] = list(fake.batch.jobs)
     again = batch_shell.ok(CELL)
@@ -85,7 +87,7 @@ def test_a_lost_creation_answer_is_found_on_the_server_instead_of_sent_again(bat
 def test_a_creation_the_server_never_made_is_sent_again_after_the_grace(batch_shell, fake):
     fake.batch.creation_errors.append(ErrorReply(503))  # a 5xx: the job may or may not exist
     batch_shell.ns["t_items"] = ["a", "b"]
-    assert type(batch_shell.run(CELL).error).__name__ == "BatchCreationLost"
+    assert type(batch_shell.run(CELL).error) is BatchCreationLost
     assert fake.batch.jobs == {}
     batch_shell.ok(CELL)  # not on the server once the grace is over: sent again
     assert batch_shell.ns["t_out"] == echo(["a", "b"]) and len(fake.batch.jobs) == 1
@@ -100,7 +102,7 @@ def test_an_interrupt_while_the_creation_waits_leaves_one_job(batch_shell, fake,
         stopped = batch_shell.run(CELL)
     finally:
         gate.set()
-    assert type(stopped.error).__name__ == "BatchWaitInterrupted" and "\n" not in str(stopped.error)
+    assert type(stopped.error) is BatchWaitInterrupted and "\n" not in str(stopped.error)
     assert "Stopped while creating a batch job: the server may have created it" in str(stopped.error)
     batch_shell.ok(CELL)
     assert batch_shell.ns["t_out"] == echo(["a", "b", "c"]) and len(fake.batch.jobs) == 1
@@ -115,7 +117,7 @@ def test_an_interrupt_while_uploading_is_one_line_and_a_rerun_sends_the_items(ba
         stopped = batch_shell.run(CELL)
     finally:
         gate.set()
-    assert type(stopped.error).__name__ == "BatchWaitInterrupted" and "\n" not in str(stopped.error)
+    assert type(stopped.error) is BatchWaitInterrupted and "\n" not in str(stopped.error)
     assert "Stopped while sending the batch requests" in str(stopped.error) and fake.batch.jobs == {}
     assert "No batch jobs" in batch_shell.ok("%mistral jobs").everything  # the claim was given up
     batch_shell.ok(CELL)
@@ -132,7 +134,7 @@ def test_an_interrupt_while_reading_results_is_one_line_and_a_rerun_reads_them(b
     finally:
         gate.set()
     [job_id] = list(fake.batch.jobs)
-    assert type(stopped.error).__name__ == "BatchWaitInterrupted" and "\n" not in str(stopped.error)
+    assert type(stopped.error) is BatchWaitInterrupted and "\n" not in str(stopped.error)
     assert f"Stopped while reading the results of batch job {job_id}" in str(stopped.error)
     batch_shell.ok(CELL)
     assert batch_shell.ns["t_out"] == echo(items) and len(fake.batch.jobs) == 1
@@ -209,7 +211,7 @@ def test_cancel_only_cancels_this_caches_jobs_unless_forced(batch_shell, fake):
         b'"model": "m"}'
     ).payload["id"]
     refused = batch_shell.run(f"%mistral jobs cancel {theirs}")
-    assert type(refused.error).__name__ == "UsageError" and "not one of this cache's jobs" in str(refused.error)
+    assert type(refused.error) is UsageError and "not one of this cache's jobs" in str(refused.error)
     assert f"%mistral jobs cancel {theirs} --force" in str(refused.error)
     assert not requests_to(fake, "POST", f"/v1/batch/jobs/{theirs}/cancel")
     forced = batch_shell.ok(f"%mistral jobs cancel {theirs} --force")

@@ -15,6 +15,7 @@ import pytest
 from fakeapi import Reply, last_user_message
 from pydantic import BaseModel
 
+from mistral_magic import BatchWaitInterrupted
 from mistral_magic.annotation.validate import REPAIR_PROMPT
 
 from .batchsupport import requests_to, uploaded_lines
@@ -130,7 +131,7 @@ def test_an_interrupt_while_repairing_is_finished_by_a_rerun_without_a_new_job(b
 
     threading.Thread(target=interrupt_once_repairs_started, daemon=True).start()
     stopped = batch_shell.run(CELL)
-    assert type(stopped.error).__name__ == "BatchWaitInterrupted", stopped.error
+    assert type(stopped.error) is BatchWaitInterrupted, stopped.error
     assert "finishing the answers of batch job" in str(stopped.error)
     run = batch_shell.ok(CELL)
     assert batch_shell.ns["t_labels"]["label"].tolist() == ["neutral"] * 3

@@ -11,6 +11,8 @@ from collections import Counter
 import pytest
 from fakeapi import Reply, last_user_message
 
+from mistral_magic import AnnotationInterrupted
+
 
 def interrupt_at_request(fake, number: int, delay: float) -> None:
     """Answer every request after ``delay`` s; SIGINT the kernel when request ``number`` arrives."""
@@ -31,7 +33,7 @@ def test_items_in_flight_at_an_interrupt_are_said_and_not_sent_again_by_a_rerun(
     interrupt_at_request(fake, 3, delay=1.0)  # three workers: requests 1-3 are all still generating
     shell.ns["t_items"] = [f"q{i}" for i in range(6)]
     run = shell.run("%%mistral --each t_items --workers 3 --out t_out\n{item}")
-    assert type(run.error).__name__ == "AnnotationInterrupted"
+    assert type(run.error) is AnnotationInterrupted
     assert "3 items were in flight" in run.stdout, run.stdout
     stopped = shell.magics.session.last_run
     assert sorted(stopped.in_flight) == [0, 1, 2] and shell.ns["t_out"] == [None] * 6
@@ -49,7 +51,7 @@ def test_without_the_cache_a_rerun_sends_in_flight_items_again_and_says_so(shell
     interrupt_at_request(fake, 2, delay=1.0)
     shell.ns["t_items"] = ["a", "b", "c", "d"]
     run = shell.run("%%mistral --each t_items --workers 2 --no-cache --out t_out\n{item}")
-    assert type(run.error).__name__ == "AnnotationInterrupted"
+    assert type(run.error) is AnnotationInterrupted
     assert "2 items were in flight" in run.stdout and "sends them again" in run.stdout, run.stdout
 
 
@@ -80,7 +82,7 @@ def test_a_reload_right_after_the_interrupt_keeps_the_requests_in_flight(shell, 
     fake.default_reply = reply
     shell.ns["t_items"] = [f"q{i}" for i in range(6)]
     run = shell.run("%%mistral --each t_items --workers 3 --out t_out\n{item}")
-    assert type(run.error).__name__ == "AnnotationInterrupted" and "3 items were in flight" in run.stdout
+    assert type(run.error) is AnnotationInterrupted and "3 items were in flight" in run.stdout
     old_client = shell.magics.session.client
     shell.ok(reload)
     state["reloaded"] = True
