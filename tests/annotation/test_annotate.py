@@ -108,7 +108,7 @@ def test_interrupt_keeps_finished_answers_and_a_rerun_sends_only_the_rest(shell,
         with lock:
             counter["requests"] += 1
             if counter["requests"] == 7:  # mid-run, whatever the machine's speed: interrupt the kernel
-                threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+                os.kill(os.getpid(), signal.SIGINT)
         return Reply(text="A:" + last_user_message(request), delay=0.2)
 
     fake.default_reply = reply
@@ -119,7 +119,9 @@ def test_interrupt_keeps_finished_answers_and_a_rerun_sends_only_the_rest(shell,
     done = [i for i, answer in enumerate(partial) if answer is not None]
     assert 0 < len(done) < 30 and all(partial[i] == f"A:q{i}" for i in done)
     assert "remaining" in run.stdout and "run it again" in run.stdout
-    time.sleep(0.5)  # requests in flight at the interrupt finish in the background, into the cache
+    finished = threading.Event()  # requests in flight at the interrupt finish in the background, into the cache
+    shell.magics.session.in_flight.when_idle(finished.set)
+    assert finished.wait(60)
     assert len(fake.requests) <= 7 + 3  # it stopped at once: only requests already in flight went out
     shell.ok("%%mistral --each t_items --workers 3 --out t_out\n{item}")
     assert shell.ns["t_out"] == [f"A:q{i}" for i in range(30)]

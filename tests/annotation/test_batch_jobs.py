@@ -89,14 +89,16 @@ def test_timeout_keeps_half_and_a_rerun_sends_only_the_missing_half(batch_shell,
 
 
 def test_a_job_cancelled_midway_keeps_its_results_and_a_rerun_sends_the_rest(batch_shell, fake):
-    fake.batch.running_seconds = 4.0  # wide margins: the cancel lands a quarter of the way, give or take seconds
+    fake.batch.running_seconds = 40.0  # 2 s a request: the cancel lands after the first one, however busy the machine
     batch_shell.ns["t_items"] = [f"q{i}" for i in range(20)]
 
-    def cancel_midway() -> None:  # as from Mistral's console, while the cell waits
+    def cancel_midway() -> None:  # as from Mistral's console, while the cell waits: once a request is done
         while not fake.batch.jobs:
             time.sleep(0.01)
-        time.sleep(fake.batch.queued_seconds + 1.0)
-        fake.batch.cancel(next(iter(fake.batch.jobs)))
+        job_id = next(iter(fake.batch.jobs))
+        while fake.batch.progress(job_id)[1] < 1:
+            time.sleep(0.01)
+        fake.batch.cancel(job_id)
 
     threading.Thread(target=cancel_midway, daemon=True).start()
     first = batch_shell.ok("%%mistral --each t_items --batch --out t_out\n{item}")
@@ -329,11 +331,11 @@ def test_no_wait_submits_returns_and_a_later_run_collects(batch_shell, fake):
 
 
 def test_no_wait_collects_at_once_when_the_job_is_done(batch_shell, fake):
-    import time
-
     batch_shell.ns["t_items"] = ["a"]
     batch_shell.ok("%%mistral --each t_items --batch --no-wait --out t_out\n{item}")
-    time.sleep(0.4)
+    [job_id] = list(fake.batch.jobs)
+    while fake.batch.progress(job_id)[0] != "SUCCESS":  # the job finishes on the server, the cell not running
+        time.sleep(0.01)
     batch_shell.ok("%%mistral --each t_items --batch --no-wait --out t_out\n{item}")
     assert batch_shell.ns["t_out"] == ["Echo: a"]
     assert type(batch_shell.run("%%mistral --each t_items --no-wait\n{item}").error) is UsageError

@@ -328,6 +328,12 @@ class FakeBatch:
         data = objects[page * page_size : (page + 1) * page_size]
         return Answer(200, {"data": data, "object": "list", "total": len(objects)})
 
+    def progress(self, job_id: str) -> tuple[str, int]:
+        """A job's status and how many of its requests are done, as a poll would see them now."""
+        with self._lock:
+            view = self._job_object(self.jobs[job_id], time.monotonic())
+        return view["status"], view["completed_requests"]
+
     def cancel(self, job_id: str) -> Answer:
         now = time.monotonic()
         with self._lock:
