@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 
-from notebook_harness import patch_nbval, start_fake_server
+from tests.support.notebook_harness import patch_nbval, start_fake_server
 
 _server = None
 

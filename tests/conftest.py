@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import tempfile
-from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from fakeapi import FakeChatServer
-from support import TEST_KEY, Shell
-
 from mistral_magic.ipython.extension import forget
+from tests.fakeapi import FakeChatServer
+from tests.support import TEST_KEY, Shell
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository: tests.support
 
-from notebook_harness import start_fake_server
+from tests.support.notebook_harness import start_fake_server
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -39,8 +39,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fakeapi import FakeChatServer, Reply
-from hostile import ALLOWED_SCHEMES, FORBIDDEN_TAGS, HOSTILE_REPLIES, problems
+
+from tests.fakeapi import FakeChatServer, Reply
+from tests.support.hostile import ALLOWED_SCHEMES, FORBIDDEN_TAGS, HOSTILE_REPLIES, problems
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -75,7 +76,7 @@ TABLE_REPLY = (
 TABLE_CHUNKS = 25
 TABLE_CHUNK_DELAY = 0.15
 
-# Entries of tests/hostile.py, made to leave a trace if they ever run: every alert( also sets
+# Entries of tests/support/hostile.py, made to leave a trace if they ever run: every alert( also sets
 # window.__pwned (alert itself would open a dialog, which is recorded too).
 HOSTILE_KEYS = [
     "script tag",

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from fakeapi import Reply
 
+from tests.fakeapi import Reply
 from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Lab, Notebook, Run, running_lab, split_evenly, wait_kernel_ready
 
 MATH_MARK = "browser-test-math"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fakeapi import ErrorReply, Reply
+from tests.fakeapi import ErrorReply, Reply
 
 
 def messages(fake, index=-1) -> list[dict]:
@@ -87,7 +87,7 @@ def test_max_history_turns_keeps_the_system_prompt(shell, fake):
 
 
 def test_save_and_load_round_trip_atomically_and_without_the_key(shell, fake, tmp_path):
-    from support import TEST_KEY
+    from tests.support import TEST_KEY
 
     shell.ok('%%mistral -c tutor -s "Sys"\nfirst')
     shell.ok("%%mistral -c other\nsecond")

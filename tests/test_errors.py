@@ -6,13 +6,13 @@ import socket
 
 import httpx
 import pytest
-from fakeapi import ErrorReply, Hang, Reply
-from support import TEST_KEY
 
 from mistral_magic import StreamError
 from mistral_magic.api.failures import connection_error
 from mistral_magic.api.protocol import Endpoint
 from mistral_magic.secret import Secret
+from tests.fakeapi import ErrorReply, Hang, Reply
+from tests.support import TEST_KEY
 
 
 def one_line_error(run) -> str:

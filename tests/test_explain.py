@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import nbformat
-from fakeapi import ErrorReply
 from nbclient import NotebookClient
-from support import TEST_KEY
 
 from mistral_magic.interpolate import cut_middle
 from mistral_magic.ipython.explain import secret_masker
 from mistral_magic.secret import Secret
+from tests.fakeapi import ErrorReply
+from tests.support import TEST_KEY
 
 
 def _last_prompt(fake) -> str:

@@ -9,8 +9,9 @@ import time
 
 import httpx
 import pytest
-from fakeapi import ErrorReply, FakeChatServer, Reply
-from fakeapi.batch import StoredFile
+
+from tests.fakeapi import ErrorReply, FakeChatServer, Reply
+from tests.fakeapi.batch import StoredFile
 
 CHAT = "/v1/chat/completions"
 SCHEMA = {"name": "answer", "schema": {"type": "object"}, "strict": True}

@@ -12,7 +12,8 @@ import time
 
 import httpx
 import pytest
-from fakeapi import ErrorReply, FakeChatServer, Hang, RawReply, Reply, split_words
+
+from tests.fakeapi import ErrorReply, FakeChatServer, Hang, RawReply, Reply, split_words
 
 TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
 FAKEAPI = [sys.executable, "-m", "fakeapi"]  # run with tests/ on PYTHONPATH

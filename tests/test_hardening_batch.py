@@ -7,9 +7,8 @@ import signal
 import threading
 import tracemalloc
 
-from fakeapi import Reply
-
 from mistral_magic import AnnotationInterrupted
+from tests.fakeapi import Reply
 
 ITEMS = 50_000
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from fakeapi import Reply, last_user_message
-
 from mistral_magic import JsonReplyError
+from tests.fakeapi import Reply, last_user_message
 
 
 def json_or_prose(request: dict) -> Reply:

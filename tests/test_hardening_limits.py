@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import tracemalloc
 
-from fakeapi import Flood
-
 from mistral_magic import BadResponseError, StreamError
 from mistral_magic.errors import UsageError
+from tests.fakeapi import Flood
 
 DONE = b"data: [DONE]\n\n"
 

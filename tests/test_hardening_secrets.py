@@ -7,11 +7,11 @@ import json
 from urllib.parse import quote, quote_plus
 
 import pytest
-from fakeapi import ErrorReply, Reply
-from support import TEST_KEY
 
 from mistral_magic import errors
 from mistral_magic.secret import Secret
+from tests.fakeapi import ErrorReply, Reply
+from tests.support import TEST_KEY
 
 NEW_KEY = "sk-set-in-a-cell-9876543210zyxw"
 

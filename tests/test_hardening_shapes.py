@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakeapi import RawReply
-from fakeapi import delta_chunk as chunk
-from fakeapi import sse_event as event
 
 from mistral_magic import BadResponseError, StreamError
+from tests.fakeapi import RawReply
+from tests.fakeapi import delta_chunk as chunk
+from tests.fakeapi import sse_event as event
 
 DONE = b"data: [DONE]\n\n"
 DEEP = "[" * 100_000 + "]" * 100_000

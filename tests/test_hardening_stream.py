@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakeapi import RawReply, Reply
-from fakeapi import delta_chunk as chunk
-from fakeapi import sse_event as event
 
 from mistral_magic import BadResponseError, StreamError
+from tests.fakeapi import RawReply, Reply
+from tests.fakeapi import delta_chunk as chunk
+from tests.fakeapi import sse_event as event
 
 DONE = b"data: [DONE]\n\n"
 

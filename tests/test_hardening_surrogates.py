@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakeapi import ErrorReply, RawReply, last_user_message
 from jupyter_client.manager import start_new_kernel
-from support import TEST_KEY, run_and_collect
+
+from tests.fakeapi import ErrorReply, RawReply, last_user_message
+from tests.support import TEST_KEY, run_and_collect
 
 SMILE = "\U0001f600"
 

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from fakeapi import ErrorReply, Reply
+from tests.fakeapi import ErrorReply, Reply
 
 HOSTILE_PIECES = [
     "Hello \x1b]52;c;ZXZpbA==\x07 wor",  # OSC 52: write "evil" to the clipboard

@@ -212,7 +212,8 @@ def test_image_headers_give_the_size():
 def test_a_figure_and_a_pil_image_from_a_real_kernel(fake, monkeypatch, tmp_path):
     import nbformat
     from nbclient import NotebookClient
-    from support import TEST_KEY
+
+    from tests.support import TEST_KEY
 
     monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
     monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
@@ -254,7 +255,7 @@ def test_on_the_local_model_an_image_cell_says_so_and_sends_nothing(shell, fake)
 
 
 def test_a_server_without_a_model_list_is_asked_for_it_once(shell, fake):
-    from fakeapi import RawReply
+    from tests.fakeapi import RawReply
 
     fake.models_reply = RawReply(status=404, pieces=[b'{"detail": "Not Found"}'], content_type="application/json")
     shell.ns["t_png"] = png(8, 8)

@@ -7,10 +7,11 @@ import time
 
 import nbformat
 import pytest
-from fakeapi import Reply
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
-from support import TEST_KEY, run_and_collect
+
+from tests.fakeapi import Reply
+from tests.support import TEST_KEY, run_and_collect
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 

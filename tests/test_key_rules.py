@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakeapi import ErrorReply, FakeChatServer, RawReply, Reply
-from support import TEST_KEY
 
 from mistral_magic import errors
+from tests.fakeapi import ErrorReply, FakeChatServer, RawReply, Reply
+from tests.support import TEST_KEY
 
 
 def shows_key(text: str, key: str = TEST_KEY) -> bool:

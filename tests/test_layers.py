@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.import_graph import PACKAGE, _imported, cycles, import_graph, layer, layer_graph
+from tests.support.import_graph import PACKAGE, _imported, cycles, import_graph, layer, layer_graph
 
 GRAPH = import_graph()
 M = PACKAGE + "."

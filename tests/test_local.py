@@ -21,12 +21,12 @@ import time
 import httpx
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
-from support import Shell, messages_until_idle, run_and_collect, shown
 
 from mistral_magic import MissingKeyError, UsageError
 from mistral_magic.errors import LocalServerError
 from mistral_magic.ipython.extension import forget
 from mistral_magic.local import server as local
+from tests.support import Shell, messages_until_idle, run_and_collect, shown
 
 ASK = "%%mistral --max-tokens 24 -t 0\n"
 PATIENCE = 600.0  # seconds: the bound of every wait for the model, a kernel or a process on a busy machine
@@ -400,7 +400,8 @@ def test_the_key_stays_out_of_the_local_server(module_shell, shell, monkeypatch)
     """The key is for the configured server: the local one gets it neither in its environment nor
     in a request, even when MISTRAL_API_KEY is set."""
     import httpx
-    from support import TEST_KEY
+
+    from tests.support import TEST_KEY
 
     monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
     shell.ok("%mistral local stop")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from notebook_harness import apply_clear_output
+from tests.support.notebook_harness import apply_clear_output
 
 
 def msg(kind: str, **content) -> dict:

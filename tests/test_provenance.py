@@ -13,9 +13,10 @@ import sys
 
 import nbformat
 import pytest
-from fakeapi import Reply
 from nbclient import NotebookClient
-from support import TEST_KEY
+
+from tests.fakeapi import Reply
+from tests.support import TEST_KEY
 
 KEY = "mistral_magic"
 

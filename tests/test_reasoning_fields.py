@@ -8,8 +8,8 @@ import json
 import re
 
 import pytest
-from fakeapi import Reply
 
+from tests.fakeapi import Reply
 from tests.render.test_live_view import comms, custom_messages  # noqa: F401 - comms is a fixture
 from tests.test_thinking import ANSWER, DETAILS, THINKING, assistant_messages
 

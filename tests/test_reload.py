@@ -6,7 +6,8 @@ from __future__ import annotations
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from support import TEST_KEY
+
+from tests.support import TEST_KEY
 
 TYPED = "sk-typed-key-abcdefghijkl"
 

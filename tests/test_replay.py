@@ -8,12 +8,12 @@ import json
 
 import nbformat
 import pytest
-from fakeapi import Reply
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
-from support import TEST_KEY
 
 from mistral_magic import UsageError
+from tests.fakeapi import Reply
+from tests.support import TEST_KEY
 
 KEY = "mistral_magic"
 LESSON = [

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from fakeapi import Reply
-from support import TEST_KEY
 
 from mistral_magic import JsonReplyError
+from tests.fakeapi import Reply
+from tests.support import TEST_KEY
 
 
 def last_body(fake) -> dict:

@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 
-from fakeapi import ErrorReply, Reply
-
 from mistral_magic import ReplyInterrupted, ServerError
+from tests.fakeapi import ErrorReply, Reply
 
 
 def contents(fake, index=-1) -> list[str]:

@@ -4,9 +4,10 @@ IPython, and the fake server receives only what is on screen."""
 from __future__ import annotations
 
 import pytest
-from fakeapi import ErrorReply
 from jupyter_client.manager import start_new_kernel
-from support import TEST_KEY, execute_in_cell, run_and_collect, shown
+
+from tests.fakeapi import ErrorReply
+from tests.support import TEST_KEY, execute_in_cell, run_and_collect, shown
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import logging
 import pickle
 
 import pytest
-from fakeapi import ErrorReply, Reply
-from support import TEST_KEY
 
 from mistral_magic.secret import Secret
+from tests.fakeapi import ErrorReply, Reply
+from tests.support import TEST_KEY
 
 
 def test_secret_never_formats_itself():

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support import TEST_KEY
+
+from tests.support import TEST_KEY
 
 
 def sent_model(fake) -> str:
@@ -111,7 +112,7 @@ def test_key_typed_with_getpass_wins_over_the_environment(shell, fake, monkeypat
 
 def test_any_loopback_address_needs_no_key_and_never_goes_through_a_proxy(shell, monkeypatch):
     """127.0.0.2 is this machine too: no key, and the proxy from the environment is not used."""
-    from fakeapi import FakeChatServer, Reply
+    from tests.fakeapi import FakeChatServer, Reply
 
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.setenv(name, "http://127.0.0.1:9")  # nothing listens there: a proxied request fails

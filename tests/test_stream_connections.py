@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 
-from fakeapi import RawReply, Reply
-from fakeapi import delta_chunk as chunk
-from fakeapi import sse_event as event
-
 from mistral_magic.api import drain
+from tests.fakeapi import RawReply, Reply
+from tests.fakeapi import delta_chunk as chunk
+from tests.fakeapi import sse_event as event
 
 DONE = b"data: [DONE]\n\n"
 

@@ -6,9 +6,8 @@ import json
 import threading
 import time
 
-from fakeapi import RawReply, Reply
-
 from mistral_magic import ReplyInterrupted, StreamError
+from tests.fakeapi import RawReply, Reply
 
 
 def event(obj) -> bytes:

@@ -11,11 +11,6 @@ import sqlite3
 import threading
 
 import pytest
-from fakeapi import RawReply, Reply
-from fakeapi import delta_chunk as chunk
-from fakeapi import sse_event as event
-from hostile import HOSTILE_REPLIES, problems
-from support import answered
 
 from mistral_magic import ReplyInterrupted, StreamError, UsageError
 from mistral_magic.annotation.cache import ReplyCache
@@ -23,7 +18,12 @@ from mistral_magic.api.content import ContentParts
 from mistral_magic.api.protocol import Completion
 from mistral_magic.render.base import ReplyInfo
 from mistral_magic.render.text import DIM, RESET, TextRenderer
+from tests.fakeapi import RawReply, Reply
+from tests.fakeapi import delta_chunk as chunk
+from tests.fakeapi import sse_event as event
 from tests.render.test_live_view import Clock, Frontend, ViewState, comms, custom_messages  # noqa: F401 - comms is a fixture
+from tests.support import answered
+from tests.support.hostile import HOSTILE_REPLIES, problems
 
 THINKING = "The user asks for 2 + 2. Adding *two* and two gives four; check: 4 - 2 = 2."
 ANSWER = "It is **4**."

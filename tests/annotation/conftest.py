@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .batchsupport import FAST_POLL
+from tests.support.batch import FAST_POLL
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ import time
 
 import pandas as pd
 import pytest
-from fakeapi import ErrorReply, Reply, last_user_message
 
 import mistral_magic
 from mistral_magic import AnnotationInterrupted
+from tests.fakeapi import ErrorReply, Reply, last_user_message
 
 
 def label_for(prompt: str) -> str:

@@ -11,12 +11,11 @@ from dataclasses import replace
 
 import pandas as pd
 import pytest
-from fakeapi import ErrorReply, Reply, last_user_message
-from support import TEST_KEY
 
 from mistral_magic import BatchWaitInterrupted, BatchWaitLost, InvalidSettingError, RateLimitError, UsageError
-
-from .batchsupport import FAST_POLL, fresh_session, requests_to, uploaded_lines
+from tests.fakeapi import ErrorReply, Reply, last_user_message
+from tests.support import TEST_KEY
+from tests.support.batch import FAST_POLL, fresh_session, requests_to, uploaded_lines
 
 
 def test_batch_fills_out_in_input_order_with_mistral_shapes(batch_shell, fake):

@@ -10,9 +10,9 @@ import time
 
 import pytest
 from jupyter_client.manager import start_new_kernel
-from support import TEST_KEY, messages_until_idle, run_and_collect, shown
 
-from .batchsupport import requests_to, uploaded_lines
+from tests.support import TEST_KEY, messages_until_idle, run_and_collect, shown
+from tests.support.batch import requests_to, uploaded_lines
 
 CELL = "%%mistral --each t_items --batch --out t_out\n{item}"
 SETUP = "%load_ext mistral_magic\nt_items = [f'q{i}' for i in range(6)]"

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 
 import pytest
-from fakeapi import ErrorReply, Reply
 
 from mistral_magic import BatchCreationLost, BatchWaitInterrupted, UsageError
+from tests.fakeapi import ErrorReply, Reply
+from tests.support.batch import fresh_session, requests_to, uploaded_lines
 
-from .batchsupport import fresh_session, requests_to, uploaded_lines
 from .test_batch_schema import repairing
 
 CELL = "%%mistral --each t_items --batch --out t_out\n{item}"

@@ -12,13 +12,13 @@ from typing import Literal
 
 import pandas as pd
 import pytest
-from fakeapi import Reply, last_user_message
 from pydantic import BaseModel
 
 from mistral_magic import BatchWaitInterrupted
 from mistral_magic.annotation.validate import REPAIR_PROMPT
+from tests.fakeapi import Reply, last_user_message
+from tests.support.batch import requests_to, uploaded_lines
 
-from .batchsupport import requests_to, uploaded_lines
 from .test_votes import SPEC as VOTE_SPEC
 from .test_votes import voter
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from fakeapi import RawReply, Reply
+from tests.fakeapi import RawReply, Reply
 
 
 def test_a_generation_slower_than_the_read_timeout_is_answered_once(shell, fake):

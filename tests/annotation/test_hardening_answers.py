@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from fakeapi import Reply, last_user_message
 
 from mistral_magic.errors import JsonReplyError
+from tests.fakeapi import Reply, last_user_message
 
 DEEP = "[" * 100_000 + "]" * 100_000  # valid JSON, deeper than Python can decode
 GOOD = {"label": "positive"}

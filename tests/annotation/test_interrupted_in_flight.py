@@ -9,9 +9,9 @@ import time
 from collections import Counter
 
 import pytest
-from fakeapi import Reply, last_user_message
 
 from mistral_magic import AnnotationInterrupted
+from tests.fakeapi import Reply, last_user_message
 
 
 def interrupt_at_request(fake, number: int, delay: float) -> None:

@@ -9,12 +9,11 @@ from typing import ClassVar
 
 import pydantic
 import pytest
-from fakeapi import Reply, last_user_message
 from PIL import Image
 
 from mistral_magic.annotation.validate import REPAIR_PROMPT
-
-from .batchsupport import uploaded_lines
+from tests.fakeapi import Reply, last_user_message
+from tests.support.batch import uploaded_lines
 
 
 class Unprintable:

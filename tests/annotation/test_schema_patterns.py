@@ -9,14 +9,14 @@ import random
 import re
 
 import pytest
-from fakeapi import Reply
 from jupyter_client.manager import start_new_kernel
-from support import TEST_KEY, messages_until_idle, run_and_collect, shown
 
 from mistral_magic import SchemaReplyError
 from mistral_magic.annotation.pattern import PatternError, linear_pattern
 from mistral_magic.annotation.schema import resolve
 from mistral_magic.errors import UsageError
+from tests.fakeapi import Reply
+from tests.support import TEST_KEY, messages_until_idle, run_and_collect, shown
 
 HOSTILE = "^(a+)+$"
 CRAFTED = json.dumps({"code": "a" * 5_000 + "!"})  # Python's re would try 2**5000 ways

@@ -7,11 +7,11 @@ import json
 import httpx
 import pandas as pd
 import pytest
-from fakeapi import Reply, last_user_message
 from pydantic import BaseModel
 
 from mistral_magic import SchemaReplyError
 from mistral_magic.annotation.validate import REPAIR_PROMPT
+from tests.fakeapi import Reply, last_user_message
 
 SPEC = "label: positive|negative|neutral, stars: int, score: float, sure: bool"
 GOOD = {"label": "positive", "stars": 4, "score": 0.5, "sure": True}

@@ -6,7 +6,8 @@ import json
 import random
 
 import pandas as pd
-from fakeapi import Reply, last_user_message
+
+from tests.fakeapi import Reply, last_user_message
 
 CELL = "Label: {item}"
 

@@ -9,9 +9,9 @@ import threading
 
 import pandas as pd
 import pytest
-from fakeapi import Reply, last_user_message
 
 from mistral_magic.annotation.votes import tally
+from tests.fakeapi import Reply, last_user_message
 
 VOTES = {
     "a": [("pos", 1), ("pos", 1), ("neg", 1)],  # pos 2/3; stars 1 (3/3)

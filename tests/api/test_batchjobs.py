@@ -8,15 +8,15 @@ import json
 import time
 
 import pytest
-from fakeapi import ErrorReply, FakeChatServer, Reply
-from fakeapi.batch import StoredFile
-from fakeapi.batchshapes import parse_multipart
 
 from mistral_magic import errors
 from mistral_magic.api.batchjobs import BatchJob, BatchJobs, ResultReader, split_lines
 from mistral_magic.api.client import ChatClient
 from mistral_magic.api.protocol import Endpoint
 from mistral_magic.secret import Secret
+from tests.fakeapi import ErrorReply, FakeChatServer, Reply
+from tests.fakeapi.batch import StoredFile
+from tests.fakeapi.batchshapes import parse_multipart
 
 KEY = "sk-batch-0123456789SECRET"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import email.utils
 
 import pytest
-from fakeapi import ErrorReply, Hang, Reply
 
 from mistral_magic.api.retry import backoff_delay, retry_delay, server_hint
+from tests.fakeapi import ErrorReply, Hang, Reply
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 503])

@@ -19,12 +19,12 @@ import re
 from functools import cache
 from pathlib import Path
 
-from htmlshape import normal_form
 from markdown_it import MarkdownIt
 
 from mistral_magic.render.blocks import BlockSplitter, has_link_definitions
 from mistral_magic.render.html import render_markdown, sanitize
 from tests.render.test_render import split_randomly
+from tests.support.htmlshape import normal_form
 
 SPEC = Path(__file__).parent / "commonmark" / "spec.txt"
 _EXAMPLE = re.compile(r"^`{32} example\n([\s\S]*?)^\.\n([\s\S]*?)^`{32}$|^#{1,6} *(.*)$", re.MULTILINE)

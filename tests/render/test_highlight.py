@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 import pytest
-from htmlshape import parse
 
 from mistral_magic.render.highlight import PALETTE, ThemeNeutralStyle, code_block
 from mistral_magic.render.html import render_markdown
+from tests.support.htmlshape import parse
 
 # JupyterLab's light and dark theme backgrounds (--jp-layout-color0, --jp-layout-color1), bare and
 # under the code block's translucent grey.

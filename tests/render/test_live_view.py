@@ -8,15 +8,15 @@ from typing import ClassVar
 import comm
 import pytest
 from comm.base_comm import BaseComm
-from hostile import HOSTILE_REPLIES, problems
-from htmlshape import parse
-from reply_shapes import REPLY_SHAPES
-from support import answered
 
 from mistral_magic.render.base import ReplyInfo
 from mistral_magic.render.html import render_markdown
 from mistral_magic.render.widget import WidgetRenderer
 from tests.render.test_render import CORPUS, split_randomly
+from tests.support import answered
+from tests.support.hostile import HOSTILE_REPLIES, problems
+from tests.support.htmlshape import parse
+from tests.support.reply_shapes import REPLY_SHAPES
 
 
 class RecordingComm(BaseComm):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 
 import pytest
-from hostile import HOSTILE_REPLIES, problems
-from htmlshape import parse
-from reply_shapes import REPLY_SHAPES
 
 from mistral_magic.render.blocks import BlockSplitter
 from mistral_magic.render.html import render_markdown
 from mistral_magic.render.parser import make_block_parser
 from mistral_magic.render.static import final_bundle
+from tests.support.hostile import HOSTILE_REPLIES, problems
+from tests.support.htmlshape import parse
+from tests.support.reply_shapes import REPLY_SHAPES
 
 CORPUS = [
     "# Title\n\nIntro with **bold**, *em*, `code` and a [link](https://example.org).\n\n## Sub\n\nText.",

@@ -1,7 +1,7 @@
 """The import graph of the package, read from its source with ``ast``: which module imports which.
 
 Every import counts, at module level or inside a function, under ``TYPE_CHECKING`` or not, so a
-cycle cannot hide behind a late import. ``python tests/import_graph.py`` prints the graph between
+cycle cannot hide behind a late import. ``python -m tests.support.import_graph`` prints the graph between
 modules and between layers (a subpackage, or a top-level module).
 """
 
@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 PACKAGE = "mistral_magic"
-ROOT = Path(__file__).resolve().parents[1] / PACKAGE
+ROOT = Path(__file__).resolve().parents[2] / PACKAGE
 
 
 def module_name(path: Path) -> str:

@@ -12,8 +12,8 @@ import tempfile
 from collections import deque
 from collections.abc import Iterable
 
-from fakeapi import FakeChatServer
-from notebook_replies import install
+from tests.fakeapi import FakeChatServer
+from tests.support.notebook_replies import install
 
 DUMMY_KEY = "sk-notebooks-dummy-key"
 OUTPUT_TYPES = {"stream", "display_data", "execute_result", "error"}

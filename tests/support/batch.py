@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 
-from fakeapi.batchshapes import parse_multipart
-
 from mistral_magic.annotation.batchrun import PollSchedule
 from mistral_magic.ipython.extension import forget
+from tests.fakeapi.batchshapes import parse_multipart
 
 FAST_POLL = PollSchedule(first=0.02, growth=1.5, longest=0.2, creation_grace=0.5)
 

@@ -10,7 +10,7 @@ import json
 import threading
 from collections.abc import Callable
 
-from fakeapi import ErrorReply, FakeChatServer, Reply
+from tests.fakeapi import ErrorReply, FakeChatServer, Reply
 
 SLOW = 0.02  # seconds between streamed chunks: visible streaming, quick test runs
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from htmlshape import Node
+from tests.support.htmlshape import Node
 
 
 def _only(root: Node, *tags: str) -> list[Node]:
