@@ -165,7 +165,7 @@ def test_the_key_follows_a_base_url_the_user_changes(shell, fake, monkeypatch):
 
 def test_local_mode_settings_send_no_key(shell, fake):
     """What ``%mistral local`` sets (base_url and model, with its source) sends no key, even to a
-    server that would take one; the local server itself is covered in tests/test_local.py."""
+    server that would take one; the local server itself is covered in tests/local/test_local_mode.py."""
     from mistral_magic.local.mode import LOCAL_SOURCE
 
     shell.magics.set_by(LOCAL_SOURCE, base_url=fake.url + "/v1", model="local-model")

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.test_local import _local_missing
+from tests.local.test_local_mode import _local_missing
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 

@@ -5,7 +5,7 @@ own code colours are CodeMirror classes generated at run time, so there is no st
 use. Inline ``color``/``font-weight``/``font-style`` and an ``rgba`` background do survive (its
 sanitizer allows them), so every token carries its colour. One palette serves light and dark
 themes: each colour has a contrast of at least 3.3:1 on white and on JupyterLab's dark
-background (``tests/test_highlight.py`` checks it); text that is not a keyword, string, number
+background (``tests/render/test_highlight.py`` checks it); text that is not a keyword, string, number
 or comment keeps the theme's own colour.
 """
 

@@ -10,7 +10,7 @@ notebook is then changed on disk (so its signature no longer matches: untrusted,
 sanitizes its HTML outputs) and reopened in the dark theme, where math and colours must survive.
 Screenshots of the answer in both themes go to ``notebooks/screenshots/`` (shown in the README).
 
-Needs what ``tests/test_browser.py`` needs; skipped (or failed) the same way.
+Needs what ``tests/render/test_browser.py`` needs; skipped (or failed) the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +24,16 @@ from pathlib import Path
 import pytest
 
 from tests.fakeapi import Reply
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, Lab, Notebook, Run, running_lab, split_evenly, wait_kernel_ready
+from tests.render.test_browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Lab,
+    Notebook,
+    Run,
+    running_lab,
+    split_evenly,
+    wait_kernel_ready,
+)
 
 MATH_MARK = "browser-test-math"
 MATH_REPLY = (
@@ -46,7 +55,7 @@ INLINE_MATH = 4  # $r$, $A = ...$, $x_i$, \(...\)
 DISPLAY_MATH = 2  # $$...$$, \[...\]
 MATH_SOURCE = "$A = \\pi r_1^2$"
 CHUNKS, CHUNK_DELAY = 30, 0.15
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "notebooks" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "notebooks" / "screenshots"
 NOTEBOOK, UNTRUSTED = "math-code.ipynb", "math-code-reloaded.ipynb"
 DARK_THEME = "JupyterLab Dark"
 FAILURE_SHOT = Path(__file__).parent / "screenshots" / "browser-math-failure.png"  # ignored by git

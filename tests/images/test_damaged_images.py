@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from mistral_magic import ImageError, UsageError
-from tests.test_images import VISION, chat_bodies, jpeg, no_pillow, png  # noqa: F401 - no_pillow is a fixture
+from tests.images.test_cell_images import VISION, chat_bodies, jpeg, no_pillow, png  # noqa: F401 - no_pillow is a fixture
 
 
 def _chunk(kind: bytes, payload: bytes) -> bytes:

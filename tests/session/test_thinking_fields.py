@@ -11,7 +11,7 @@ import pytest
 
 from tests.fakeapi import Reply
 from tests.render.test_live_view import comms, custom_messages  # noqa: F401 - comms is a fixture
-from tests.test_thinking import ANSWER, DETAILS, THINKING, assistant_messages
+from tests.session.test_thinking import ANSWER, DETAILS, THINKING, assistant_messages
 
 FIELDS = ["reasoning_content", "reasoning"]
 

@@ -17,7 +17,7 @@ watching the page as a user would, then saves; the tests check what it saw:
 
 Needs ``/usr/bin/chromium`` and the ``playwright`` package (never ``playwright install``); skipped
 when either is missing, unless ``MISTRAL_MAGIC_REQUIRE_BROWSER=1`` (then it fails). Screenshots go
-to ``tests/screenshots/`` (ignored by git).
+to ``tests/render/screenshots/`` (ignored by git).
 """
 
 from __future__ import annotations
