@@ -196,9 +196,7 @@ class ChatSession:
             endpoint = self.endpoint(settings)
             self.check_images(body, settings, endpoint)
             key = cache_key(endpoint.base_url, body) if options.cache else None
-            cached = self.cache.get(key) if key else None
-            if cached is not None and not is_usable(cached.text, options.json):
-                cached = None
+            cached = self.cache.get_usable(key, options.json) if key else None
         source = "replay" if recording is not None else "cache" if cached is not None else "live"
         renderer.start(ReplyInfo(model=settings.model, chat=options.chat))
 
