@@ -30,6 +30,17 @@ def fake(fake_server):
 
 
 @pytest.fixture
+def kernel_env(fake, monkeypatch, tmp_path):
+    """The environment a real kernel started by the test inherits: the fake server, the test key, a
+    reply cache of its own and no model set; returns the fake server."""
+    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
+    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
+    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("MISTRAL_MODEL", raising=False)
+    return fake
+
+
+@pytest.fixture
 def shell(fake, monkeypatch, tmp_path):
     """A fresh extension state in the shell, talking to the fake server with a test key, with a
     reply cache of its own."""

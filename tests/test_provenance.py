@@ -12,22 +12,12 @@ import subprocess
 import sys
 
 import nbformat
-import pytest
 from nbclient import NotebookClient
 
 from tests.fakeapi import Reply
 from tests.support import TEST_KEY
 
 KEY = "mistral_magic"
-
-
-@pytest.fixture
-def kernel_env(fake, monkeypatch, tmp_path):
-    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
-    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
-    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("MISTRAL_MODEL", raising=False)
-    return fake
 
 
 def run_notebook(cells: list[str], path) -> nbformat.NotebookNode:

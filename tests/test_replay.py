@@ -25,12 +25,8 @@ LESSON = [
 
 
 @pytest.fixture
-def lesson(fake, monkeypatch, tmp_path):
+def lesson(kernel_env, fake, tmp_path):
     """The lesson run once against the fake server and saved."""
-    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
-    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
-    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("MISTRAL_MODEL", raising=False)
     fake.add_rule("haiku", Reply(text="Steam over the cup,\nleaves unfold in quiet heat,\nthe kettle sighs twice."))
     path = tmp_path / "lesson.ipynb"
     nb = nbformat.v4.new_notebook()

@@ -7,15 +7,11 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from tests.fakeapi import ErrorReply
-from tests.support import TEST_KEY, execute_in_cell, run_and_collect, shown
+from tests.support import execute_in_cell, run_and_collect, shown
 
 
 @pytest.fixture
-def kernel(fake, monkeypatch, tmp_path):
-    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
-    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
-    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.delenv("MISTRAL_MODEL", raising=False)
+def kernel(kernel_env):
     manager, client = start_new_kernel(kernel_name="python3")
     try:
         run_and_collect(client, "%load_ext mistral_magic\n%mistral config display=text max_retries=0")

@@ -8,22 +8,13 @@ import queue
 import threading
 import time
 
-import pytest
 from jupyter_client.manager import start_new_kernel
 
-from tests.support import TEST_KEY, messages_until_idle, run_and_collect, shown
+from tests.support import messages_until_idle, run_and_collect, shown
 from tests.support.batch import requests_to, uploaded_lines
 
 CELL = "%%mistral --each t_items --batch --out t_out\n{item}"
 SETUP = "%load_ext mistral_magic\nt_items = [f'q{i}' for i in range(6)]"
-
-
-@pytest.fixture
-def kernel_env(fake, monkeypatch, tmp_path):
-    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
-    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
-    monkeypatch.setenv("MISTRAL_MAGIC_CACHE_DIR", str(tmp_path / "cache"))
-    return fake
 
 
 def polls_of_a_job(fake) -> list:

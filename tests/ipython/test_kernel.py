@@ -6,21 +6,13 @@ import queue
 import time
 
 import nbformat
-import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
 from tests.fakeapi import Reply
-from tests.support import TEST_KEY, run_and_collect
+from tests.support import run_and_collect
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-@pytest.fixture
-def kernel_env(fake, monkeypatch):
-    monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
-    monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
-    return fake
 
 
 def test_headless_run_keeps_each_answer_as_a_static_display(kernel_env, tmp_path):

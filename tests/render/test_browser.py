@@ -470,15 +470,7 @@ def notebook_run(lab):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 1000})
-            context.set_default_timeout(30_000)
-
-            # Nothing leaves this machine: record and refuse any request off 127.0.0.1.
-            def refuse(route):
-                run.external_requests.append(route.request.url)
-                route.abort()
-
-            context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*"), refuse)
+            context = local_only_context(browser, run.external_requests)
             page = context.new_page()
 
             def on_dialog(dialog):
@@ -502,6 +494,20 @@ def notebook_run(lab):
     run.chat_requests = [r.json() for r in chats]
     run.authorizations = [r.headers.get("authorization", "") for r in chats]
     return run
+
+
+def local_only_context(browser, refused: list[str]):
+    """A browser context in which nothing leaves this machine: any request off 127.0.0.1 is refused,
+    and its URL recorded in ``refused``."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    context.set_default_timeout(30_000)
+
+    def refuse(route):
+        refused.append(route.request.url)
+        route.abort()
+
+    context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*"), refuse)
+    return context
 
 
 KERNEL_READY_JS = """() => {
@@ -718,10 +724,7 @@ def test_an_edited_cell_run_again_sends_only_what_is_on_screen(lab, notebook_run
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            context = browser.new_context(viewport={"width": 1280, "height": 1000})
-            context.set_default_timeout(30_000)
-            context.route(re.compile(r"^(?!https?://(127\.0\.0\.1|localhost)[:/]).*"), lambda route: route.abort())
-            page = context.new_page()
+            page = local_only_context(browser, run.external_requests).new_page()
             url = f"{lab.url}/lab/workspaces/rerun/tree/{RERUN_NOTEBOOK}?reset&token={lab.token}"  # only this notebook
             page.goto(url, wait_until="domcontentloaded")
             page.locator(".jp-Notebook .jp-Cell").nth(2).wait_for()
