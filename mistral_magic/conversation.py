@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from .chatfile import check_fields, write_atomically
 from .errors import UsageError, hint
 from .images.attachment import Attachment
 from .provenance import Provenance
+from .usage import ChatUsage, TokenUsage
 
 FORMAT = "mistral-magic/chats"
 FORMAT_VERSION = 2  # 2: turns know their cell and carry their provenance (version 1 files still load)
@@ -30,7 +31,7 @@ class Turn:
     assistant: str
     model: str | None = None
     finish_reason: str | None = None
-    usage: dict | None = None
+    usage: TokenUsage | None = None
     interrupted: bool = False
     content: list | None = None
     images: list[Attachment] | None = None  # the turn's images (--image), sent again with its question
@@ -162,41 +163,12 @@ def build_messages(
     return messages
 
 
-@dataclass
-class Usage:
-    """Tokens billed to one chat. Undo and reset do not refund them."""
-
-    requests: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-
-    def add(self, usage: dict | None) -> None:
-        self.requests += 1
-        if usage:
-            self.prompt_tokens += int(usage.get("prompt_tokens") or 0)
-            self.completion_tokens += int(usage.get("completion_tokens") or 0)
-
-    @property
-    def total_tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    @classmethod
-    def sum(cls, usages: Iterable[Usage]) -> Usage:
-        """The usage of several chats together."""
-        total = cls()
-        for usage in usages:
-            total.requests += usage.requests
-            total.prompt_tokens += usage.prompt_tokens
-            total.completion_tokens += usage.completion_tokens
-        return total
-
-
 class ChatStore:
     """Every chat of this kernel, by name, and the token usage of each."""
 
     def __init__(self) -> None:
         self.chats: dict[str, Chat] = {}
-        self.usage: dict[str, Usage] = {}
+        self.usage: dict[str, ChatUsage] = {}
 
     def get(self, name: str) -> Chat:
         """The chat called ``name``, created empty on first use."""
@@ -205,8 +177,8 @@ class ChatStore:
             chat = self.chats[name] = Chat(name)
         return chat
 
-    def record_usage(self, name: str, usage: dict | None) -> None:
-        self.usage.setdefault(name, Usage()).add(usage)
+    def record_usage(self, name: str, usage: TokenUsage | None) -> None:
+        self.usage.setdefault(name, ChatUsage()).add(usage)
 
     def reset_all(self) -> None:
         self.chats.clear()
@@ -250,8 +222,9 @@ def _chat_to_dict(chat: Chat) -> dict:
 
 
 def _turn_to_dict(turn: Turn) -> dict:
-    item = asdict(replace(turn, images=None, provenance=None))
+    item = asdict(replace(turn, images=None, provenance=None, usage=None))
     del item["run"]  # meaningful only in the kernel that ran the cell
+    item["usage"] = turn.usage.to_dict() if turn.usage is not None else None
     item["images"] = [image.to_dict() for image in turn.images] if turn.images else None
     item["provenance"] = turn.provenance.to_dict() if turn.provenance is not None else None
     for name in ("content", "images", "cell_id", "execution_count", "provenance"):
@@ -279,15 +252,18 @@ def _chat_from_dict(item: Any, number: int) -> Chat:
 def _turn_from_dict(data: Any, where: str) -> Turn:
     """A saved turn; its provenance, when there is one, must be a record :class:`Provenance` reads."""
     saved = data.get("provenance") if isinstance(data, dict) else None
-    if saved is not None:
-        data = {key: value for key, value in data.items() if key != "provenance"}
+    usage = data.get("usage") if isinstance(data, dict) else None
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key not in ("provenance", "usage")}
+    if usage is not None and not isinstance(usage, dict):
+        raise UsageError(f"{where}: 'usage' is {type(usage).__name__}, not an object.")
     fields = check_fields(Turn, data, where)
     if "run" in fields:
         raise UsageError(f"{where} has an unknown field 'run'.")
     provenance = Provenance.from_dict(saved) if saved is not None else None
     if saved is not None and provenance is None:
         raise UsageError(f"{where}: 'provenance' is not a provenance record.")
-    return Turn(**fields, provenance=provenance)
+    return Turn(**fields, provenance=provenance, usage=TokenUsage.of(usage))
 
 
 def _checked_image(item: Any, where: str) -> Attachment:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .textsafe import encodable
+from .usage import TokenUsage
 
 METADATA_KEY = "mistral_magic"
 SOURCES = ("live", "cache", "replay")
@@ -74,7 +75,7 @@ class Provenance:
     options: dict[str, Any] | None = None
     seed: int | None = None
     finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
+    usage: TokenUsage | None = None
     first_token_s: float | None = None
     total_s: float | None = None
     reply_chars: int = 0
@@ -86,7 +87,10 @@ class Provenance:
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON-able data; empty fields are left out."""
-        return {key: value for key, value in asdict(self).items() if value is not None}
+        data = {key: value for key, value in asdict(replace(self, usage=None)).items() if value is not None}
+        if self.usage is not None:
+            data["usage"] = self.usage.to_dict()
+        return data
 
     def metadata(self) -> dict[str, Any]:
         """The output metadata of the answer's display."""
@@ -103,6 +107,7 @@ class Provenance:
         if not all(isinstance(values.get(name), str) for name in required) or values["source"] not in SOURCES:
             return None
         values.setdefault("model_answered", None)
+        values["usage"] = TokenUsage.of(values.get("usage"))
         if not isinstance(values.get("reply_chars", 0), int):
             return None
         content = values.get("content")
@@ -116,9 +121,8 @@ class Provenance:
         answered = self.model_answered or self.model_asked
         model = answered if answered == self.model_asked else f"{answered} (asked: {self.model_asked})"
         parts = [model, self.finish_reason or ""]
-        if self.usage:
-            prompt, completion = self.usage.get("prompt_tokens", 0), self.usage.get("completion_tokens", 0)
-            parts.append(f"{prompt} prompt + {completion} completion tokens")
+        if self.usage is not None:
+            parts.append(f"{self.usage.prompt_tokens} prompt + {self.usage.completion_tokens} completion tokens")
         if self.total_s is not None:
             parts.append(f"{self.total_s:.1f} s")
         if self.source != "live":

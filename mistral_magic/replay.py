@@ -22,6 +22,7 @@ from .api.protocol import Completion
 from .errors import ReplayMissError, UsageError, hint
 from .provenance import METADATA_KEY, Provenance, request_hash
 from .settings import Settings
+from .usage import TokenUsage
 
 SESSION_ENV = "JPY_SESSION_NAME"  # Jupyter Server: the notebook's path, in the kernel's environment
 VSCODE_NAME = "__vsc_ipynb_file__"  # VS Code: the notebook's path, in the user namespace
@@ -189,7 +190,7 @@ class ReplayStream:
         return "".join(self._parts)
 
     @property
-    def usage(self) -> dict[str, Any] | None:
+    def usage(self) -> TokenUsage | None:
         return None  # a replay costs nothing
 
     def __iter__(self) -> Iterator[str]:

@@ -17,6 +17,7 @@ from typing import Any
 from ..api.protocol import Completion
 from ..errors import UsageError, hint
 from ..textsafe import encodable
+from ..usage import TokenUsage
 from .jsonmode import is_usable
 
 CACHE_DIR_ENV = "MISTRAL_MAGIC_CACHE_DIR"
@@ -38,7 +39,7 @@ def cache_key(base_url: str, body: dict[str, Any]) -> str:
 
 
 def _row(key: str, completion: Completion) -> tuple[object, ...]:
-    usage = json.dumps(completion.usage) if completion.usage else None
+    usage = json.dumps(completion.usage.to_dict()) if completion.usage else None
     content = encodable(json.dumps(completion.content, ensure_ascii=False)) if completion.content else None
     model = encodable(completion.model) if completion.model else None
     return (key, encodable(completion.text), completion.finish_reason, usage, model, time.time(), content)
@@ -124,7 +125,11 @@ class ReplyCache:
                 return self._memory.get(key)
         text, finish_reason, usage, model, content = row
         return Completion(
-            text, finish_reason, json.loads(usage) if usage else None, model, json.loads(content) if content else None
+            text,
+            finish_reason,
+            TokenUsage.of(json.loads(usage)) if usage else None,
+            model,
+            json.loads(content) if content else None,
         )
 
     def get_usable(self, key: str, json: bool, rule: Callable[[str], bool] | None = None) -> Completion | None:

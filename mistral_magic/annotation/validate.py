@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..api.protocol import Completion, Endpoint, json_object_format
 from ..errors import BadRequestError, SchemaReplyError, UnprocessableError, one_line
+from ..usage import add_usage
 from .jsonmode import read_json
 from .pattern import linear_pattern
 from .schema import Schema
@@ -107,14 +108,6 @@ def _reason(error: ValidationError) -> str:
 
 def _bounded(text: str, limit: int = MAX_REASON_CHARS) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def add_usage(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Two ``usage`` objects added up (token counts only; ``None`` when neither has any)."""
-    if not a or not b:
-        return a or b
-    keys = ("prompt_tokens", "completion_tokens", "total_tokens")
-    return {k: int(a.get(k) or 0) + int(b.get(k) or 0) for k in keys}
 
 
 def repair_messages(body: dict[str, Any], reply: str, reason: str) -> dict[str, Any]:

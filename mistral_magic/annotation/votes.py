@@ -17,10 +17,11 @@ from typing import Any, Protocol
 
 from ..api.protocol import Completion, Endpoint
 from ..errors import BadRequestError, JsonReplyError, SchemaReplyError, UnprocessableError
+from ..usage import TokenUsage, add_usage
 from .jsonmode import parse_json_reply
 from .schema import Field
 from .typed import typed_column
-from .validate import SchemaClient, add_usage, fallback_body, rejects_json_schema
+from .validate import SchemaClient, fallback_body, rejects_json_schema
 
 
 class ChoicesClient(Protocol):
@@ -48,7 +49,7 @@ class VotingClient:
         the votes still missing asked one by one."""
         single = {k: v for k, v in body.items() if k != "n"}
         got = [*got[:1], *(replace(c, usage=None) for c in got[1 : self.votes])]  # n's choices share one usage
-        usage: dict[str, Any] | None = None
+        usage: TokenUsage | None = None
         answers: list[Any] = []
         last_error: SchemaReplyError | None = None
         sent = fallback_body(single, self.checked.validator.schema) if self.checked.fallback else single

@@ -14,6 +14,7 @@ from .. import errors
 from ..errors import hint
 from ..secret import Secret
 from ..textsafe import encodable
+from ..usage import TokenUsage
 from .content import ContentParts, reasoning_of, split_content
 from .pacing import Pacer
 
@@ -126,18 +127,6 @@ def str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def usage_of(value: Any) -> dict[str, Any] | None:
-    """An optional ``usage`` object, its ``*_tokens`` counts kept only when they are whole numbers;
-    anything else is ignored (a malformed usage never costs a reply)."""
-    if not isinstance(value, dict):
-        return None
-    return {
-        k: v
-        for k, v in value.items()
-        if isinstance(k, str) and (not k.endswith("_tokens") or (isinstance(v, int) and not isinstance(v, bool)))
-    }
-
-
 _STATUS_ERRORS: dict[int, tuple[type[errors.ApiError], str]] = {
     400: (errors.BadRequestError, "Bad request: {message}"),
     401: (
@@ -198,7 +187,7 @@ class Completion:
 
     text: str
     finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
+    usage: TokenUsage | None = None
     model: str | None = None
     content: list[dict[str, Any]] | None = None
 
@@ -252,7 +241,7 @@ def _choice_completion(choice: Any, payload: dict[str, Any], endpoint: Endpoint,
     return Completion(
         text=encodable(text),
         finish_reason=str_or_none(choice.get("finish_reason")),
-        usage=usage_of(payload.get("usage")),
+        usage=TokenUsage.of(payload.get("usage")),
         model=str_or_none(payload.get("model")),
         content=parts.message_content(text),
     )

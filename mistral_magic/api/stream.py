@@ -13,6 +13,7 @@ import httpx
 from .. import errors
 from ..errors import hint
 from ..textsafe import SurrogateJoiner
+from ..usage import TokenUsage
 from . import protocol
 from .bodylimit import BodyNotDecodable, BodyTooLarge, iter_body
 from .content import ContentParts, reasoning_of
@@ -56,7 +57,7 @@ class ChatStream:
         self._parts: list[str] = []
         self._content = ContentParts()  # a reasoning model's thinking parts
         self.finish_reason: str | None = None
-        self.usage: dict[str, Any] | None = None
+        self.usage: TokenUsage | None = None
         self.model: str | None = None
         self._answering = False  # an event arrived: the server is generating (and billing) this reply
 
@@ -158,7 +159,7 @@ class ChatStream:
                 # The shape, checked once here: what the reply needs must fit; optional fields that do not are ignored.
                 usage = event.get("usage")
                 if usage:
-                    self.usage = protocol.usage_of(usage) or self.usage
+                    self.usage = TokenUsage.of(usage) or self.usage
                 if self.model is None:
                     self.model = protocol.str_or_none(event.get("model"))
                 choices = event.get("choices")

@@ -123,13 +123,13 @@ def load(commands: Commands, opts: argparse.Namespace) -> None:
 
 @subcommand("tokens used, per chat and in total")
 def usage(commands: Commands, opts: argparse.Namespace) -> None:
-    from ..conversation import Usage
+    from ..usage import ChatUsage
 
     usage = commands.session.store.usage
     if not usage:
         commands._say("No requests yet.")
         return
-    counts = [*usage.items(), ("total", Usage.sum(usage.values()))]
+    counts = [*usage.items(), ("total", ChatUsage.sum(usage.values()))]
     rows = [(name, u.requests, u.prompt_tokens, u.completion_tokens, u.total_tokens) for name, u in counts]
     commands.show(table_bundle(["chat", "requests", "prompt tokens", "completion tokens", "total tokens"], rows))
 

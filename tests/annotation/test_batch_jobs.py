@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from mistral_magic import BatchWaitInterrupted, BatchWaitLost, InvalidSettingError, RateLimitError, UsageError
+from mistral_magic.usage import TokenUsage
 from tests.fakeapi import ErrorReply, Reply, last_user_message
 from tests.support import TEST_KEY
 from tests.support.batch import FAST_POLL, fresh_session, requests_to, uploaded_lines
@@ -298,7 +299,7 @@ def test_put_many_is_one_transaction_and_falls_back_to_memory(tmp_path):
     from mistral_magic.annotation.cache import ReplyCache
     from mistral_magic.api.protocol import Completion
 
-    answers = [(f"k{i}", Completion(f"text {i}", "stop", {"prompt_tokens": 1}, "m")) for i in range(5)]
+    answers = [(f"k{i}", Completion(f"text {i}", "stop", TokenUsage(prompt_tokens=1), "m")) for i in range(5)]
     cache = ReplyCache(tmp_path / "ok")
     cache.put_many(answers)
     assert len(cache) == 5 and cache.get("k3") == answers[3][1]

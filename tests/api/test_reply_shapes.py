@@ -66,7 +66,7 @@ def test_malformed_optional_fields_in_a_stream_are_ignored(shell, fake, extra):
     shell.ok("%%mistral\nhi")
     turn = turns(shell)[-1]
     assert turn.assistant == "Fine." and turn.finish_reason == "stop" and isinstance(turn.model, str)
-    assert turn.usage is None or all(isinstance(v, int) for v in turn.usage.values())
+    assert turn.usage is None or all(isinstance(v, int) for v in turn.usage.to_dict().values())
     shell.ok("%mistral usage")
 
 

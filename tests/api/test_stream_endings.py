@@ -7,6 +7,7 @@ import json
 import pytest
 
 from mistral_magic import BadResponseError, StreamError
+from mistral_magic.usage import TokenUsage
 from tests.fakeapi import RawReply, Reply
 from tests.fakeapi import delta_chunk as chunk
 from tests.fakeapi import sse_event as event
@@ -108,7 +109,7 @@ def test_a_full_completion_to_a_streamed_request_is_read_as_one(shell, fake, con
     assert run.markdown == ["Not streamed."]
     turn = last_turn(shell)
     assert turn.assistant == "Not streamed." and turn.model == "served-model" and turn.finish_reason == "stop"
-    assert turn.usage == {"prompt_tokens": 4, "completion_tokens": 2, "total_tokens": 6}
+    assert turn.usage == TokenUsage(prompt_tokens=4, completion_tokens=2)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import threading
 import time
 
 from mistral_magic import ReplyInterrupted, StreamError
+from mistral_magic.usage import TokenUsage
 from tests.fakeapi import RawReply, Reply
 
 
@@ -129,7 +130,7 @@ def test_usage_only_last_chunk_with_empty_choices(shell, fake):
     fake.script(RawReply(pieces=[body]))
     shell.ok("%%mistral\nhi")
     turn = shell.magics.session.store.get("default").turns[-1]
-    assert turn.usage == {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    assert turn.usage == TokenUsage(prompt_tokens=3, completion_tokens=1)
     assert turn.finish_reason == "stop"
 
 

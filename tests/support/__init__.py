@@ -10,6 +10,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from mistral_magic.provenance import Provenance
+from mistral_magic.usage import TokenUsage
 
 TEST_KEY = "sk-test-0123456789abcdefSECRET"
 
@@ -117,7 +118,7 @@ def answered(*, finish_reason: str = "stop", usage: dict | None = None, model: s
         request_hash="0" * 64,
         asked_at="2026-01-01T00:00:00Z",
         finish_reason=finish_reason,
-        usage=usage,
+        usage=TokenUsage.of(usage),
     )
 
 
