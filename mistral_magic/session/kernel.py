@@ -210,23 +210,7 @@ class ChatSession:
         def provenance_of(completion: Completion) -> Provenance:
             if recording is not None:
                 return recording.provenance.as_source("replay")
-            return Provenance(
-                source=source,
-                model_asked=settings.model,
-                model_answered=self.answering_model(settings, completion),
-                server=server_host(settings.base_url),
-                request_hash=request_hash(body),
-                asked_at=asked_at,
-                chat=options.chat,
-                options=settings.sampling.body_fields() or None,
-                seed=settings.sampling.random_seed,
-                finish_reason=completion.finish_reason,
-                usage=completion.usage,
-                first_token_s=clock.first_token_s,
-                total_s=clock.total_s(),
-                reply_chars=len(completion.text),
-                content=completion.content,
-            )
+            return self._provenance(completion, source, settings, options, body, asked_at, clock)
 
         stream: ChatStream | ReplayStream | None = None
         try:
@@ -278,6 +262,35 @@ class ChatSession:
         if replaced is not None and replaced.left:
             print(rerun_notice(replaced, options.chat))
         return completion
+
+    def _provenance(
+        self,
+        completion: Completion,
+        source: str,
+        settings: Settings,
+        options: TurnOptions,
+        body: dict[str, Any],
+        asked_at: str,
+        clock: Stopwatch,
+    ) -> Provenance:
+        """The record of an answer asked live or served from the reply cache."""
+        return Provenance(
+            source=source,
+            model_asked=settings.model,
+            model_answered=self.answering_model(settings, completion),
+            server=server_host(settings.base_url),
+            request_hash=request_hash(body),
+            asked_at=asked_at,
+            chat=options.chat,
+            options=settings.sampling.body_fields() or None,
+            seed=settings.sampling.random_seed,
+            finish_reason=completion.finish_reason,
+            usage=completion.usage,
+            first_token_s=clock.first_token_s,
+            total_s=clock.total_s(),
+            reply_chars=len(completion.text),
+            content=completion.content,
+        )
 
     def answering_model(self, settings: Settings, completion: Completion) -> str | None:
         """The model that answered: the one the local server loaded (llama.cpp's server names
