@@ -73,7 +73,7 @@ HINTS: dict[str, tuple[str, str]] = {
     "item_errors": ("see %mistral errors", "see .errors"),
     "undo": ("%mistral undo restores the chat as it was", "the chat's restore() puts it back as it was"),
     "replay_notebook": ("%mistral replay PATH.ipynb", "the replay_notebook setting"),
-    "cache_clear": ("%mistral cache clear removes a broken cache file", "deleting it lets a new one be made"),
+    "cache_clear": ("%mistral cache clear removes a broken cache file", "Deleting it lets a new one be made"),
     "chat_file": ("saved by %mistral save", "saved by ChatStore.save"),
     "models": ("%mistral models lists the server's models", "GET /models lists the server's models"),
     "local_restart": ("run %mistral local to start it again", "use base_url=local to start it again"),

@@ -133,7 +133,8 @@ class Replays:
         self._books: dict[Path, ReplayBook] = {}
 
     def book(self, settings: Settings) -> ReplayBook:
-        """The saved answers of the notebook replay reads, read again if the file changed."""
+        """The saved answers of the notebook replay reads (read when first asked for; :meth:`ReplayBook.find`
+        and ``len`` read it again when the file changed)."""
         path = Path(settings.replay_notebook).expanduser() if settings.replay_notebook else self.locate()
         if path is None:
             raise UsageError(
@@ -142,8 +143,9 @@ class Replays:
         path = path.resolve()
         book = self._books.get(path)
         if book is None:
-            book = self._books[path] = ReplayBook(path)
-        book.refresh()
+            book = ReplayBook(path)
+            book.refresh()  # a file that cannot be read is refused now, and not kept
+            self._books[path] = book
         return book
 
     def answer_for(self, body: dict[str, Any], settings: Settings) -> Recording | None:

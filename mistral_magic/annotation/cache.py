@@ -111,7 +111,7 @@ class ReplyCache:
         self._warned = True
         return (
             f"Warning: the reply cache {self.path} cannot be used ({self.problem}); answers are kept in memory "
-            f"until the kernel restarts. {hint('cache_clear')[0].upper()}{hint('cache_clear')[1:]}."
+            f"until the kernel restarts. {hint('cache_clear')}."
         )
 
     def get(self, key: str) -> Completion | None:

@@ -180,21 +180,22 @@ def replay(commands: Commands, opts: argparse.Namespace) -> None:
     if mode != "status":
         if paths and not paths[0].endswith(".ipynb"):
             raise UsageError(f"Replay reads a notebook file (.ipynb), not {paths[0]!r}.")
-        previous = {name: config.settings().value(name) for name in ("replay", "replay_notebook", "replay_pace")}
+        saved = config.state()
         config.set_from_text("replay", mode)
         config.set_from_text("replay_notebook", paths[0] if paths else "")
         config.set_from_text("replay_pace", "fast" if opts.fast else "recorded")
-        try:
-            commands.session.replays.book(config.settings())
-        except UsageError:  # a notebook that cannot be read changes nothing
-            for name, value in previous.items():
-                config.set_from_text(name, "" if value is None else str(value))
-            raise
     settings = config.settings()
     if settings.replay == "off":
         commands._say("Replay is off: cells ask the server (%mistral replay on answers them from this notebook).")
         return
-    book = commands.session.replays.book(settings)
+    try:
+        book = commands.session.replays.book(settings)
+    except UsageError:
+        if mode != "status":  # a notebook that cannot be read changes nothing
+            for name in ("replay", "replay_notebook", "replay_pace"):
+                config.set_from_text(name, "")
+            config.restore(saved)
+        raise
     pace = "at once" if settings.replay_pace == "fast" else "at the recorded pace"
     others = "fail (strict)" if settings.replay == "strict" else "ask the server"
     commands._say(
