@@ -4,21 +4,15 @@ IPython, and the fake server receives only what is on screen."""
 from __future__ import annotations
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 from tests.fakeapi import ErrorReply
-from tests.support import execute_in_cell, run_and_collect, shown
+from tests.support import execute_in_cell, loaded_kernel, run_and_collect, shown
 
 
 @pytest.fixture
 def kernel(kernel_env):
-    manager, client = start_new_kernel(kernel_name="python3")
-    try:
-        run_and_collect(client, "%load_ext mistral_magic\n%mistral config display=text max_retries=0")
+    with loaded_kernel("%load_ext mistral_magic\n%mistral config display=text max_retries=0") as client:
         yield client
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 def sent(fake) -> list[str]:

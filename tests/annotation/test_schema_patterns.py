@@ -9,14 +9,13 @@ import random
 import re
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 from mistral_magic import SchemaReplyError
 from mistral_magic.annotation.pattern import PatternError, linear_pattern
 from mistral_magic.annotation.schema import resolve
 from mistral_magic.errors import UsageError
 from tests.fakeapi import Reply
-from tests.support import TEST_KEY, messages_until_idle, run_and_collect, shown
+from tests.support import TEST_KEY, loaded_kernel, messages_until_idle, shown
 
 HOSTILE = "^(a+)+$"
 CRAFTED = json.dumps({"code": "a" * 5_000 + "!"})  # Python's re would try 2**5000 ways
@@ -116,12 +115,7 @@ def test_a_kernel_checking_a_crafted_reply_stays_responsive(fake, monkeypatch):
     monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
     monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
     fake.script(Reply(text=CRAFTED))
-    manager, client = start_new_kernel(kernel_name="python3")
-    try:
-        run_and_collect(client, f"%load_ext mistral_magic\nt_schema = {SCHEMA!r}")
+    with loaded_kernel(f"%load_ext mistral_magic\nt_schema = {SCHEMA!r}") as client:
         messages = messages_until_idle(client, client.execute("%%mistral --schema t_schema --repair 0\nA code."))
         errors = [m["content"]["ename"] for m in messages if m["msg_type"] == "error"]
         assert errors == ["SchemaReplyError"] and HOSTILE in shown(messages)
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)

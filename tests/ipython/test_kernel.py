@@ -10,7 +10,7 @@ from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
 
 from tests.fakeapi import Reply
-from tests.support import run_and_collect
+from tests.support import execute_in_cell, loaded_kernel, run_and_collect
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -88,30 +88,8 @@ def test_kernel_interrupt_keeps_the_partial_reply_and_the_kernel_ready(kernel_en
 def test_a_notebook_frontend_gets_the_widget_view(kernel_env):
     """JupyterLab sends the cell id with each execution; then the live widget view is used."""
     kernel_env.add_rule("widget please", Reply(text="Shown live.", chunk_delay=0.01))
-    manager, client = start_new_kernel(kernel_name="python3")
-    try:
-        run_and_collect(client, "%load_ext mistral_magic")
-        msg = client.session.msg(
-            "execute_request",
-            {
-                "code": "%%mistral\nwidget please",
-                "silent": False,
-                "store_history": True,
-                "user_expressions": {},
-                "allow_stdin": False,
-                "stop_on_error": True,
-            },
-            metadata={"cellId": "cell-1"},
-        )
-        client.shell_channel.send(msg)
-        messages = []
-        while True:
-            reply = client.get_iopub_msg(timeout=10)
-            if reply["parent_header"].get("msg_id") != msg["header"]["msg_id"]:
-                continue
-            messages.append(reply)
-            if reply["msg_type"] == "status" and reply["content"]["execution_state"] == "idle":
-                break
+    with loaded_kernel() as client:
+        messages, _ = execute_in_cell(client, "%%mistral\nwidget please", "cell-1")
         kinds = [m["msg_type"] for m in messages]
         assert "comm_open" in kinds and "comm_close" in kinds
         views = [m for m in messages if m["msg_type"] == "display_data" and WIDGET_VIEW in m["content"]["data"]]
@@ -119,6 +97,3 @@ def test_a_notebook_frontend_gets_the_widget_view(kernel_env):
         final = [m for m in messages if m["msg_type"] == "display_data" and "text/markdown" in m["content"]["data"]]
         assert final[-1]["content"]["data"]["text/markdown"] == "Shown live."
         assert kinds.index("clear_output") < kinds.index("comm_close")
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)

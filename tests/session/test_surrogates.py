@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-from jupyter_client.manager import start_new_kernel
 
 from tests.fakeapi import ErrorReply, RawReply, last_user_message
-from tests.support import TEST_KEY, run_and_collect
+from tests.support import TEST_KEY, loaded_kernel, run_and_collect
 
 SMILE = "\U0001f600"
 
@@ -85,13 +84,8 @@ def test_a_loaded_chat_with_escaped_lone_surrogates_can_be_shown_and_saved(shell
 def kernel(fake, monkeypatch):
     monkeypatch.setenv("MISTRAL_BASE_URL", fake.url + "/v1")
     monkeypatch.setenv("MISTRAL_API_KEY", TEST_KEY)
-    manager, client = start_new_kernel(kernel_name="python3")
-    try:
-        run_and_collect(client, "%load_ext mistral_magic")
+    with loaded_kernel() as client:
         yield client
-    finally:
-        client.stop_channels()
-        manager.shutdown_kernel(now=True)
 
 
 def test_a_real_kernel_finishes_a_cell_with_lone_surrogates(kernel, fake):

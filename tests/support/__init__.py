@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import queue
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -120,6 +123,21 @@ def answered(*, finish_reason: str = "stop", usage: dict | None = None, model: s
         finish_reason=finish_reason,
         usage=TokenUsage.of(usage),
     )
+
+
+@contextmanager
+def loaded_kernel(setup: str = "%load_ext mistral_magic") -> Iterator[Any]:
+    """A real kernel (it inherits this process's environment) that ran ``setup``: its client, shut
+    down afterwards."""
+    from jupyter_client.manager import start_new_kernel
+
+    manager, client = start_new_kernel(kernel_name="python3")
+    try:
+        run_and_collect(client, setup)
+        yield client
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
 
 
 def execute_in_cell(client, code: str, cell_id: str, timeout: float = 60) -> tuple[list[dict], int]:
