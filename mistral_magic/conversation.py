@@ -94,14 +94,15 @@ class Chat:
         """Add ``turn``. With ``afresh`` (``--new``) the chat starts over with ``system``; with ``replace``
         a re-run cell takes its earlier turn's place and the turns after it leave (see :class:`Replaced`).
         Either can be undone with :meth:`restore`; a plain turn with :meth:`undo`."""
-        before = ChatState(list(self.turns), list(self.left), self.system)
+        point = self.earlier_run(turn.cell_id, turn.run) if replace and not afresh else None
+        undoable = afresh or point is not None  # a plain turn is undone by undo(): no copy kept
+        before = ChatState(list(self.turns), list(self.left), self.system) if undoable else None
         if turn.cell_id is not None:  # its cell ran again: it is back, no longer among the left
             self.left = [t for t in self.left if t.cell_id != turn.cell_id]
         if afresh:
             self.turns, self.left, self.system = [], [], system
         elif system is not None:
             self.system = system
-        point = self.earlier_run(turn.cell_id, turn.run) if replace else None
         replaced = None
         if point is not None:
             removed = self.turns[point:]
@@ -111,7 +112,7 @@ class Chat:
             self.turns = self.turns[:point]
             replaced = Replaced(removed[0], gone)
         self.turns.append(turn)
-        self.undo_point = before if afresh or replaced is not None else None
+        self.undo_point = before
         return replaced
 
     def restore(self) -> ChatState | None:
