@@ -358,7 +358,7 @@ class ChatSession:
         turn = Turn(
             user=prompt,
             assistant=completion.text,
-            model=self.answering_model(settings, completion) or settings.model,
+            model=provenance.model_answered or provenance.model_asked,
             finish_reason=completion.finish_reason,
             usage=completion.usage,
             interrupted=interrupted,
